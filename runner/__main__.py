@@ -1,0 +1,7 @@
+"""`python -m runner` is `bwf`."""
+
+from __future__ import annotations
+
+from runner.cli import main
+
+main()

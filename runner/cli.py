@@ -1,0 +1,56 @@
+"""The `bwf` command line: one click group; each subcommand lives in `runner.commands.<verb>`.
+
+This module only wires commands together and turns a `BwfError` into a clean exit:
+the message on stderr, no traceback, the error's exit code. Anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from runner import __version__
+from runner.errors import BwfError
+
+# verb -> module under runner.commands exposing a click command named `command`
+COMMANDS = ("validate", "plan", "apply", "status", "logs", "destroy", "local", "schema")
+
+
+class _LazyGroup(click.Group):
+    """Imports a subcommand's module only when it runs, so `bwf validate` stays fast."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"runner.commands.{cmd_name}")
+        command: click.Command = module.command
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bwf")
+def cli() -> None:
+    """bwf: declarative workflows for Azure Batch and Azure Storage."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="bwf", standalone_mode=False)
+    except BwfError as e:
+        click.echo(str(e), err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    sys.exit(0)

@@ -1,0 +1,58 @@
+"""Options shared by several subcommands, and the parsing of `--var k=v`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from runner.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def target_option(f: F) -> F:
+    return click.option(
+        "--target",
+        type=click.Choice(["local", "azure"]),
+        default="local",
+        show_default=True,
+        help="local: Azurite + the local Batch service (started if needed); "
+        "azure: endpoints and credentials from BWF_* environment variables.",
+    )(f)
+
+
+def var_option(f: F) -> F:
+    return click.option(
+        "--var",
+        "var_args",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a declared var (repeatable). VALUE is parsed as YAML (5, true, [a, b]).",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (stable, documented).")(f)
+
+
+def yes_option(f: F) -> F:
+    return click.option("--yes", "-y", is_flag=True, help="Answer yes to every question.")(f)
+
+
+def parse_vars(var_args: tuple[str, ...]) -> dict[str, Any]:
+    """`("top_n=5", "name=x")` -> `{"top_n": 5, "name": "x"}`; values are YAML scalars."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for arg in var_args:
+        key, sep, raw = arg.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--var {arg!r}: expected KEY=VALUE")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = value
+    return out
