@@ -226,7 +226,7 @@ class Spec:
     api_version: str
     name: str
     description: str
-    vars: Mapping[str, Any]  # declared vars with their defaults (before --var)
+    vars: Mapping[str, Any]  # effective values: declared defaults overridden by --var
     containers: Mapping[str, ContainerSpec]  # logical name -> container
     pool: PoolSpec
     job: JobSpec
