@@ -1,0 +1,21 @@
+# The two quick-start commands and the checks. Each target installs what it needs.
+.PHONY: run test lint bootstrap clean-local
+
+bootstrap:
+	@./scripts/bootstrap
+
+# Run the founding workflow end to end on the local stack (Azurite + local Batch).
+run: bootstrap
+	.venv/bin/bwf apply workflows/topn.yaml --yes
+
+# Lint, type check and the whole test suite (what CI runs).
+test: lint
+	.venv/bin/python -m pytest -q
+
+lint: bootstrap
+	.venv/bin/ruff check runner tests bench node_scripts
+	.venv/bin/mypy
+
+# Stop the local stack started by `make run`.
+clean-local:
+	-.venv/bin/bwf local down
