@@ -33,7 +33,9 @@ STORAGE_KEY = (
 )
 # The local Batch service's published development account.
 BATCH_ACCOUNT = "bwflocal"
-BATCH_KEY = "fPx+EWu/TiAYZhsgdSkD+GUACxXftP2/Q3fE/IgvSTYWaMJye8Rp8cXcqxjzWZWB5nzq1s6rUtLjQew6P9Hu8w=="
+BATCH_KEY = (
+    "fPx+EWu/TiAYZhsgdSkD+GUACxXftP2/Q3fE/IgvSTYWaMJye8Rp8cXcqxjzWZWB5nzq1s6rUtLjQew6P9Hu8w=="
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
@@ -118,7 +120,9 @@ def start_azurite(location: Path, port: int | None = None) -> RunningService:
     return RunningService("azurite", url, proc.pid)
 
 
-def start_batch_service(home: Path, port: int | None = None, env: dict[str, str] | None = None) -> RunningService:
+def start_batch_service(
+    home: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> RunningService:
     """Start the local Batch service in the background, state under `home`."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -142,10 +146,14 @@ def start_batch_service(home: Path, port: int | None = None, env: dict[str, str]
     deadline = time.monotonic() + START_TIMEOUT
     while not ready.exists():
         if proc.poll() is not None:
-            raise BwfError(f"the local Batch service exited with code {proc.returncode}; see {log}:\n{_tail(log)}")
+            raise BwfError(
+                f"the local Batch service exited with code {proc.returncode}; see {log}:\n{_tail(log)}"
+            )
         if time.monotonic() > deadline:
             proc.kill()
-            raise BwfError(f"the local Batch service did not start within {START_TIMEOUT:.0f} s; see {log}")
+            raise BwfError(
+                f"the local Batch service did not start within {START_TIMEOUT:.0f} s; see {log}"
+            )
         time.sleep(0.05)
     info = json.loads(ready.read_text())
     return RunningService("batch", str(info["url"]), proc.pid)

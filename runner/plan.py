@@ -21,11 +21,14 @@ Semantics (the contract between diff and apply):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from runner.state import Desired, Observed
+from runner import shell
+from runner.state import Desired, DesiredTask, Observed, ObservedTask, redact
 
 Change = Literal["create", "update", "replace", "delete", "noop"]
 MARKERS: Mapping[str, str] = {
@@ -80,6 +83,254 @@ class Plan:
         return any(a.change != "noop" for a in self.actions if a.kind != "cleanup")
 
 
+def all_tasks(desired: Desired) -> tuple[DesiredTask, ...]:
+    """Every task of the job in submission order: fan-out, barriers, merge."""
+    from runner.render import barrier_tasks
+
+    merge = (desired.job.merge,) if desired.job.merge is not None else ()
+    return desired.job.tasks + barrier_tasks(desired) + merge
+
+
+def digest(observed: Observed) -> str:
+    """A stable digest of the observed state a plan was made against."""
+    text = json.dumps(asdict(observed), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def task_status(
+    t: DesiredTask, live: ObservedTask | None, ledger: Mapping[str, str]
+) -> tuple[Change, str]:
+    """What to do with one task, and why."""
+    if ledger.get(t.id) == t.fingerprint:
+        return "noop", "done"
+    if live is None:
+        return "create", "missing"
+    if live.fingerprint != t.fingerprint:
+        return "replace", "changed"
+    if live.state == "completed":
+        return ("noop", "done") if live.result == "success" else ("replace", "failed")
+    return "noop", "in progress"
+
+
+def _fmt_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
 def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
     """Compare desired with observed state; pure, no I/O."""
-    raise NotImplementedError
+    actions: list[Action] = []
+    job = observed.job
+    job_usable = (
+        job is not None
+        and job.state == "active"
+        and job.pool_id == desired.pool.id
+        and (job.uses_task_dependencies or not desired.job.uses_task_dependencies)
+    )
+    live_tasks = job.tasks if job is not None and job_usable else {}
+    groups: dict[tuple[Change, str], list[DesiredTask]] = {}
+    fan_out_ids = {t.id for t in desired.job.tasks}
+    merge_change: tuple[Change, str] | None = None
+    for t in all_tasks(desired):
+        change, reason = task_status(t, live_tasks.get(t.id), observed.ledger)
+        if t.id not in fan_out_ids and t is desired.job.merge:
+            merge_change = (change, reason)
+            continue
+        groups.setdefault((change, reason), []).append(t)
+    fan_out_changes = any(change != "noop" for change, _ in groups)
+    if merge_change is not None and fan_out_changes and merge_change[0] == "noop":
+        merge_change = ("replace", "inputs re-run")
+    pending = fan_out_changes or (merge_change is not None and merge_change[0] != "noop")
+    in_progress = any(reason == "in progress" for _, reason in groups) or (
+        merge_change is not None and merge_change[1] == "in progress"
+    )
+    work = pending or in_progress
+
+    if work:
+        for c in desired.containers:
+            live = observed.containers.get(c.name)
+            logs = c.key == "logs"
+            actions.append(
+                Action(
+                    "container",
+                    c.key,
+                    "noop" if live else "create",
+                    "" if live else "missing",
+                    {"name": c.name, "logs": logs},
+                )
+            )
+            stale = [
+                u
+                for u in c.uploads
+                if live is None or (b := live.blobs.get(u.blob)) is None or b.md5 != u.md5
+            ]
+            if stale:
+                actions.append(
+                    Action(
+                        "upload",
+                        c.key,
+                        "create",
+                        "missing" if live is None else "changed or missing",
+                        {
+                            "name": c.name,
+                            "blobs": [u.blob for u in stale],
+                            "count": len(stale),
+                            "bytes": sum(u.size for u in stale),
+                            "unchanged": len(c.uploads) - len(stale),
+                        },
+                    )
+                )
+        actions.append(_pool_action(desired, observed))
+        if job is None:
+            actions.append(
+                Action("job", desired.job.id, "create", "missing", _job_details(desired))
+            )
+        elif not job_usable:
+            why = (
+                "bound to another pool" if job.pool_id != desired.pool.id else f"job is {job.state}"
+            )
+            if job.state == "active" and job.pool_id == desired.pool.id:
+                why = "needs task dependencies"
+            actions.append(Action("job", desired.job.id, "replace", why, _job_details(desired)))
+        else:
+            actions.append(Action("job", desired.job.id, "noop", "", _job_details(desired)))
+    for change, reason in sorted(groups, key=lambda k: ("create", "replace", "noop").index(k[0])):
+        actions.append(
+            Action(
+                "tasks", desired.job.id, change, reason, _tasks_details(groups[(change, reason)])
+            )
+        )
+    if desired.job.merge is not None and merge_change is not None:
+        m = desired.job.merge
+        actions.append(Action("merge", m.id, merge_change[0], merge_change[1], _tasks_details([m])))
+    if work:
+        for d in desired.downloads:
+            actions.append(
+                Action(
+                    "download",
+                    d.container,
+                    "create",
+                    "",
+                    {"name": d.container_name, "to": d.to, "pattern": d.pattern},
+                )
+            )
+        cl = desired.cleanup
+        for what, policy in (
+            ("containers", cl.containers),
+            ("job", cl.job),
+            ("pool", cl.pool),
+            ("logs", cl.logs),
+        ):
+            actions.append(Action("cleanup", what, "noop", "", {"policy": policy}))
+    return Plan(
+        desired=desired, actions=tuple(actions), target=target, observed_digest=digest(observed)
+    )
+
+
+def _pool_action(desired: Desired, observed: Observed) -> Action:
+    p = desired.pool
+    details: dict[str, Any] = {
+        "vm_size": p.vm_size,
+        "dedicated_nodes": p.dedicated_nodes,
+        "spot_nodes": p.spot_nodes,
+        "task_slots_per_node": p.task_slots_per_node,
+        "image": p.image_alias or f"{p.publisher}/{p.offer}/{p.sku}/{p.version}",
+        "image_reference": {
+            "publisher": p.publisher,
+            "offer": p.offer,
+            "sku": p.sku,
+            "version": p.version,
+        },
+        "node_agent_sku": p.node_agent_sku,
+        "start_task": shell.unwrap(p.start_task.command_line) if p.start_task else None,
+    }
+    live = observed.pool
+    if live is None:
+        return Action("pool", p.id, "create", "missing", details)
+    if live.state == "deleting":
+        return Action("pool", p.id, "replace", "pool is being deleted", details)
+    if live.fingerprint != p.fingerprint:
+        return Action("pool", p.id, "replace", "image, size or start task changed", details)
+    if (live.dedicated_target, live.spot_target) != (p.dedicated_nodes, p.spot_nodes):
+        details["from_nodes"] = {"dedicated": live.dedicated_target, "spot": live.spot_target}
+        return Action("pool", p.id, "update", "node count changed", details)
+    return Action("pool", p.id, "noop", "", details)
+
+
+def _job_details(desired: Desired) -> dict[str, Any]:
+    j = desired.job
+    return {
+        "pool": j.pool_id,
+        "timeout": j.timeout,
+        "uses_task_dependencies": j.uses_task_dependencies,
+        "max_parallel_tasks": j.max_parallel_tasks,
+        "prepare": shell.unwrap(j.prepare.command_line) if j.prepare else None,
+        "release": shell.unwrap(j.release.command_line) if j.release else None,
+    }
+
+
+SAMPLE_COMMANDS = 3
+
+
+def _tasks_details(tasks: list[DesiredTask]) -> dict[str, Any]:
+    return {
+        "count": len(tasks),
+        "ids": [t.id for t in tasks],
+        "sample": [
+            {"id": t.id, "command": shell.unwrap(t.command_line)} for t in tasks[:SAMPLE_COMMANDS]
+        ],
+    }
+
+
+def to_json(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON-safe data (docs/plan-json.md). Secrets are redacted."""
+    d = plan.desired
+    creates = [a for a in plan.actions if a.change == "create"]
+    summary = {
+        "create": sum(_weight(a) for a in creates),
+        "update": sum(_weight(a) for a in plan.actions if a.change == "update"),
+        "replace": sum(_weight(a) for a in plan.actions if a.change == "replace"),
+        "tasks": len(d.job.tasks),
+        "tasks_to_run": sum(
+            a.details.get("count", 0)
+            for a in plan.actions
+            if a.kind == "tasks" and a.change != "noop"
+        ),
+    }
+    return {
+        "format_version": plan.format_version,
+        "workflow": d.name,
+        "spec": d.spec_path,
+        "target": plan.target,
+        "vars": json.loads(redact(json.dumps(dict(d.vars), default=str))),
+        "observed_digest": plan.observed_digest,
+        "has_changes": plan.has_changes,
+        "summary": summary,
+        "actions": [
+            {
+                "kind": a.kind,
+                "id": a.id,
+                "change": a.change,
+                "reason": a.reason,
+                "details": _redacted(a.details),
+            }
+            for a in plan.actions
+        ],
+        "desired": _redacted(asdict(d)),
+    }
+
+
+def _weight(a: Action) -> int:
+    return (
+        int(a.details.get("count", 1))
+        if a.kind in ("tasks",)
+        else (0 if a.kind in ("upload", "download", "cleanup") else 1)
+    )
+
+
+def _redacted(obj: Any) -> Any:
+    return json.loads(redact(json.dumps(obj, default=str)))

@@ -23,7 +23,9 @@ class Target:
     storage_url: str  # blob endpoint, e.g. http://127.0.0.1:PORT/devstoreaccount1
     storage_account: str
     batch_key: str | None = field(default=None, repr=False)  # None: Entra ID
-    storage_key: str | None = field(default=None, repr=False)  # None: Entra ID (user-delegation SAS)
+    storage_key: str | None = field(
+        default=None, repr=False
+    )  # None: Entra ID (user-delegation SAS)
 
     @property
     def uses_entra_id(self) -> bool:

@@ -13,7 +13,9 @@ from runner import localstack
 
 
 @pytest.fixture(autouse=True)
-def _isolated_bwf_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_bwf_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test ever reads or writes a user's BWF_HOME."""
     monkeypatch.setenv("BWF_HOME", str(tmp_path_factory.mktemp("bwf_home")))
 

@@ -34,7 +34,9 @@ def var_option(f: F) -> F:
 
 
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (stable, documented).")(f)
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (stable, documented).")(
+        f
+    )
 
 
 def yes_option(f: F) -> F:

@@ -1,14 +1,15 @@
-"""`bwf schema` (not implemented yet)."""
+"""`bwf schema`: print the workflow JSON Schema (for editors)."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from runner.errors import BwfError
+from runner.load import schema
 
 
-@click.command(name="schema", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1)
-def command(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise BwfError("bwf schema is not implemented yet")
+@click.command(name="schema")
+def command() -> None:
+    """Print the JSON Schema of workflow specs."""
+    click.echo(json.dumps(schema(), indent=2))

@@ -1,14 +1,21 @@
-"""`bwf validate` (not implemented yet)."""
+"""`bwf validate SPEC...`: schema and semantic checks of specs, no network."""
 
 from __future__ import annotations
 
 import click
 
-from runner.errors import BwfError
+from runner import pipeline
+from runner.commands.options import parse_vars, var_option
+from runner.errors import SpecError
 
 
-@click.command(name="validate", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1)
-def command(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise BwfError("bwf validate is not implemented yet")
+@click.command(name="validate")
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@var_option
+def command(specs: tuple[str, ...], var_args: tuple[str, ...]) -> None:
+    """Check SPECs against the schema and Batch's rules; print FILE:LINE:COL: message per problem."""
+    problems = pipeline.validate(specs, parse_vars(var_args))
+    if problems:
+        raise SpecError(problems)
+    for s in specs:
+        click.echo(f"{s}: ok")

@@ -1,0 +1,531 @@
+"""Load a spec: YAML with positions → JSON Schema → semantic checks → `runner.spec.Spec`.
+
+Every problem is collected and reported at once, located at the key or value that
+caused it (`FILE:LINE:COL: message`), sorted by position. Nothing here touches the
+network; render-time checks (globs, templates, rendered IDs) live in `runner.render`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from runner import durations, images, names, yamlpos
+from runner.errors import Loc, Problem, SpecError, UsageError
+from runner.spec import (
+    CleanupSpec,
+    ContainerSpec,
+    DownloadSpec,
+    FanOutSpec,
+    ForEachSpec,
+    ImageSpec,
+    JobSpec,
+    MergeSpec,
+    OutputSpec,
+    PoolSpec,
+    ResourceFileSpec,
+    SourceMap,
+    Spec,
+    StartTaskSpec,
+    TaskSpec,
+    UploadSpec,
+    YamlPath,
+)
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "workflow.schema.json"
+RESERVED_CONTAINER_KEYS = ("logs",)
+DEFAULT_TIMEOUT = 3600
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The workflow JSON Schema (schemas/workflow.schema.json)."""
+    try:
+        return json.loads(SCHEMA_PATH.read_text())  # type: ignore[no-any-return]
+    except FileNotFoundError as e:  # pragma: no cover - only in a broken install
+        raise UsageError(f"the workflow schema is missing: {SCHEMA_PATH}") from e
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """("job", "tasks", "outputs", 0, "container") -> "job.tasks.outputs[0].container"."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "the spec"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+# --- schema errors -> located problems -------------------------------------------
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _expected(types: Any) -> str:
+    if isinstance(types, str):
+        types = [types]
+    return " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+
+
+def _schema_problems(err: jsonschema.ValidationError, source: SourceMap) -> list[Problem]:
+    path: YamlPath = tuple(err.absolute_path)
+    where = dotted(path)
+    inst: Any = err.instance
+    vv: Any = err.validator_value
+    v = err.validator
+    sch = err.schema if isinstance(err.schema, dict) else {}
+    if v == "additionalProperties":
+        allowed = list(sch.get("properties", {}))
+        return [
+            Problem(
+                source.key((*path, k)), f"unknown key '{k}' in {where}{did_you_mean(k, allowed)}"
+            )
+            for k in inst
+            if k not in allowed
+        ]
+    if v == "required":
+        missing = [k for k in vv if k not in inst]
+        return [Problem(source.key(path), f"{where}: missing required key '{k}'") for k in missing]
+    if v in ("anyOf", "oneOf"):
+        return _alternatives(err, source)
+    if "propertyNames" in err.schema_path and isinstance(inst, str):
+        what = sch.get("x-error") or "a valid name"
+        return [Problem(source.key((*path, inst)), f"'{inst}' in {where} is not {what}")]
+    loc = source.value(path)
+    if v == "type" and inst == "item" and "resource_files" in path:
+        return [Problem(loc, f"{where}: 'item' is only for job.tasks with for_each.container")]
+    if v == "type":
+        return [
+            Problem(
+                loc,
+                f"{where}: expected {_expected(vv)}, got {_TYPE_NAMES[_type_of(inst)]}",
+            )
+        ]
+    if v == "enum":
+        options = ", ".join(str(o) for o in vv)
+        return [
+            Problem(
+                loc,
+                f"{where}: {inst!r} is not one of: {options}{did_you_mean(str(inst), map(str, vv))}",
+            )
+        ]
+    if v == "const":
+        return [Problem(loc, f"{where}: must be {vv!r}")]
+    if v == "pattern":
+        what = sch.get("x-error") or f"matching {vv}"
+        return [Problem(loc, f"{where}: {inst!r} is not {what}")]
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[v]
+        return [Problem(loc, f"{where}: must be {op} {vv}, got {inst}")]
+    if v in ("minItems", "minLength", "minProperties"):
+        return [Problem(loc, f"{where}: must not be empty")]
+    if v == "not":
+        return [Problem(loc, f"{where}: {inst!r} is not allowed here")]
+    return [
+        Problem(loc, f"{where}: {err.message}")
+    ]  # pragma: no cover - keywords the schema does not use
+
+
+def _alternatives(err: jsonschema.ValidationError, source: SourceMap) -> list[Problem]:
+    """anyOf: report the errors of the branch meant for the value's type, else what was expected."""
+    by_branch: dict[int, list[jsonschema.ValidationError]] = {}
+    for sub in err.context or []:
+        by_branch.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+    fitting = [
+        errs
+        for errs in by_branch.values()
+        if not any(e.validator in ("type", "const", "enum") and not e.relative_path for e in errs)
+    ]
+    if len(fitting) == 1:
+        return [p for e in fitting[0] for p in _schema_problems(e, source)]
+    path: YamlPath = tuple(err.absolute_path)
+    branches: Any = err.validator_value
+    wanted = []
+    for b in branches:
+        if "const" in b:
+            wanted.append(repr(b["const"]))
+        elif "enum" in b:
+            wanted.append("one of " + ", ".join(b["enum"]))
+        elif "$ref" in b:
+            wanted.append("a mapping")
+        elif "type" in b:
+            wanted.append(_expected(b["type"]))
+    inst = err.instance
+    shown = repr(inst) if isinstance(inst, (str, int, float)) else _TYPE_NAMES[_type_of(inst)]
+    return [
+        Problem(source.value(path), f"{dotted(path)}: expected {' or '.join(wanted)}, got {shown}")
+    ]
+
+
+# --- the loader ----------------------------------------------------------------------
+
+
+def load_spec(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Spec:
+    """Load, validate and check one spec file; raise SpecError with every problem found."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{file}: cannot read: {e}") from None
+    data, source, problems = yamlpos.parse(text, file)
+    if data is None and not problems:
+        problems.append(Problem(Loc(file, 1, 1), "the spec is empty"))
+    if problems:
+        raise SpecError(problems)
+    schema_errors = list(_validator().iter_errors(data))
+    for err in schema_errors:
+        problems.extend(_schema_problems(err, source))
+    if problems:
+        raise SpecError(problems)
+    builder = _Builder(path, data, source, dict(overrides or {}))
+    spec = builder.build()
+    if builder.problems:
+        raise SpecError(builder.problems)
+    return spec
+
+
+class _Builder:
+    """Semantic checks and construction of the frozen dataclasses from schema-valid data."""
+
+    def __init__(
+        self, path: Path, data: dict[str, Any], source: SourceMap, overrides: dict[str, Any]
+    ) -> None:
+        self.path = path
+        self.data = data
+        self.source = source
+        self.overrides = overrides
+        self.problems: list[Problem] = []
+        self.for_each_invalid = False
+        self.container_keys = list(data.get("storage", {}).get("containers", {}))
+
+    def problem(self, loc: Loc, message: str) -> None:
+        self.problems.append(Problem(loc, message))
+
+    def build(self) -> Spec:
+        d = self.data
+        name = d["name"]
+        vars_ = self._vars()
+        containers = self._containers(name)
+        pool = self._pool(d["pool"])
+        job = self._job(d["job"])
+        downloads = tuple(
+            DownloadSpec(
+                container=self._container_ref(dl["container"], ("download", i, "container")),
+                to=dl["to"],
+                pattern=dl.get("pattern", "*"),
+            )
+            for i, dl in enumerate(d.get("download", []))
+        )
+        c = d.get("cleanup", {})
+        cleanup = CleanupSpec(
+            containers=c.get("containers", "delete"),
+            job=c.get("job", "ask"),
+            pool=c.get("pool", "ask"),
+            logs=c.get("logs", "keep"),
+        )
+        logs_container = names.default_container_name(name, "logs")
+        if logs_container in {
+            ct.name for ct in containers.values() if ct.key not in RESERVED_CONTAINER_KEYS
+        }:
+            self.problem(
+                self.source.key(("name",)),
+                f"container name '{logs_container}' is reserved for the task logs",
+            )
+        return Spec(
+            path=self.path,
+            api_version=d["apiVersion"],
+            name=name,
+            description=d.get("description", ""),
+            vars=vars_,
+            containers=containers,
+            pool=pool,
+            job=job,
+            downloads=downloads,
+            cleanup=cleanup,
+            logs_container=logs_container,
+            source=self.source,
+        )
+
+    def _vars(self) -> dict[str, Any]:
+        declared: dict[str, Any] = dict(self.data.get("vars", {}))
+        for key, value in self.overrides.items():
+            if key not in declared:
+                loc = (
+                    self.source.key(("vars",)) if "vars" in self.data else Loc(str(self.path), 1, 1)
+                )
+                self.problem(loc, f"--var '{key}': no such var{did_you_mean(key, declared)}")
+            else:
+                declared[key] = value
+        return declared
+
+    def _containers(self, workflow: str) -> dict[str, ContainerSpec]:
+        out: dict[str, ContainerSpec] = {}
+        seen: dict[str, str] = {}
+        for key, c in self.data.get("storage", {}).get("containers", {}).items():
+            base: YamlPath = ("storage", "containers", key)
+            if key in RESERVED_CONTAINER_KEYS:
+                self.problem(
+                    self.source.key(base), f"container key '{key}' is reserved for the task logs"
+                )
+            real = c.get("name") or names.default_container_name(workflow, key)
+            if "name" not in c and (reason := names.check_container_name(real)):
+                self.problem(
+                    self.source.key(base),
+                    f"the default container name '{real}' is not valid: {reason}; set name:",
+                )
+            if real in seen:
+                self.problem(
+                    self.source.value((*base, "name")) if "name" in c else self.source.key(base),
+                    f"container name '{real}' is also used by '{seen[real]}'",
+                )
+            seen[real] = key
+            uploads = tuple(
+                UploadSpec(u) if isinstance(u, str) else UploadSpec(u["path"], u.get("prefix", ""))
+                for u in c.get("upload", [])
+            )
+            out[key] = ContainerSpec(key=key, name=real, uploads=uploads)
+        return out
+
+    def _container_ref(self, key: str, path: YamlPath) -> str:
+        if key not in self.container_keys:
+            known = ", ".join(self.container_keys) or "none declared"
+            self.problem(
+                self.source.value(path),
+                f"{dotted(path)}: unknown container '{key}'{did_you_mean(key, self.container_keys)}"
+                + ("" if did_you_mean(key, self.container_keys) else f" (containers: {known})"),
+            )
+        return key
+
+    def _duration(
+        self, value: str | None, path: YamlPath, default: int | None = None
+    ) -> int | None:
+        if value is None:
+            return default
+        seconds = durations.parse(value)  # the schema pattern already guarantees the form
+        if seconds <= 0:
+            self.problem(self.source.value(path), f"{dotted(path)}: must be longer than 0s")
+        return seconds
+
+    def _resource_files(
+        self, items: list[Any], path: YamlPath, item_allowed: bool
+    ) -> tuple[ResourceFileSpec, ...]:
+        out = []
+        for i, rf in enumerate(items):
+            p = (*path, i)
+            if rf == "item":
+                if not item_allowed:
+                    self.problem(
+                        self.source.value(p),
+                        f"{dotted(p)}: 'item' needs job.tasks.for_each.container",
+                    )
+                out.append(ResourceFileSpec(item=True))
+                continue
+            sources = [k for k in ("container", "url") if k in rf]
+            if len(sources) != 1:
+                self.problem(
+                    self.source.value(p), f"{dotted(p)}: give exactly one of container or url"
+                )
+            if "url" in rf and ("blob" in rf or "prefix" in rf):
+                self.problem(
+                    self.source.value(p), f"{dotted(p)}: blob and prefix go with container, not url"
+                )
+            if "blob" in rf and "prefix" in rf:
+                self.problem(
+                    self.source.key((*p, "prefix")), f"{dotted(p)}: give blob or prefix, not both"
+                )
+            if "url" in rf and "path" not in rf:
+                self.problem(self.source.value(p), f"{dotted(p)}: a url needs a path")
+            container = (
+                self._container_ref(rf["container"], (*p, "container"))
+                if "container" in rf
+                else None
+            )
+            out.append(
+                ResourceFileSpec(
+                    container=container,
+                    blob=rf.get("blob"),
+                    prefix=rf.get("prefix"),
+                    url=rf.get("url"),
+                    path=rf.get("path"),
+                    mode=rf.get("mode"),
+                )
+            )
+        return tuple(out)
+
+    def _outputs(self, items: list[dict[str, Any]], path: YamlPath) -> tuple[OutputSpec, ...]:
+        return tuple(
+            OutputSpec(
+                pattern=o["pattern"],
+                container=self._container_ref(o["container"], (*path, i, "container")),
+                path=o.get("path", ""),
+                when=o.get("when", "success"),
+            )
+            for i, o in enumerate(items)
+        )
+
+    @staticmethod
+    def _env(env: Mapping[str, Any]) -> dict[str, str]:
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in env.items()}
+
+    def _pool(self, p: dict[str, Any]) -> PoolSpec:
+        image = p["image"]
+        if isinstance(image, str):
+            img = images.resolve_alias(image)  # the schema enum guarantees a known alias
+        else:
+            img = ImageSpec(
+                image["publisher"],
+                image["offer"],
+                image["sku"],
+                image.get("version", "latest"),
+                image["node_agent_sku"],
+            )
+        nodes = p.get("nodes", 1)
+        dedicated, spot = (
+            (nodes, 0)
+            if isinstance(nodes, int)
+            else (nodes.get("dedicated", 0), nodes.get("spot", 0))
+        )
+        st = p.get("start_task")
+        start = None
+        if st is not None:
+            start = StartTaskSpec(
+                commands=tuple(st["commands"]),
+                resource_files=self._resource_files(
+                    st.get("resource_files", []), ("pool", "start_task", "resource_files"), False
+                ),
+                env=self._env(st.get("env", {})),
+                elevated=st.get("elevated", False),
+                wait_for_success=st.get("wait_for_success", True),
+                retries=st.get("retries", 0),
+            )
+        return PoolSpec(
+            id=p["id"],
+            vm_size=p["vm_size"].lower(),
+            image=img,
+            dedicated_nodes=dedicated,
+            spot_nodes=spot,
+            task_slots_per_node=p.get("task_slots_per_node", 1),
+            start_task=start,
+        )
+
+    def _task(
+        self, t: dict[str, Any], path: YamlPath, task_id: str, item_allowed: bool = False
+    ) -> TaskSpec:
+        return TaskSpec(
+            id=task_id,
+            command=t["command"],
+            resource_files=self._resource_files(
+                t.get("resource_files", []), (*path, "resource_files"), item_allowed
+            ),
+            outputs=self._outputs(t.get("outputs", []), (*path, "outputs")),
+            env=self._env(t.get("env", {})),
+            retries=t.get("retries", 0),
+            max_wall_clock=self._duration(t.get("max_wall_clock"), (*path, "max_wall_clock")),
+            elevated=t.get("elevated", False),
+        )
+
+    def _for_each(self, fe: dict[str, Any]) -> ForEachSpec:
+        path: YamlPath = ("job", "tasks", "for_each")
+        kinds = [k for k in ("container", "values", "range", "matrix") if k in fe]
+        if len(kinds) != 1:
+            self.problem(
+                self.source.key(path),
+                f"{dotted(path)}: give exactly one of container, values, range, matrix"
+                + (f" (found {', '.join(kinds)})" if kinds else ""),
+            )
+            self.for_each_invalid = True
+            return ForEachSpec(kind="values", values=(None,))
+        kind = kinds[0]
+        if "pattern" in fe and kind != "container":
+            self.problem(
+                self.source.key((*path, "pattern")), f"{dotted(path)}: pattern goes with container"
+            )
+        if kind == "container":
+            return ForEachSpec(
+                kind="container",
+                container=self._container_ref(fe["container"], (*path, "container")),
+                pattern=fe.get("pattern"),
+            )
+        if kind == "values":
+            return ForEachSpec(kind="values", values=tuple(fe["values"]))
+        if kind == "range":
+            r = fe["range"]
+            start, stop, step = r.get("start", 0), r["stop"], r.get("step", 1)
+            if not range(start, stop, step):
+                self.problem(
+                    self.source.value((*path, "range")), f"{dotted(path)}.range: produces no items"
+                )
+            return ForEachSpec(kind="range", range=(start, stop, step))
+        return ForEachSpec(kind="matrix", matrix={k: tuple(v) for k, v in fe["matrix"].items()})
+
+    def _job(self, j: dict[str, Any]) -> JobSpec:
+        t = j["tasks"]
+        fe = self._for_each(t["for_each"])
+        item_ok = fe.kind == "container" or self.for_each_invalid
+        task = self._task(t, ("job", "tasks"), t["id"], item_allowed=item_ok)
+        merge = None
+        if "merge" in j:
+            m = j["merge"]
+            merge = MergeSpec(
+                task=self._task(m, ("job", "merge"), m["id"]),
+                on_failure=m.get("on_failure", "block"),
+            )
+        prepare = (
+            self._task(j["prepare"], ("job", "prepare"), "jobpreparation")
+            if "prepare" in j
+            else None
+        )
+        release = (
+            self._task(j["release"], ("job", "release"), "jobrelease") if "release" in j else None
+        )
+        timeout = self._duration(j.get("timeout"), ("job", "timeout"), DEFAULT_TIMEOUT)
+        return JobSpec(
+            id=j["id"],
+            timeout=timeout or DEFAULT_TIMEOUT,
+            tasks=FanOutSpec(for_each=fe, task=task),
+            merge=merge,
+            prepare=prepare,
+            release=release,
+            max_parallel_tasks=j.get("max_parallel_tasks"),
+        )

@@ -1,0 +1,50 @@
+"""Command lines for Batch: templates whose values are data, wrapped in /bin/bash -c.
+
+Batch splits a task's command line into arguments without a shell (on Linux, with
+shell-like quoting). bwf wraps every command in `/bin/bash -c '<script>'`, as the
+tutorial's `wrap_commands_in_shell` does, so `$AZ_BATCH_*` variables expand and
+`set -e` stops at the first failing command. Values interpolated by a template are
+shell-quoted first (`quote`), so a file named `$(id).txt` stays a file name.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from runner.state import redact
+
+
+def quote(value: object) -> str:
+    """A template value as one shell word. Secret tokens are quoted too: the SAS URLs
+    they stand for contain `&` and `?`, and are substituted after rendering."""
+    text = "" if value is None else str(value)
+    quoted = shlex.quote(text)
+    if quoted == text and "@@bwf-secret:" in text:
+        quoted = f"'{text}'"
+    return quoted
+
+
+def wrap(commands: Sequence[str]) -> str:
+    """Commands -> one Batch command line: `/bin/bash -c '<set -e script>'`.
+
+    Commands are joined by newlines (not `;`), so a command ending in `&` or `;`, or
+    spanning several lines, keeps its meaning. `wait` collects background jobs.
+    """
+    body = "\n".join(c.strip() for c in commands if c.strip())
+    script = f"set -e\nset -o pipefail\n{body}\nwait"
+    return "/bin/bash -c " + shlex.quote(script)
+
+
+def unwrap(command_line: str) -> str:
+    """The script inside a wrapped command line, for display (secrets redacted)."""
+    try:
+        argv = shlex.split(command_line)
+    except ValueError:
+        return redact(command_line)
+    if len(argv) == 3 and argv[:2] == ["/bin/bash", "-c"]:
+        lines = argv[2].split("\n")
+        if lines[:2] == ["set -e", "set -o pipefail"] and lines[-1] == "wait":
+            lines = lines[2:-1]
+        return redact("; ".join(lines))
+    return redact(command_line)

@@ -1,0 +1,109 @@
+"""Plans for humans: one line per resource with Terraform's markers, then a summary."""
+
+from __future__ import annotations
+
+import os
+
+from runner import durations
+from runner.plan import MARKERS, Action, Plan, _fmt_size, to_json
+
+
+def _rel(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _line(a: Action, uploads: dict[str, Action]) -> list[str]:
+    m = MARKERS[a.change]
+    d = a.details
+    why = f"  ({a.reason})" if a.reason and a.change != "create" else ""
+    if a.kind == "container":
+        text = f"container  {d['name']}"
+        if d.get("logs"):
+            text += "  (task stdout/stderr)"
+        up = uploads.get(a.id)
+        if up is not None:
+            text += f"  upload {up.details['count']} blob{'s' if up.details['count'] != 1 else ''} ({_fmt_size(up.details['bytes'])})"
+            if up.details.get("unchanged"):
+                text += f", {up.details['unchanged']} unchanged"
+        elif a.change == "noop":
+            text += "  up to date"
+        marker = m if a.change != "noop" or up is None else MARKERS["update"]
+        return [f"  {marker:>3} {text}{why}"]
+    if a.kind == "pool":
+        nodes = f"{d['dedicated_nodes']} dedicated" + (
+            f" + {d['spot_nodes']} spot" if d["spot_nodes"] else ""
+        )
+        image = d["image"]
+        ref = d["image_reference"]
+        if "/" not in image:
+            image += f" ({ref['publisher']}/{ref['offer']}/{ref['sku']})"
+        lines = [
+            f"  {m:>3} pool       {a.id}  {nodes} x {d['vm_size']}, {d['task_slots_per_node']} slot(s) per node{why}",
+            f"                 image {image}, node agent {d['node_agent_sku']}",
+        ]
+        if "from_nodes" in d:
+            f = d["from_nodes"]
+            lines.append(
+                f"                 nodes {f['dedicated']}+{f['spot']} -> {d['dedicated_nodes']}+{d['spot_nodes']}"
+            )
+        if d.get("start_task"):
+            lines.append(f"                 start task: {d['start_task']}")
+        return lines
+    if a.kind == "job":
+        lines = [
+            f"  {m:>3} job        {a.id}  on {d['pool']}, monitored for {durations.human(d['timeout'])}{why}"
+        ]
+        for k in ("prepare", "release"):
+            if d.get(k):
+                lines.append(f"                 {k}: {d[k]}")
+        return lines
+    if a.kind in ("tasks", "merge"):
+        n = d["count"]
+        label = "merge task" if a.kind == "merge" else f"{n} task{'s' if n != 1 else ''} in {a.id}"
+        if a.change == "noop":
+            return [f"  {m:>3} {label}  {a.reason}"]
+        lines = [f"  {m:>3} {label}{why}"]
+        for s in d["sample"]:
+            lines.append(f"                 {s['id']}: {s['command']}")
+        if n > len(d["sample"]):
+            lines.append(f"                 ... and {n - len(d['sample'])} more")
+        return lines
+    if a.kind == "download":
+        return [f"  {m:>3} download   {d['name']}/{d['pattern']} -> {_rel(d['to'])}"]
+    return []
+
+
+def render_plan(plan: Plan) -> str:
+    """The human form of a plan (secrets redacted)."""
+    if not plan.has_changes and not any(a.reason == "in progress" for a in plan.actions):
+        done = sum(a.details.get("count", 0) for a in plan.actions if a.kind in ("tasks", "merge"))
+        return f"No changes. All {done} tasks of {plan.desired.job.id} are done with the same inputs.\n"
+    uploads = {a.id: a for a in plan.actions if a.kind == "upload"}
+    lines = [f"bwf will perform the following actions on target {plan.target}:", ""]
+    for a in plan.actions:
+        if a.kind not in ("upload", "cleanup"):
+            lines.extend(_line(a, uploads))
+    cleanup = {a.id: a.details["policy"] for a in plan.actions if a.kind == "cleanup"}
+    if cleanup:
+        lines.append("      clean-up   " + ", ".join(f"{k}: {v}" for k, v in cleanup.items()))
+    s = to_json(plan)["summary"]
+    containers = sum(
+        1
+        for a in plan.actions
+        if a.kind == "container" and a.change == "create" and not a.details.get("logs")
+    )
+    blobs = sum(a.details["count"] for a in uploads.values())
+    size = sum(a.details["bytes"] for a in uploads.values())
+    pools = sum(1 for a in plan.actions if a.kind == "pool" and a.change == "create")
+    jobs = sum(1 for a in plan.actions if a.kind == "job" and a.change == "create")
+    lines += [
+        "",
+        f"Plan: {containers} containers, {blobs} uploads ({_fmt_size(size)}), {pools} pool, {jobs} job, "
+        f"{s['tasks_to_run']} of {s['tasks']} tasks to run; {s['create']} to create, {s['update']} to update, "
+        f"{s['replace']} to replace.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,210 @@
+"""diff(desired, observed): a pure function, tested against hand-made observed states."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from runner.load import load_spec
+from runner.plan import diff, to_json
+from runner.render import render
+from runner.show import render_plan
+from runner.state import (
+    Desired,
+    Observed,
+    ObservedBlob,
+    ObservedContainer,
+    ObservedJob,
+    ObservedPool,
+    ObservedTask,
+)
+from tests.helpers import MINIMAL, write_spec
+
+
+@pytest.fixture()
+def desired(tmp_path: Path) -> Desired:
+    return render(load_spec(write_spec(tmp_path)))
+
+
+def _pool(d: Desired, **kw: object) -> ObservedPool:
+    p = d.pool
+    base = ObservedPool(
+        id=p.id,
+        state="active",
+        allocation_state="steady",
+        vm_size=p.vm_size,
+        publisher=p.publisher,
+        offer=p.offer,
+        sku=p.sku,
+        version=p.version,
+        node_agent_sku=p.node_agent_sku,
+        dedicated_target=p.dedicated_nodes,
+        spot_target=p.spot_nodes,
+        task_slots_per_node=p.task_slots_per_node,
+        fingerprint=p.fingerprint,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def _world(d: Desired, task_state: dict[str, tuple[str, str | None]] | None = None) -> Observed:
+    """Everything exists; tasks as given: id -> (state, result)."""
+    containers = {
+        c.name: ObservedContainer(
+            c.name, {u.blob: ObservedBlob(u.blob, u.size, u.md5) for u in c.uploads}
+        )
+        for c in d.containers
+    }
+    tasks = {
+        t.id: ObservedTask(t.id, state, t.fingerprint, 0 if result == "success" else 1, result)
+        for t in d.job.tasks
+        for state, result in [(task_state or {}).get(t.id, ("completed", "success"))]
+    }
+    return Observed(
+        containers=containers,
+        pool=_pool(d),
+        job=ObservedJob(d.job.id, "active", d.pool.id, False, tasks),
+    )
+
+
+def kinds(plan_actions: object) -> list[tuple[str, str, str]]:
+    return [(a.kind, a.id, a.change) for a in plan_actions]  # type: ignore[attr-defined]
+
+
+def test_empty_world_creates_everything(desired: Desired) -> None:
+    plan = diff(desired, Observed.empty())
+    assert plan.has_changes
+    got = kinds(plan.actions)
+    assert ("container", "input", "create") in got and ("container", "logs", "create") in got
+    assert ("upload", "input", "create") in got
+    assert ("pool", "p", "create") in got and ("job", "j", "create") in got
+    tasks = [a for a in plan.actions if a.kind == "tasks"]
+    assert [(a.change, a.details["ids"]) for a in tasks] == [("create", ["t-a", "t-b"])]
+
+
+def test_everything_done_means_no_changes(desired: Desired) -> None:
+    plan = diff(desired, _world(desired))
+    assert not plan.has_changes
+    assert render_plan(plan).startswith("No changes.")
+
+
+def test_the_ledger_keeps_work_done_after_cleanup(desired: Desired) -> None:
+    ledger = {t.id: t.fingerprint for t in desired.job.tasks}
+    plan = diff(desired, Observed(ledger=ledger))
+    assert not plan.has_changes
+    stale = {**ledger, "t-a": "old"}
+    plan = diff(desired, Observed(ledger=stale))
+    tasks = [a for a in plan.actions if a.kind == "tasks" and a.change != "noop"]
+    assert [a.details["ids"] for a in tasks] == [["t-a"]]
+
+
+def test_failed_tasks_are_replaced_and_running_ones_left(desired: Desired) -> None:
+    world = _world(desired, {"t-a": ("completed", "failure"), "t-b": ("running", None)})
+    plan = diff(desired, world)
+    by = {
+        (a.kind, a.change, a.reason): a.details.get("ids")
+        for a in plan.actions
+        if a.kind == "tasks"
+    }
+    assert by == {
+        ("tasks", "replace", "failed"): ["t-a"],
+        ("tasks", "noop", "in progress"): ["t-b"],
+    }
+    assert ("pool", "p", "noop") in kinds(plan.actions)
+
+
+def test_changed_task_is_replaced(desired: Desired) -> None:
+    world = _world(desired)
+    assert world.job is not None
+    tasks = dict(world.job.tasks)
+    tasks["t-b"] = replace(tasks["t-b"], fingerprint="other")
+    world = replace(world, job=replace(world.job, tasks=tasks))
+    plan = diff(desired, world)
+    changed = [a for a in plan.actions if a.kind == "tasks" and a.change == "replace"]
+    assert changed[0].details["ids"] == ["t-b"] and changed[0].reason == "changed"
+
+
+def test_only_blobs_with_another_md5_are_uploaded(desired: Desired) -> None:
+    world = _world(desired, {"t-a": ("completed", "failure")})
+    c = desired.container("input")
+    blobs = dict(world.containers[c.name].blobs)
+    blobs["b.txt"] = ObservedBlob("b.txt", 4, "different")
+    world = replace(
+        world, containers={**world.containers, c.name: ObservedContainer(c.name, blobs)}
+    )
+    uploads = [a for a in diff(desired, world).actions if a.kind == "upload"]
+    assert [(a.id, a.details["blobs"], a.details["unchanged"]) for a in uploads] == [
+        ("input", ["b.txt"], 1)
+    ]
+
+
+def test_pool_resize_is_an_update_and_image_change_a_replace(desired: Desired) -> None:
+    world = _world(desired, {"t-a": ("active", None)})
+    resized = replace(world, pool=_pool(desired, dedicated_target=5))
+    assert ("pool", "p", "update") in kinds(diff(desired, resized).actions)
+    other = replace(world, pool=_pool(desired, fingerprint="other image"))
+    assert ("pool", "p", "replace") in kinds(diff(desired, other).actions)
+
+
+def test_job_on_another_pool_is_replaced(desired: Desired) -> None:
+    world = _world(desired, {"t-a": ("completed", "failure")})
+    assert world.job is not None
+    world = replace(world, job=replace(world.job, pool_id="elsewhere"))
+    plan = diff(desired, world)
+    assert ("job", "j", "replace") in kinds(plan.actions)
+    # tasks of a job being replaced are all created again
+    assert [a.details["ids"] for a in plan.actions if a.kind == "tasks"] == [["t-a", "t-b"]]
+
+
+def test_merge_reruns_when_any_input_task_reruns(tmp_path: Path) -> None:
+    d = render(
+        load_spec(write_spec(tmp_path, MINIMAL + "  merge: {id: m, command: echo merged}\n"))
+    )
+    assert d.job.merge is not None
+    done = _world(d)
+    assert done.job is not None
+    with_merge = replace(
+        done,
+        job=replace(
+            done.job,
+            uses_task_dependencies=True,
+            tasks={
+                **done.job.tasks,
+                "m": ObservedTask("m", "completed", d.job.merge.fingerprint, 0, "success"),
+            },
+        ),
+    )
+    assert not diff(d, with_merge).has_changes
+    ledger_only = Observed(ledger={t.id: t.fingerprint for t in d.job.tasks if t.id != "t-a"})
+    merge = [a for a in diff(d, ledger_only).actions if a.kind == "merge"]
+    assert [(a.id, a.change) for a in merge] == [("m", "create")]
+
+
+def test_json_is_stable_and_secret_free(tmp_path: Path) -> None:
+    text = MINIMAL.replace("cat {{ item.name }}", "curl {{ containers.input.read_sas }}")
+    d = render(load_spec(write_spec(tmp_path, text)))
+    data = to_json(diff(d, Observed.empty()))
+    assert list(data) == [
+        "format_version",
+        "workflow",
+        "spec",
+        "target",
+        "vars",
+        "observed_digest",
+        "has_changes",
+        "summary",
+        "actions",
+        "desired",
+    ]
+    assert data["summary"] == {
+        "create": 7,
+        "update": 0,
+        "replace": 0,
+        "tasks": 2,
+        "tasks_to_run": 2,
+    }
+    text_form = json.dumps(data)
+    assert "@@bwf-secret" not in text_form and "<redacted>" in text_form
+    assert "@@bwf-secret" not in render_plan(diff(d, Observed.empty()))

@@ -1,0 +1,101 @@
+"""Every workflow in workflows/ validates and plans; the topn plan shows the tutorial's run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner import pipeline
+from runner.plan import diff, to_json
+from runner.show import render_plan
+from runner.state import Observed
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))
+
+
+def bwf(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_there_are_workflows() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"topn.yaml", "topn-sweep.yaml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
+def test_workflow_validates_and_plans(path: Path) -> None:
+    desired = pipeline.desired_state(path)
+    plan = diff(desired, Observed.empty())
+    assert plan.has_changes
+    assert desired.job.tasks, "a workflow without tasks"
+
+
+def test_validate_cli_accepts_all_workflows() -> None:
+    r = bwf("validate", *map(str, WORKFLOWS))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count(": ok") == len(WORKFLOWS)
+
+
+def test_topn_plan_shows_the_tutorial_run() -> None:
+    r = bwf("plan", "--offline", "workflows/topn.yaml")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for name in ("topn-application", "topn-input", "topn-output"):
+        assert f"+ container  {name}" in out
+    assert "+ pool       topn-pool  2 dedicated x standard_d2s_v3" in out
+    assert "node agent batch.node.ubuntu 22.04" in out
+    assert "+ job        topn-job" in out
+    assert "+ 3 tasks in topn-job" in out
+    assert (
+        "topn-harbour: python3 $AZ_BATCH_NODE_SHARED_DIR/topn.py --filepath harbour.txt --numwords 3"
+        in out
+    )
+    assert "Plan: 3 containers, 4 uploads" in out
+
+
+def test_topn_plan_json_has_the_same_content() -> None:
+    r = bwf("plan", "--offline", "--json", "workflows/topn.yaml", "--var", "top_n=5")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    creates = [(a["kind"], a["id"]) for a in data["actions"] if a["change"] == "create"]
+    assert [c for c in creates if c[0] == "container"] == [
+        ("container", k) for k in ("application", "input", "output", "logs")
+    ]
+    assert sum(a["details"]["count"] for a in data["actions"] if a["kind"] == "upload") == 4
+    assert ("pool", "topn-pool") in creates and ("job", "topn-job") in creates
+    tasks = next(a for a in data["actions"] if a["kind"] == "tasks")
+    assert tasks["details"]["ids"] == ["topn-harbour", "topn-orchard", "topn-signal"]
+    assert tasks["details"]["sample"][0]["command"].endswith("--numwords 5")
+    assert data["vars"] == {"top_n": 5}
+
+
+def test_plan_detailed_exitcode_and_out_file(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    r = bwf("plan", "--offline", "--detailed-exitcode", "--out", str(out), "workflows/topn.yaml")
+    assert r.returncode == 2
+    assert json.loads(out.read_text())["has_changes"] is True
+
+
+def test_schema_command_prints_the_schema() -> None:
+    r = bwf("schema")
+    assert r.returncode == 0
+    schema = json.loads(r.stdout)
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert schema["additionalProperties"] is False
+
+
+def test_plan_human_output_matches_render(tmp_path: Path) -> None:
+    desired = pipeline.desired_state(ROOT / "workflows" / "topn-sweep.yaml")
+    text = render_plan(diff(desired, Observed.empty()))
+    assert "+ merge task" in text and "sweep-table" in text
+    assert to_json(diff(desired, Observed.empty()))["summary"]["tasks"] == 4
