@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numwords", type=int, default=10, help="rows in the table")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    inputs = sorted(p for p in Path(args.indir).rglob("*_OUTPUT.txt") if p.resolve() != out.resolve())
+    inputs = sorted(
+        p for p in Path(args.indir).rglob("*_OUTPUT.txt") if p.resolve() != out.resolve()
+    )
     if not inputs:
         print(f"topn_merge: no *_OUTPUT.txt under {args.indir}", file=sys.stderr)
         return 1

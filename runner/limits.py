@@ -7,7 +7,6 @@ with a located error. Secret tokens are measured at the size of a real SAS URL.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 from runner import durations
 from runner.errors import Problem
@@ -37,8 +36,11 @@ def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:
     """Estimated size of the resource files' JSON as Batch receives it (URLs with SAS)."""
     total = 2
     for f in files:
-        body = {k: v for k, v in asdict(f).items() if v is not None and k != "md5"}
-        total += len(json.dumps(body)) + SAS_URL_CHARS + 2
+        # {"httpUrl"|"storageContainerUrl": "<url with SAS>", "filePath": ..., "fileMode": ..., "blobPrefix": ...}
+        total += 40 + SAS_URL_CHARS + len(f.container or "") + len(f.blob or "") + len(f.url or "")
+        for extra in (f.file_path, f.file_mode, f.prefix):
+            if extra is not None:
+                total += 16 + len(json.dumps(extra))
     return total
 
 

@@ -11,6 +11,8 @@ import re
 _CONTAINER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 _BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+_BLOB_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+_BLOB_BAD_SEGMENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 
 BATCH_ID_MAX = 64
 BLOB_NAME_MAX = 1024
@@ -33,9 +35,9 @@ def check_blob_name(name: str) -> str | None:
         return f"blob names have at most {BLOB_NAME_MAX} characters, this one has {len(name)}"
     if name.endswith((".", "/")):
         return "blob names cannot end with '.' or '/'"
-    if "\\" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _BLOB_BAD_CHARS.search(name):
         return "blob names cannot contain backslashes or control characters"
-    if any(part in ("", ".", "..") for part in name.split("/")):
+    if _BLOB_BAD_SEGMENT.search(name):
         return "blob names cannot have empty, '.' or '..' path segments"
     return None
 

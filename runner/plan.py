@@ -286,42 +286,65 @@ def _tasks_details(tasks: list[DesiredTask]) -> dict[str, Any]:
     }
 
 
-def to_json(plan: Plan) -> dict[str, Any]:
-    """The plan as JSON-safe data (docs/plan-json.md). Secrets are redacted."""
-    d = plan.desired
-    creates = [a for a in plan.actions if a.change == "create"]
-    summary = {
-        "create": sum(_weight(a) for a in creates),
+def summary(plan: Plan) -> dict[str, int]:
+    """Counts of resources to create, update and replace; tasks in all and to run."""
+    return {
+        "create": sum(_weight(a) for a in plan.actions if a.change == "create"),
         "update": sum(_weight(a) for a in plan.actions if a.change == "update"),
         "replace": sum(_weight(a) for a in plan.actions if a.change == "replace"),
-        "tasks": len(d.job.tasks),
+        "tasks": len(plan.desired.job.tasks),
         "tasks_to_run": sum(
             a.details.get("count", 0)
             for a in plan.actions
             if a.kind == "tasks" and a.change != "noop"
         ),
     }
+
+
+def to_json(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON-safe data (docs/plan-json.md). Secrets are redacted."""
+    d = plan.desired
     return {
         "format_version": plan.format_version,
         "workflow": d.name,
         "spec": d.spec_path,
         "target": plan.target,
-        "vars": json.loads(redact(json.dumps(dict(d.vars), default=str))),
+        "vars": _plain(dict(d.vars)),
         "observed_digest": plan.observed_digest,
         "has_changes": plan.has_changes,
-        "summary": summary,
+        "summary": summary(plan),
         "actions": [
             {
                 "kind": a.kind,
                 "id": a.id,
                 "change": a.change,
                 "reason": a.reason,
-                "details": _redacted(a.details),
+                "details": _plain(a.details),
             }
             for a in plan.actions
         ],
-        "desired": _redacted(asdict(d)),
+        "desired": desired_json(d),
     }
+
+
+def _plain(obj: Any) -> Any:
+    """Frozen dataclasses -> dicts, tuples -> lists, secret tokens redacted (faster than asdict)."""
+    if isinstance(obj, str):
+        return redact(obj) if "@@" in obj else obj
+    if isinstance(obj, (tuple, list)):
+        return [_plain(x) for x in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    fields = getattr(obj, "__dataclass_fields__", None)
+    if fields is not None:
+        return {name: _plain(getattr(obj, name)) for name in fields}
+    return obj
+
+
+def desired_json(d: Desired) -> dict[str, Any]:
+    """The desired state as JSON-safe data, secrets redacted."""
+    out: dict[str, Any] = _plain(d)
+    return out
 
 
 def _weight(a: Action) -> int:
@@ -330,7 +353,3 @@ def _weight(a: Action) -> int:
         if a.kind in ("tasks",)
         else (0 if a.kind in ("upload", "download", "cleanup") else 1)
     )
-
-
-def _redacted(obj: Any) -> Any:
-    return json.loads(redact(json.dumps(obj, default=str)))

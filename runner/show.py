@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from runner import durations
-from runner.plan import MARKERS, Action, Plan, _fmt_size, to_json
+from runner.plan import MARKERS, Action, Plan, _fmt_size, summary
 
 
 def _rel(path: str) -> str:
@@ -90,7 +90,7 @@ def render_plan(plan: Plan) -> str:
     cleanup = {a.id: a.details["policy"] for a in plan.actions if a.kind == "cleanup"}
     if cleanup:
         lines.append("      clean-up   " + ", ".join(f"{k}: {v}" for k, v in cleanup.items()))
-    s = to_json(plan)["summary"]
+    s = summary(plan)
     containers = sum(
         1
         for a in plan.actions
