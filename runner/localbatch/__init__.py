@@ -1,0 +1,14 @@
+"""The local Batch service: the Azure Batch data-plane REST API on loopback, with local nodes.
+
+What Azurite is for Storage, this is for Batch: the unmodified azure-batch SDK talks
+to it as to Azure (same paths, JSON shapes, error bodies, Shared Key auth), and tasks
+run as local processes on "compute nodes" with Batch's directory layout and
+`AZ_BATCH_*` environment. State lives in SQLite under the service's home directory and
+survives a restart. bwf's client code never imports this package: they meet over HTTP.
+
+Modules: `auth` (Shared Key), `errors` (Batch error bodies), `store` (state and its
+persistence), `odata` ($filter/$select), `blobs` (resource files and output files over
+the Blob REST API), `nodes` (node processes: start tasks, tasks, preparation and
+release), `scheduler` (pools, nodes, dispatch, lifecycle), `api` (the REST handlers),
+`server` (HTTP), `__main__` (`python -m runner.localbatch serve`).
+"""

@@ -1,0 +1,168 @@
+"""Resource files in, output files out: the node agent's side of the Blob REST API.
+
+Resource files are `httpUrl` (one GET) or `storageContainerUrl` (+ `blobPrefix`): the
+container is listed with the SAS it carries and every blob is fetched. Output files are
+PUT as block blobs to `destination.container.containerUrl` (a SAS URL) under `path`.
+Only HTTP is used, never the Storage SDK, as on a real node.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+BLOB_API_VERSION = "2021-08-06"
+TIMEOUT = 60
+
+
+class TransferError(Exception):
+    """A download or upload failed; the message names the file, never the SAS."""
+
+
+def _redacted(url: str) -> str:
+    p = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((p.scheme, p.netloc, p.path, "", ""))
+
+
+def _blob_url(container_url: str, blob: str) -> str:
+    p = urllib.parse.urlsplit(container_url)
+    path = p.path.rstrip("/") + "/" + urllib.parse.quote(blob, safe="/")
+    return urllib.parse.urlunsplit((p.scheme, p.netloc, path, p.query, ""))
+
+
+def _open(req: urllib.request.Request) -> Any:
+    req.add_header("x-ms-version", BLOB_API_VERSION)
+    return urllib.request.urlopen(req, timeout=TIMEOUT)
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """`root/relative`, refusing anything that leaves `root`."""
+    rel = PurePosixPath(relative)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise TransferError(f"the file path {relative!r} leaves the task directory")
+    return root.joinpath(*rel.parts)
+
+
+def _download(url: str, dest: Path) -> None:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise TransferError(f"unsupported URL scheme in {_redacted(url)}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _open(urllib.request.Request(url)) as resp, open(dest, "wb") as f:
+            while chunk := resp.read(1 << 20):
+                f.write(chunk)
+    except urllib.error.HTTPError as e:
+        raise TransferError(
+            f"downloading {_redacted(url)} failed: HTTP {e.code} {e.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError) as e:
+        raise TransferError(f"downloading {_redacted(url)} failed: {e}") from None
+
+
+def list_blobs(container_url: str, prefix: str) -> list[str]:
+    names: list[str] = []
+    marker = ""
+    p = urllib.parse.urlsplit(container_url)
+    while True:
+        extra = {"restype": "container", "comp": "list", "prefix": prefix}
+        if marker:
+            extra["marker"] = marker
+        query = "&".join(x for x in (p.query, urllib.parse.urlencode(extra)) if x)
+        url = urllib.parse.urlunsplit((p.scheme, p.netloc, p.path, query, ""))
+        try:
+            with _open(urllib.request.Request(url)) as resp:
+                root = ET.fromstring(resp.read())
+        except urllib.error.HTTPError as e:
+            raise TransferError(
+                f"listing {_redacted(container_url)} failed: HTTP {e.code} {e.reason}"
+            ) from None
+        except (urllib.error.URLError, OSError, ET.ParseError) as e:
+            raise TransferError(f"listing {_redacted(container_url)} failed: {e}") from None
+        names += [el.text or "" for el in root.iter("Name")]
+        marker = (root.findtext("NextMarker") or "").strip()
+        if not marker:
+            return names
+
+
+def fetch_resource_files(files: list[dict[str, Any]], wd: Path) -> None:
+    """Download every resource file into the working directory `wd`."""
+    for rf in files:
+        file_path = rf.get("filePath")
+        if rf.get("httpUrl"):
+            url = rf["httpUrl"]
+            name = (
+                file_path
+                or PurePosixPath(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
+            )
+            targets = [(url, safe_join(wd, name))]
+        elif rf.get("storageContainerUrl"):
+            cu = rf["storageContainerUrl"]
+            base = safe_join(wd, file_path) if file_path else wd
+            targets = [
+                (_blob_url(cu, b), safe_join(base, b))
+                for b in list_blobs(cu, rf.get("blobPrefix") or "")
+            ]
+        else:
+            raise TransferError("a resource file needs httpUrl or storageContainerUrl")
+        for url, dest in targets:
+            _download(url, dest)
+            if rf.get("fileMode"):
+                os.chmod(dest, int(rf["fileMode"], 8))
+
+
+def _matches(pattern: str, wd: Path) -> list[tuple[Path, str]]:
+    """Files matching a Batch filePattern (relative to wd, `**` allowed), with their name
+    relative to the pattern's literal leading directories."""
+    parts = PurePosixPath(pattern).parts
+    literal: list[str] = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        literal.append(part)
+    base = os.path.normpath(os.path.join(str(wd), *literal)) if literal else str(wd)
+    full = os.path.normpath(os.path.join(str(wd), pattern))
+    out = []
+    for m in sorted(glob.glob(full, recursive=True)):
+        if os.path.isfile(m):
+            out.append((Path(m), os.path.relpath(m, base).replace(os.sep, "/")))
+    return out
+
+
+def upload_outputs(outputs: list[dict[str, Any]], wd: Path, succeeded: bool) -> None:
+    """Upload the output files whose upload condition holds. Raises TransferError."""
+    for out in outputs:
+        cond = (out.get("uploadOptions") or {}).get("uploadCondition", "tasksuccess").lower()
+        if (cond == "tasksuccess" and not succeeded) or (cond == "taskfailure" and succeeded):
+            continue
+        dest = (out.get("destination") or {}).get("container") or {}
+        container_url = dest.get("containerUrl")
+        if not container_url:
+            raise TransferError("an output file needs destination.container.containerUrl")
+        pattern = out["filePattern"]
+        prefix = dest.get("path") or ""
+        wildcard = glob.has_magic(pattern)
+        for path, rel in _matches(pattern, wd):
+            blob = (
+                (f"{prefix.rstrip('/')}/{rel}" if prefix else rel)
+                if wildcard
+                else (prefix or path.name)
+            )
+            data = path.read_bytes()
+            req = urllib.request.Request(_blob_url(container_url, blob), data=data, method="PUT")
+            req.add_header("x-ms-blob-type", "BlockBlob")
+            req.add_header("Content-Length", str(len(data)))
+            try:
+                with _open(req):
+                    pass
+            except urllib.error.HTTPError as e:
+                raise TransferError(
+                    f"uploading {rel} to {_redacted(container_url)} failed: HTTP {e.code} {e.reason}"
+                ) from None
+            except (urllib.error.URLError, OSError) as e:
+                raise TransferError(f"uploading {rel} failed: {e}") from None
