@@ -135,13 +135,12 @@ def start_batch_service(
         "--host", "127.0.0.1",
         "--port", str(port),
         "--account", BATCH_ACCOUNT,
-        "--key", BATCH_KEY,
         "--ready-file", str(ready),
     ]  # fmt: skip
     with log.open("ab") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})},
+            start_new_session=True, env={**os.environ, "BWF_LOCALBATCH_KEY": BATCH_KEY, **(env or {})},
         )  # fmt: skip
     deadline = time.monotonic() + START_TIMEOUT
     while not ready.exists():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,30 @@ def azurite_connection_string(azurite: localstack.RunningService) -> str:
 @pytest.fixture()
 def tmp_spec_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def batch_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstack.RunningService]:
+    """The local Batch service for the whole session (state in a temporary directory)."""
+    service = localstack.start_batch_service(tmp_path_factory.mktemp("localbatch"))
+    yield service
+    localstack.stop_process(service.pid)
+
+
+@pytest.fixture()
+def batch_client(batch_service: localstack.RunningService) -> Any:
+    """The real azure-batch 15.x SDK client, pointed at the local Batch service."""
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    return BatchClient(
+        endpoint=batch_service.url,
+        credential=AzureNamedKeyCredential(localstack.BATCH_ACCOUNT, localstack.BATCH_KEY),
+    )
+
+
+@pytest.fixture()
+def blob_service(azurite_connection_string: str) -> Any:
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient.from_connection_string(azurite_connection_string)
