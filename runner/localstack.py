@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import BwfError
+from runner.home import bwf_home
 
 # Azurite's published development account (see Azurite's documentation).
 STORAGE_ACCOUNT = "devstoreaccount1"
@@ -180,3 +181,101 @@ def stop_process(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+# --- the recorded stack: `bwf local up|down|status` -------------------------------------
+
+
+def stack_dir() -> Path:
+    return bwf_home() / "local"
+
+
+def _stack_file() -> Path:
+    return stack_dir() / "stack.json"
+
+
+def connection_string(blob_url: str) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={STORAGE_ACCOUNT};AccountKey={STORAGE_KEY};"
+        f"BlobEndpoint={blob_url};"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def status() -> dict[str, object] | None:
+    """The running stack as `bwf local status --json` prints it, or None when it is down."""
+    try:
+        info: dict[str, object] = json.loads(_stack_file().read_text())
+    except (OSError, ValueError):
+        return None
+    pids = info.get("pids")
+    storage, batch = info.get("storage"), info.get("batch")
+    if not isinstance(pids, dict) or not isinstance(storage, dict) or not isinstance(batch, dict):
+        return None
+    if not all(_alive(int(p)) for p in pids.values()):
+        return None
+    if not (_answers(f"{storage['blob_url']}?comp=list") and _answers(str(batch["url"]))):
+        return None
+    return info
+
+
+def up() -> dict[str, object]:
+    """Start Azurite and the local Batch service unless they already run; record them."""
+    current = status()
+    if current is not None:
+        return current
+    down()  # a half-dead stack: stop what is left before starting afresh
+    base = stack_dir()
+    azurite = start_azurite(base / "azurite")
+    try:
+        batch = start_batch_service(base / "batch")
+    except BaseException:
+        stop_process(azurite.pid)
+        raise
+    info: dict[str, object] = {
+        "storage": {
+            "account": STORAGE_ACCOUNT,
+            "key": STORAGE_KEY,
+            "blob_url": azurite.url,
+            "connection_string": connection_string(azurite.url),
+        },
+        "batch": {"account": BATCH_ACCOUNT, "key": BATCH_KEY, "url": batch.url},
+        "pids": {"azurite": azurite.pid, "batch": batch.pid},
+        "home": str(bwf_home()),
+    }
+    tmp = _stack_file().with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, _stack_file())
+    return info
+
+
+def down() -> bool:
+    """Stop the recorded stack (its data stays under BWF_HOME); whether anything ran."""
+    try:
+        info = json.loads(_stack_file().read_text())
+    except (OSError, ValueError):
+        return False
+    for pid in (info.get("pids") or {}).values():
+        stop_process(int(pid))
+    _stack_file().unlink(missing_ok=True)
+    return True
