@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runner import shell
@@ -92,9 +92,41 @@ def all_tasks(desired: Desired) -> tuple[DesiredTask, ...]:
 
 
 def digest(observed: Observed) -> str:
-    """A stable digest of the observed state a plan was made against."""
-    text = json.dumps(asdict(observed), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """A digest of what in the observed state decides a plan: blobs and their MD5s, the
+    pool's identity and size, the job, each task's fingerprint and whether it is done,
+    failed or pending, the ledger. Node states and running/active flips are left out,
+    so a saved plan stays valid while its tasks merely progress."""
+
+    def bucket(t: ObservedTask) -> str:
+        if t.state != "completed":
+            return "pending"
+        return "done" if t.result == "success" else "failed"
+
+    pool = observed.pool
+    job = observed.job
+    view = {
+        "containers": {
+            n: sorted((b.name, b.md5) for b in c.blobs.values())
+            for n, c in observed.containers.items()
+        },
+        "pool": None
+        if pool is None
+        else [pool.state, pool.fingerprint, pool.dedicated_target, pool.spot_target],
+        "job": None
+        if job is None
+        else [
+            job.state,
+            job.pool_id,
+            sorted((t.id, t.fingerprint, bucket(t)) for t in job.tasks.values()),
+        ],
+        "ledger": sorted(observed.ledger.items()),
+    }
+    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+
+
+def desired_digest(desired: Desired) -> str:
+    """A digest of the desired state (what the spec, its vars and its inputs render to)."""
+    return hashlib.sha256(json.dumps(desired_json(desired), sort_keys=True).encode()).hexdigest()
 
 
 def task_status(
@@ -311,6 +343,7 @@ def to_json(plan: Plan) -> dict[str, Any]:
         "target": plan.target,
         "vars": _plain(dict(d.vars)),
         "observed_digest": plan.observed_digest,
+        "desired_digest": desired_digest(d),
         "has_changes": plan.has_changes,
         "summary": summary(plan),
         "actions": [

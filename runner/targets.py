@@ -11,8 +11,12 @@ build SDK clients from it. Its repr never shows a key.
 
 from __future__ import annotations
 
+import os
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
+
+from runner.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -30,3 +34,55 @@ class Target:
     @property
     def uses_entra_id(self) -> bool:
         return self.batch_key is None or self.storage_key is None
+
+
+def _require(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise UsageError(f"--target azure needs {name} in the environment (see docs/targets.md)")
+    return value
+
+
+def azure_target() -> Target:
+    """A real Batch and storage account from BWF_* variables; keys optional (Entra ID)."""
+    batch_url = _require("BWF_BATCH_URL").rstrip("/")
+    storage_url = _require("BWF_STORAGE_URL").rstrip("/")
+    batch_key = os.environ.get("BWF_BATCH_KEY") or None
+    storage_key = os.environ.get("BWF_STORAGE_KEY") or None
+    batch_host = urllib.parse.urlsplit(batch_url).hostname or ""
+    storage_host = urllib.parse.urlsplit(storage_url).hostname or ""
+    return Target(
+        name="azure",
+        batch_url=batch_url,
+        batch_account=os.environ.get("BWF_BATCH_ACCOUNT") or batch_host.split(".")[0],
+        storage_url=storage_url,
+        storage_account=os.environ.get("BWF_STORAGE_ACCOUNT") or storage_host.split(".")[0],
+        batch_key=batch_key,
+        storage_key=storage_key,
+    )
+
+
+def local_target() -> Target:
+    """The local stack, started when it is not running."""
+    from runner import localstack
+
+    info = localstack.up()
+    storage, batch = info["storage"], info["batch"]
+    assert isinstance(storage, dict) and isinstance(batch, dict)
+    return Target(
+        name="local",
+        batch_url=str(batch["url"]),
+        batch_account=str(batch["account"]),
+        storage_url=str(storage["blob_url"]),
+        storage_account=str(storage["account"]),
+        batch_key=str(batch["key"]),
+        storage_key=str(storage["key"]),
+    )
+
+
+def resolve_target(name: str) -> Target:
+    if name == "local":
+        return local_target()
+    if name == "azure":
+        return azure_target()
+    raise UsageError(f"unknown target {name!r}: use local or azure")

@@ -193,6 +193,7 @@ def test_json_is_stable_and_secret_free(tmp_path: Path) -> None:
         "target",
         "vars",
         "observed_digest",
+        "desired_digest",
         "has_changes",
         "summary",
         "actions",

@@ -1,14 +1,21 @@
-"""`bwf apply` (not implemented yet)."""
+"""`bwf apply SPEC|plan.json`: plan, confirm, execute, monitor, download, clean up."""
 
 from __future__ import annotations
 
 import click
 
-from runner.errors import BwfError
+from runner.commands.options import parse_vars, target_option, var_option, yes_option
 
 
-@click.command(name="apply", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1)
-def command(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise BwfError("bwf apply is not implemented yet")
+@click.command(name="apply")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@target_option
+@var_option
+@yes_option
+def command(spec: str, target: str, var_args: tuple[str, ...], yes: bool) -> None:
+    """Make the world match SPEC (or apply a plan saved with `bwf plan --out`).
+
+    Exit 0 when every task succeeded, 1 when a task or the service failed, 2 for invalid input."""
+    from runner.engine import run_apply
+
+    raise SystemExit(run_apply(spec, target, parse_vars(var_args), yes))

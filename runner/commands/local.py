@@ -16,7 +16,9 @@ def _show(info: dict[str, object], as_json: bool) -> None:
         return
     storage, batch, pids = info["storage"], info["batch"], info["pids"]
     assert isinstance(storage, dict) and isinstance(batch, dict) and isinstance(pids, dict)
-    click.echo(f"storage  {storage['blob_url']}  (account {storage['account']}, Azurite pid {pids['azurite']})")
+    click.echo(
+        f"storage  {storage['blob_url']}  (account {storage['account']}, Azurite pid {pids['azurite']})"
+    )
     click.echo(f"batch    {batch['url']}  (account {batch['account']}, pid {pids['batch']})")
     click.echo(f"state    {info['home']}")
 

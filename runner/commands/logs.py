@@ -1,14 +1,35 @@
-"""`bwf logs` (not implemented yet)."""
+"""`bwf logs SPEC TASK`: a task's stdout (or stderr), from the logs container or its node."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from runner import pipeline, secrets
+from runner.commands.options import parse_vars, target_option, var_option
 from runner.errors import BwfError
 
 
-@click.command(name="logs", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1)
-def command(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise BwfError("bwf logs is not implemented yet")
+@click.command(name="logs")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("task")
+@click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
+@target_option
+@var_option
+def command(spec: str, task: str, stderr: bool, target: str, var_args: tuple[str, ...]) -> None:
+    """Print TASK's stdout (or --stderr). Works after the node or the pool is gone."""
+    from runner.engine import connect
+    from runner.render import LOGS_KEY
+
+    desired = pipeline.desired_state(spec, parse_vars(var_args))
+    name = "stderr.txt" if stderr else "stdout.txt"
+    s = connect(desired, target)
+    data = s.storage.read_blob(desired.container(LOGS_KEY).name, f"{desired.job.id}/{task}/{name}")
+    if data is None:
+        data = s.batch.task_file(desired.job.id, task, name)
+    if data is None:
+        raise BwfError(
+            f"no {name} for task {task} of job {desired.job.id} (not run yet, or its logs were deleted)"
+        )
+    sys.stdout.write(secrets.scrub(data.decode(errors="replace")))

@@ -20,7 +20,7 @@ def make_plan(spec: str, target: str, var_args: tuple[str, ...], offline: bool) 
     if offline:
         observed = Observed.empty()
     else:
-        from runner.observe import observe_target  # type: ignore[import-not-found]  # lands with the engine
+        from runner.observe import observe_target
 
         observed = observe_target(desired, target)
     return diff(desired, observed, target)

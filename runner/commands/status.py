@@ -1,14 +1,89 @@
-"""`bwf status` (not implemented yet)."""
+"""`bwf status SPEC`: pool nodes by state, the job, task counts and each task's state."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import click
 
-from runner.errors import BwfError
+from runner import pipeline
+from runner.commands.options import json_option, parse_vars, target_option, var_option
 
 
-@click.command(name="status", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1)
-def command(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise BwfError("bwf status is not implemented yet")
+def collect(spec: str, target: str, var_args: tuple[str, ...]) -> dict[str, Any]:
+    from runner.engine import connect
+
+    desired = pipeline.desired_state(spec, parse_vars(var_args))
+    s = connect(desired, target)
+    pool = s.batch.get_pool(desired.pool.id)
+    job = s.batch.get_job(desired.job.id, with_tasks=True)
+    out: dict[str, Any] = {
+        "workflow": desired.name,
+        "target": s.target.name,
+        "pool": None,
+        "job": None,
+        "tasks": [],
+    }
+    if pool is not None:
+        out["pool"] = {"id": pool.id, "state": pool.state, "allocation_state": pool.allocation_state,
+                       "dedicated_target": pool.dedicated_target, "spot_target": pool.spot_target,
+                       "nodes": dict(sorted(pool.node_states.items()))}  # fmt: skip
+    if job is not None:
+        counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
+        for t in job.tasks.values():
+            bucket = "running" if t.state in ("running", "preparing") else t.state
+            counts[bucket] = counts.get(bucket, 0) + 1
+            if t.state == "completed":
+                counts["succeeded" if t.result == "success" else "failed"] += 1
+        out["job"] = {"id": job.id, "state": job.state, "task_counts": counts}
+        out["tasks"] = [
+            {
+                "id": t.id,
+                "state": t.state,
+                "result": t.result,
+                "exit_code": t.exit_code,
+                "retry_count": t.retry_count,
+            }
+            for t in job.tasks.values()
+        ]
+    out["ledger_done"] = sum(
+        1 for t in desired.job.tasks if s.ledger.tasks.get(t.id) == t.fingerprint
+    )
+    return out
+
+
+@click.command(name="status")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@target_option
+@var_option
+@json_option
+def command(spec: str, target: str, var_args: tuple[str, ...], as_json: bool) -> None:
+    """Show the pool's nodes, the job's task counts and every task's state and exit code."""
+    data = collect(spec, target, var_args)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    pool, job = data["pool"], data["job"]
+    if pool is None:
+        click.echo("pool: none")
+    else:
+        nodes = ", ".join(f"{k} {v}" for k, v in pool["nodes"].items()) or "no nodes"
+        click.echo(f"pool {pool['id']}: {pool['state']}/{pool['allocation_state']}, {nodes}")
+    if job is None:
+        click.echo(
+            "job: none"
+            + (
+                f" ({data['ledger_done']} tasks done in earlier runs)"
+                if data["ledger_done"]
+                else ""
+            )
+        )
+        return
+    c = job["task_counts"]
+    click.echo(f"job {job['id']}: {job['state']}; {c['succeeded']} succeeded, {c['failed']} failed, "
+               f"{c['running']} running, {c['active']} waiting")  # fmt: skip
+    for t in data["tasks"]:
+        result = f" {t['result']} (exit {t['exit_code']})" if t["state"] == "completed" else ""
+        retries = f", {t['retry_count']} retries" if t["retry_count"] else ""
+        click.echo(f"  {t['id']}: {t['state']}{result}{retries}")

@@ -1,0 +1,98 @@
+"""The network half of the pipeline as the commands use it: target, observe, plan, apply.
+
+`prepare` renders a spec (or re-renders a saved plan's spec) and returns everything
+`apply`, `status`, `logs` and `destroy` need; `run_apply` is `bwf apply`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner import pipeline
+from runner.apply import Executor
+from runner.batch import Batch
+from runner.errors import BwfError, UsageError
+from runner.ledger import Ledger
+from runner.observe import all_done, ledger_for, observe
+from runner.plan import Plan, all_tasks, desired_digest, diff
+from runner.progress import Ui
+from runner.show import render_plan
+from runner.state import Desired
+from runner.storage import Storage
+from runner.targets import Target, resolve_target
+
+
+@dataclass
+class Session:
+    desired: Desired
+    target: Target
+    storage: Storage
+    batch: Batch
+    ledger: Ledger
+
+
+def connect(desired: Desired, target_name: str) -> Session:
+    target = resolve_target(target_name)
+    return Session(
+        desired, target, Storage(target), Batch(target), ledger_for(desired, target_name)
+    )
+
+
+def load_saved_plan(path: str) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: not a saved plan: {e}") from None
+    if data.get("format_version") != 1 or "spec" not in data:
+        raise UsageError(f"{path}: not a bwf plan (format_version 1)")
+    return data
+
+
+def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool) -> int:
+    ui = Ui()
+    saved = None
+    if spec.endswith(".json"):
+        saved = load_saved_plan(spec)
+        if overrides:
+            raise UsageError("--var cannot be combined with a saved plan: its vars are part of it")
+        spec, overrides, target_name = (
+            saved["spec"],
+            dict(saved.get("vars") or {}),
+            saved.get("target", target_name),
+        )
+    desired = pipeline.desired_state(spec, overrides)
+    if saved is not None and desired_digest(desired) != saved.get("desired_digest"):
+        raise BwfError(
+            f"the saved plan is stale: {spec} or its input files changed since it was made; plan again"
+        )
+    ledger = ledger_for(desired, target_name)
+    if saved is None and all_done(desired, ledger):
+        ui.say(
+            f"No changes. All {len(all_tasks(desired))} tasks of {desired.job.id} are done with the same inputs."
+        )
+        return 0
+    s = connect(desired, target_name)
+    observed = observe(desired, s.storage, s.batch, s.ledger)
+    plan: Plan = diff(desired, observed, s.target.name)
+    if saved is not None and plan.observed_digest != saved.get("observed_digest"):
+        raise BwfError(
+            "the saved plan is stale: the storage account or Batch account changed since it was made; plan again"
+        )
+    text = render_plan(plan)
+    ui.say(text.rstrip())
+    in_progress = any(a.reason == "in progress" for a in plan.actions)
+    if not plan.has_changes and not in_progress:
+        return 0
+    if not yes and saved is None:
+        if not sys.stdin.isatty():
+            raise UsageError("apply changes things: confirm in a terminal, or pass --yes")
+        if not click.confirm("Apply these changes?", default=False):
+            ui.say("Nothing done.")
+            return 1
+    return Executor(plan, s.storage, s.batch, s.ledger, ui, yes).run()

@@ -1,0 +1,52 @@
+"""Observe: one pass of reads against the services, into an `Observed`.
+
+Containers with their blobs' MD5s, the pool, the job with each task's state and the
+fingerprint it was created with, and the run ledger. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from runner.batch import Batch
+from runner.ledger import Ledger
+from runner.plan import all_tasks
+from runner.state import Desired, Observed
+from runner.storage import Storage
+from runner.targets import Target, resolve_target
+
+
+def ledger_for(desired: Desired, target_name: str) -> Ledger:
+    from runner.localstack import BATCH_ACCOUNT
+
+    account = BATCH_ACCOUNT if target_name == "local" else _azure_account()
+    return Ledger(target_name, account, desired.name, desired.job.id)
+
+
+def _azure_account() -> str:
+    import os
+
+    return os.environ.get("BWF_BATCH_URL", "")
+
+
+def all_done(desired: Desired, ledger: Ledger) -> bool:
+    """Whether the ledger alone shows every task done with the same fingerprint."""
+    return all(ledger.tasks.get(t.id) == t.fingerprint for t in all_tasks(desired))
+
+
+def observe(desired: Desired, storage: Storage, batch: Batch, ledger: Ledger) -> Observed:
+    containers = storage.observe(c.name for c in desired.containers)
+    return Observed(
+        containers=containers,
+        pool=batch.get_pool(desired.pool.id),
+        job=batch.get_job(desired.job.id),
+        ledger=dict(ledger.tasks),
+    )
+
+
+def observe_target(desired: Desired, target_name: str) -> Observed:
+    """What `bwf plan` compares with: the ledger alone when it shows everything done,
+    else one pass of reads (starting the local stack if needed)."""
+    ledger = ledger_for(desired, target_name)
+    if all_done(desired, ledger):
+        return Observed(ledger=dict(ledger.tasks))
+    target: Target = resolve_target(target_name)
+    return observe(desired, Storage(target), Batch(target), ledger)

@@ -1,0 +1,211 @@
+"""Azure Blob Storage: the only module that talks to Storage (Azurite or Azure).
+
+Containers, uploads and downloads compared by Content-MD5, least-privilege container
+SAS URLs (account key, or a user-delegation key with Microsoft Entra ID), and reads of
+the logs container. Errors leave as `BwfError` with secrets scrubbed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import fnmatch
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import (
+    BlobServiceClient,
+    ContainerSasPermissions,
+    ContentSettings,
+    generate_container_sas,
+)
+
+from runner import secrets
+from runner.errors import BwfError
+from runner.state import ObservedBlob, ObservedContainer, Upload
+from runner.targets import Target
+
+WORKERS = 16
+# Azurite (started with --skipApiVersionCheck) answers faster to this version than to the SDK default.
+API_VERSION = "2026-06-06"
+PERMISSIONS = {"read": "rl", "write": "cw"}  # least privilege: list+read in, create+write out
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except HttpResponseError as e:
+        code = getattr(e, "error_code", None) or e.status_code
+        raise BwfError(secrets.scrub(f"{what}: {code}: {e.reason or e.message}")) from None
+    except AzureError as e:
+        raise BwfError(secrets.scrub(f"{what}: {e}")) from None
+
+
+def make_client(target: Target) -> BlobServiceClient:
+    """A BlobServiceClient for the target: account key, or DefaultAzureCredential."""
+    secrets.register(target.storage_key)
+    credential: Any
+    if target.storage_key:
+        credential = {"account_name": target.storage_account, "account_key": target.storage_key}
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    kwargs: dict[str, Any] = {"retry_total": 8, "retry_backoff_factor": 0.4}
+    if target.name == "local":
+        kwargs["api_version"] = API_VERSION
+    return BlobServiceClient(target.storage_url, credential=credential, **kwargs)
+
+
+def _md5(props: Any) -> str | None:
+    digest = props.content_settings.content_md5 if props.content_settings else None
+    return base64.b64encode(bytes(digest)).decode() if digest else None
+
+
+class Storage:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.client = make_client(target)
+        self._delegation_key: Any = None
+
+    # --- reads -----------------------------------------------------------------------
+
+    def observe(self, names: Iterable[str]) -> dict[str, ObservedContainer]:
+        """Every named container that exists, with its blobs' sizes and MD5s."""
+        out: dict[str, ObservedContainer] = {}
+        for name in names:
+            cc = self.client.get_container_client(name)
+            try:
+                blobs = {
+                    b.name: ObservedBlob(b.name, int(b.size or 0), _md5(b)) for b in cc.list_blobs()
+                }
+            except ResourceNotFoundError:
+                continue
+            except AzureError as e:
+                raise BwfError(secrets.scrub(f"reading container {name}: {e}")) from None
+            out[name] = ObservedContainer(name, blobs)
+        return out
+
+    def read_blob(self, container: str, blob: str) -> bytes | None:
+        try:
+            return self.client.get_blob_client(container, blob).download_blob().readall()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as e:
+            raise BwfError(secrets.scrub(f"reading {container}/{blob}: {e}")) from None
+
+    # --- writes ------------------------------------------------------------------------
+
+    def create_container(self, name: str) -> bool:
+        """Create a container; False when it was already there."""
+        with _errors(f"creating container {name}"):
+            try:
+                self.client.create_container(name)
+            except ResourceExistsError:
+                return False
+        return True
+
+    def delete_container(self, name: str) -> bool:
+        with _errors(f"deleting container {name}"):
+            try:
+                self.client.delete_container(name)
+            except ResourceNotFoundError:
+                return False
+        return True
+
+    def upload(
+        self, container: str, uploads: list[Upload], progress: Callable[[int], None]
+    ) -> None:
+        """Upload files in parallel, each with its Content-MD5 (so a re-plan can compare)."""
+
+        def one(u: Upload) -> None:
+            md5 = base64.b64decode(u.md5)
+            with (
+                open(u.local_path, "rb") as f,
+                _errors(f"uploading {u.local_path} to {container}/{u.blob}"),
+            ):
+                self.client.get_blob_client(container, u.blob).upload_blob(
+                    f,
+                    overwrite=True,
+                    length=u.size,
+                    content_settings=ContentSettings(content_md5=bytearray(md5)),
+                )
+            progress(u.size)
+
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for _ in pool.map(one, uploads):
+                pass
+
+    def download(
+        self, container: str, pattern: str, to: Path, progress: Callable[[str, bool], None]
+    ) -> int:
+        """Download the blobs matching `pattern` into `to`, skipping identical local files.
+        Returns how many files were written."""
+        cc = self.client.get_container_client(container)
+        with _errors(f"listing container {container}"):
+            blobs = [b for b in cc.list_blobs() if fnmatch.fnmatchcase(b.name, pattern)]
+        root = to.resolve()
+
+        def one(b: Any) -> bool:
+            dest = (root / b.name).resolve()
+            if root not in dest.parents:
+                raise BwfError(f"blob {b.name!r} in {container} would be written outside {to}")
+            want = _md5(b)
+            if want and dest.is_file() and _file_md5(dest) == want:
+                progress(b.name, False)
+                return False
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".bwf-partial")
+            with _errors(f"downloading {container}/{b.name}"), open(tmp, "wb") as f:
+                cc.download_blob(b.name).readinto(f)
+            os.replace(tmp, dest)
+            progress(b.name, True)
+            return True
+
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            return sum(pool.map(one, blobs))
+
+    # --- SAS ---------------------------------------------------------------------------
+
+    def container_url(self, container: str) -> str:
+        return f"{self.target.storage_url}/{container}"
+
+    def sas_url(self, container: str, kind: str, lifetime: int) -> str:
+        """A container URL with a SAS: `read` (list+read) or `write` (create+write)."""
+        start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+        expiry = start + dt.timedelta(seconds=lifetime + 300)
+        permission = ContainerSasPermissions.from_string(PERMISSIONS[kind])
+        if self.target.storage_key:
+            sas = generate_container_sas(
+                self.target.storage_account, container, account_key=self.target.storage_key,
+                permission=permission, start=start, expiry=expiry,
+            )  # fmt: skip
+        else:
+            if self._delegation_key is None:
+                with _errors("getting a user delegation key"):
+                    self._delegation_key = self.client.get_user_delegation_key(start, expiry)
+            sas = generate_container_sas(
+                self.target.storage_account, container, user_delegation_key=self._delegation_key,
+                permission=permission, start=start, expiry=expiry,
+            )  # fmt: skip
+        return f"{self.container_url(container)}?{sas}"
+
+
+def _file_md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return base64.b64encode(h.digest()).decode()
