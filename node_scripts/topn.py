@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""Top N words of a text file: the task script of the topn workflow (runs on Batch nodes).
+"""Top N words of a text file: the task script of the topn workflows (runs on Batch nodes).
 
-Standard library only. Writes `<stem>_OUTPUT.txt` next to the working directory (or
-under --outdir): one `word count` line per word, most frequent first, then the Batch
-node, task, job and pool it ran on, from the `AZ_BATCH_*` environment.
+Standard library only. Two modes:
+
+- `--filepath FILE --numwords N [--outdir DIR]` writes `<stem>_OUTPUT.txt`: one
+  `word count` line per word, most frequent first, then the Batch node, task, job and
+  pool it ran on, from the `AZ_BATCH_*` environment.
+- `--merge DIR --numwords N --out FILE` (the merge task) sums the counts of every
+  `*_OUTPUT.txt` under DIR (except FILE) and writes the top N over all of them, with
+  the number of files merged.
 """
 
 from __future__ import annotations
@@ -24,14 +29,47 @@ def top_words(text: str, n: int) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
+def read_counts(path: Path) -> dict[str, int]:
+    """The `word count` lines of an output file (metadata lines start with #)."""
+    counts: dict[str, int] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, _, count = line.rpartition(" ")
+        if word and not line.startswith("#") and count.isdigit():
+            counts[word] = counts.get(word, 0) + int(count)
+    return counts
+
+
+def merge(indir: Path, out: Path, n: int) -> int:
+    inputs = sorted(p for p in indir.rglob("*_OUTPUT.txt") if p.resolve() != out.resolve())
+    if not inputs:
+        print(f"topn: no *_OUTPUT.txt under {indir}", file=sys.stderr)
+        return 1
+    total: collections.Counter[str] = collections.Counter()
+    for p in inputs:
+        total.update(read_counts(p))
+    rows = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    lines = [f"{word} {count}" for word, count in rows] + [f"# merged: {len(inputs)} files"]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"topn: merged {len(inputs)} files into {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--filepath", required=True, help="the text file to read")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--filepath", help="the text file to read")
+    parser.add_argument("--merge", metavar="DIR", help="merge the *_OUTPUT.txt files under DIR")
     parser.add_argument("--numwords", type=int, required=True, help="how many words to report")
     parser.add_argument("--outdir", default=".", help="where to write <stem>_OUTPUT.txt")
+    parser.add_argument("--out", help="with --merge: the file to write")
     args = parser.parse_args(argv)
     if args.numwords < 1:
         parser.error("--numwords must be at least 1")
+    if args.merge:
+        if not args.out:
+            parser.error("--merge needs --out")
+        return merge(Path(args.merge), Path(args.out), args.numwords)
+    if not args.filepath:
+        parser.error("give --filepath FILE or --merge DIR")
     src = Path(args.filepath)
     try:
         text = src.read_text(encoding="utf-8", errors="replace")

@@ -325,13 +325,8 @@ class Executor:
         for d in self.desired.downloads:
             to = Path(d.to)
             self.ui.say(f"Downloading [{d.container_name}]/{d.pattern} to {to}...")
-            written = [0, 0]
-
-            def progress(_name: str, wrote: bool) -> None:
-                written[0 if wrote else 1] += 1
-
-            self.storage.download(d.container_name, d.pattern, to, progress)
-            self.ui.say(f"  {written[0]} files downloaded, {written[1]} already identical.")
+            written, same = self.storage.download(d.container_name, d.pattern, to)
+            self.ui.say(f"  {written} files downloaded, {same} already identical.")
 
     def record_ledger(self) -> None:
         job_id = self.desired.job.id

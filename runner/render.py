@@ -478,7 +478,7 @@ def _render(spec: Spec) -> Desired:
     pool = _pool(r, md5s)
     items = r.items(uploads)
     tasks = _fan_out(r, items, md5s)
-    merge = _merge(r, tasks, md5s)
+    merge = _merge(r, items, tasks, md5s)
     prepare = release = None
     if spec.job.prepare is not None:
         prepare = _single_task(r, spec.job.prepare, ("job", "prepare"), md5s, logs=False)
@@ -730,8 +730,9 @@ def _single_task(
     *,
     logs: bool = True,
     depends_on: tuple[str, ...] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> DesiredTask | None:
-    context = {**r.base_context, "item": None, "index": None}
+    context = {**r.base_context, "item": None, "index": None, **(extra or {})}
     t = _build_task(
         r,
         spec,
@@ -748,7 +749,10 @@ def _single_task(
 
 
 def _merge(
-    r: _Renderer, tasks: tuple[DesiredTask, ...], md5s: Mapping[tuple[str, str], str]
+    r: _Renderer,
+    items: list[tuple[Any, str]],
+    tasks: tuple[DesiredTask, ...],
+    md5s: Mapping[tuple[str, str], str],
 ) -> DesiredTask | None:
     m = r.spec.job.merge
     if m is None:
@@ -766,7 +770,9 @@ def _merge(
         depends: tuple[str, ...] = tuple(t.id for t in tasks)
     else:
         depends = tuple(f"{m.task.id}-barrier-{i}" for i in range(len(groups)))
-    t = _single_task(r, m.task, ("job", "merge"), md5s, depends_on=depends)
+    # the merge's templates also see every fan-out item and task ID
+    extra = {"items": [item for item, _ in items], "task_ids": [t.id for t in tasks]}
+    t = _single_task(r, m.task, ("job", "merge"), md5s, depends_on=depends, extra=extra)
     if t is None:
         return None
     upstream = _fingerprint([x.fingerprint for x in tasks])

@@ -148,11 +148,9 @@ class Storage:
             for _ in pool.map(one, uploads):
                 pass
 
-    def download(
-        self, container: str, pattern: str, to: Path, progress: Callable[[str, bool], None]
-    ) -> int:
+    def download(self, container: str, pattern: str, to: Path) -> tuple[int, int]:
         """Download the blobs matching `pattern` into `to`, skipping identical local files.
-        Returns how many files were written."""
+        Returns (files written, files already identical)."""
         cc = self.client.get_container_client(container)
         with _errors(f"listing container {container}"):
             blobs = [b for b in cc.list_blobs() if fnmatch.fnmatchcase(b.name, pattern)]
@@ -164,18 +162,17 @@ class Storage:
                 raise BwfError(f"blob {b.name!r} in {container} would be written outside {to}")
             want = _md5(b)
             if want and dest.is_file() and _file_md5(dest) == want:
-                progress(b.name, False)
                 return False
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(dest.name + ".bwf-partial")
             with _errors(f"downloading {container}/{b.name}"), open(tmp, "wb") as f:
                 cc.download_blob(b.name).readinto(f)
             os.replace(tmp, dest)
-            progress(b.name, True)
             return True
 
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            return sum(pool.map(one, blobs))
+            written = sum(pool.map(one, blobs))
+        return written, len(blobs) - written
 
     # --- SAS ---------------------------------------------------------------------------
 

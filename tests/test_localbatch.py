@@ -403,7 +403,7 @@ def test_start_task_failure_makes_the_node_unusable_for_tasks(batch_client: Batc
 def test_job_preparation_runs_once_per_node(batch_client: BatchClient) -> None:
     pool_id = make_pool(batch_client, nodes=1, slots=1)
     job_id = make_job(batch_client, pool_id, job_preparation_task=m.BatchJobPreparationTask(
-        command_line="/bin/bash -c 'echo prepared >> $AZ_BATCH_NODE_SHARED_DIR/prep.txt'"))  # fmt: skip
+        command_line="/bin/bash -c 'echo prepared >> $AZ_BATCH_NODE_SHARED_DIR/prep.txt; echo mine > here.txt'"))  # fmt: skip
     batch_client.create_tasks(
         job_id,
         [

@@ -159,10 +159,14 @@ class Execution:
                 return
             handle = self.node_handle(run.pool_key, node)
             task_dir = handle.task_dir(job["id"], task["id"])
+            ids = {"AZ_BATCH_JOB_ID": job["id"], "AZ_BATCH_TASK_ID": task["id"]}
+            if job.get("jobPreparationTask"):
+                prep_dir = handle.prep_dir(job["id"], "jobpreparation")
+                ids["AZ_BATCH_JOB_PREP_DIR"] = str(prep_dir)
+                ids["AZ_BATCH_JOB_PREP_WORKING_DIR"] = str(prep_dir / "wd")
             env = environment(
-                handle, task_dir, self.account, self.url, task.get("environmentSettings"),
-                {"AZ_BATCH_JOB_ID": job["id"], "AZ_BATCH_TASK_ID": task["id"]},
-            )  # fmt: skip
+                handle, task_dir, self.account, self.url, task.get("environmentSettings"), ids
+            )
             needs_prep = bool(job.get("jobPreparationTask")) and [
                 run.pool_key,
                 run.node_id,

@@ -15,6 +15,7 @@ from runner.localbatch.store import Obj
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TASKS_PER_COLLECTION = 100
 MAX_BODY = 1024 * 1024
+MAX_DEPENDS_ON_CHARS = 64000  # all of dependsOn.taskIds together
 PAGE = 1000
 FOREVER = "P10675199DT2H48M5.4775807S"
 

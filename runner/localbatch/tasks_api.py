@@ -50,6 +50,13 @@ class TaskApi:
                 "TaskDependenciesNotSpecifiedOnJob",
                 "The job does not use task dependencies: set usesTaskDependencies when creating it.",
             )
+        depends = body.get("dependsOn") or {}
+        if sum(len(str(i)) for i in depends.get("taskIds") or []) > MAX_DEPENDS_ON_CHARS:
+            raise ApiError(
+                400,
+                "TaskDependencyListTooLong",
+                f"The task depends on more than {MAX_DEPENDS_ON_CHARS} characters of task IDs; use taskIdRanges.",
+            )
         for rf in body.get("resourceFiles") or []:
             if not (
                 rf.get("httpUrl")
