@@ -11,6 +11,7 @@ from runner.localbatch.files import delete_file, file_response, listing
 from runner.localbatch.rest import (
     FOREVER,
     MAX_BODY,
+    MAX_DEPENDS_ON_CHARS,
     MAX_TASKS_PER_COLLECTION,
     Request,
     Response,
