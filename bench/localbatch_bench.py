@@ -25,7 +25,9 @@ from azure.core.credentials import AzureNamedKeyCredential
 from runner import localstack
 
 IMAGE = m.VirtualMachineConfiguration(
-    image_reference=m.BatchVmImageReference(publisher="canonical", offer="ubuntu-24_04-lts", sku="server"),
+    image_reference=m.BatchVmImageReference(
+        publisher="canonical", offer="ubuntu-24_04-lts", sku="server"
+    ),
     node_agent_sku_id="batch.node.ubuntu 24.04",
 )
 COMMAND = "/bin/true"
@@ -44,17 +46,27 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bwf-localbatch-bench-"))
     svc = localstack.start_batch_service(home)
     try:
-        c = BatchClient(endpoint=svc.url, credential=AzureNamedKeyCredential(localstack.BATCH_ACCOUNT, localstack.BATCH_KEY))
+        c = BatchClient(
+            endpoint=svc.url,
+            credential=AzureNamedKeyCredential(localstack.BATCH_ACCOUNT, localstack.BATCH_KEY),
+        )
         pool(c, "idle-pool", 0)
-        c.create_job(m.BatchJobCreateOptions(id="accept", pool_info=m.BatchPoolInfo(pool_id="idle-pool")))
-        tasks = [m.BatchTaskCreateOptions(id=f"t{i:06d}", command_line=COMMAND) for i in range(args.tasks)]
+        c.create_job(
+            m.BatchJobCreateOptions(id="accept", pool_info=m.BatchPoolInfo(pool_id="idle-pool"))
+        )
+        tasks = [
+            m.BatchTaskCreateOptions(id=f"t{i:06d}", command_line=COMMAND)
+            for i in range(args.tasks)
+        ]
         t0 = time.perf_counter()
         c.create_tasks("accept", tasks, max_concurrency=4)
         accept = time.perf_counter() - t0
         counts = c.get_job_task_counts("accept").task_counts
         assert counts.active == args.tasks, counts
         rate = args.tasks / accept
-        print(f"accept: {args.tasks} tasks in {accept:.2f} s = {rate:,.0f} tasks/s (target 5,000: ratio {rate / 5000:.2f})")
+        print(
+            f"accept: {args.tasks} tasks in {accept:.2f} s = {rate:,.0f} tasks/s (target 5,000: ratio {rate / 5000:.2f})"
+        )
 
         argv = shlex.split(COMMAND)
         t0 = time.perf_counter()
@@ -65,9 +77,17 @@ def main() -> None:
         pool(c, "run-pool", 1)
         while [n.state for n in c.list_nodes("run-pool")] != [m.BatchNodeState.IDLE]:
             time.sleep(0.05)
-        c.create_job(m.BatchJobCreateOptions(id="run", pool_info=m.BatchPoolInfo(pool_id="run-pool")))
+        c.create_job(
+            m.BatchJobCreateOptions(id="run", pool_info=m.BatchPoolInfo(pool_id="run-pool"))
+        )
         t0 = time.perf_counter()
-        c.create_tasks("run", [m.BatchTaskCreateOptions(id=f"r{i:05d}", command_line=COMMAND) for i in range(args.run)])
+        c.create_tasks(
+            "run",
+            [
+                m.BatchTaskCreateOptions(id=f"r{i:05d}", command_line=COMMAND)
+                for i in range(args.run)
+            ],
+        )
         while c.get_job_task_counts("run").task_counts.completed < args.run:
             time.sleep(0.02)
         served = time.perf_counter() - t0

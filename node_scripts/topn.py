@@ -5,10 +5,11 @@ Standard library only. Two modes:
 
 - `--filepath FILE --numwords N [--outdir DIR]` writes `<stem>_OUTPUT.txt`: one
   `word count` line per word, most frequent first, then the Batch node, task, job and
-  pool it ran on, from the `AZ_BATCH_*` environment.
+  pool it ran on, from the `AZ_BATCH_*` environment. With `--counts` it also writes
+  every word's count to `<stem>.counts`, for a merge.
 - `--merge DIR --numwords N --out FILE` (the merge task) sums the counts of every
-  `*_OUTPUT.txt` under DIR (except FILE) and writes the top N over all of them, with
-  the number of files merged.
+  `*.counts` file under DIR and writes the top N over all of them (exactly the top N
+  of all the texts together), with the number of files merged.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ def read_counts(path: Path) -> dict[str, int]:
 
 
 def merge(indir: Path, out: Path, n: int) -> int:
-    inputs = sorted(p for p in indir.rglob("*_OUTPUT.txt") if p.resolve() != out.resolve())
+    inputs = sorted(indir.rglob("*.counts"))
     if not inputs:
-        print(f"topn: no *_OUTPUT.txt under {indir}", file=sys.stderr)
+        print(f"topn: no *.counts under {indir}", file=sys.stderr)
         return 1
     total: collections.Counter[str] = collections.Counter()
     for p in inputs:
@@ -55,12 +56,17 @@ def merge(indir: Path, out: Path, n: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--filepath", help="the text file to read")
     parser.add_argument("--merge", metavar="DIR", help="merge the *_OUTPUT.txt files under DIR")
     parser.add_argument("--numwords", type=int, required=True, help="how many words to report")
     parser.add_argument("--outdir", default=".", help="where to write <stem>_OUTPUT.txt")
     parser.add_argument("--out", help="with --merge: the file to write")
+    parser.add_argument(
+        "--counts", action="store_true", help="also write <stem>.counts (every word's count)"
+    )
     args = parser.parse_args(argv)
     if args.numwords < 1:
         parser.error("--numwords must be at least 1")
@@ -79,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.outdir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{src.stem}_OUTPUT.txt"
+    if args.counts:
+        every = top_words(text, sys.maxsize)
+        (out_dir / f"{src.stem}.counts").write_text(
+            "".join(f"{w} {c}\n" for w, c in every), encoding="utf-8"
+        )
     lines = [f"{word} {count}" for word, count in top_words(text, args.numwords)]
     for key in ("NODE_ID", "TASK_ID", "JOB_ID", "POOL_ID"):
         lines.append(f"# {key.lower()}: {os.environ.get('AZ_BATCH_' + key, '-')}")

@@ -153,9 +153,10 @@ class Executor:
             c = self.desired.container(a.id)
             wanted = set(a.details["blobs"])
             todo = [u for u in c.uploads if u.blob in wanted]
+            self.ui.say(f"Uploading {len(todo)} files to [{c.name}]...")
             with self.ui.bar(f"Uploading to {c.name}", len(todo), " files") as bar:
                 self.storage.upload(c.name, todo, lambda _n: bar.advance())
-            self.ui.say(f"Uploaded {len(todo)} files to [{c.name}]" + (
+            self.ui.say(f"  uploaded {len(todo)} files" + (
                 f" ({a.details['unchanged']} unchanged)" if a.details.get("unchanged") else ""))  # fmt: skip
 
     def pool(self) -> None:
@@ -214,12 +215,13 @@ class Executor:
             self.ledger.forget(replace)
         if create:
             # the fan-out first, then barriers and the merge (which depend on it)
+            self.ui.say(f"Adding {len(create)} tasks to job [{self.desired.job.id}]...")
             options = [batch_mod.task_options(t, self.resolver) for t in create]
             with self.ui.bar(
                 f"Adding tasks to {self.desired.job.id}", len(options), " tasks"
             ) as bar:
                 self.batch.add_tasks(self.desired.job.id, options, bar.advance)
-            self.ui.say(f"Added {len(options)} tasks to job [{self.desired.job.id}].")
+            self.ui.say(f"  added {len(options)} tasks")
         return len(by_id)
 
     def wait_for_nodes(self) -> None:

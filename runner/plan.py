@@ -176,6 +176,8 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
     fan_out_changes = any(change != "noop" for change, _ in groups)
     if merge_change is not None and fan_out_changes and merge_change[0] == "noop":
         merge_change = ("replace", "inputs re-run")
+    if merge_change is not None and merge_change[0] != "noop":
+        _rerun_lost_outputs(desired, observed, groups)
     pending = fan_out_changes or (merge_change is not None and merge_change[0] != "noop")
     in_progress = any(reason == "in progress" for _, reason in groups) or (
         merge_change is not None and merge_change[1] == "in progress"
@@ -261,6 +263,30 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
     return Plan(
         desired=desired, actions=tuple(actions), target=target, observed_digest=digest(observed)
     )
+
+
+def _rerun_lost_outputs(
+    desired: Desired, observed: Observed, groups: dict[tuple[Change, str], list[DesiredTask]]
+) -> None:
+    """The merge reads the fan-out's outputs from their containers. When the merge must
+    run again but a container holding done tasks' outputs is gone (clean-up deleted
+    it), those tasks run again too, so that the merge sees every result."""
+    lost = {
+        t.id
+        for t in desired.job.tasks
+        if any(
+            desired.container(o.container).name not in observed.containers
+            for o in t.outputs
+            if o.container != "logs"
+        )
+    }
+    done = groups.get(("noop", "done"), [])
+    rerun = [t for t in done if t.id in lost]
+    if rerun:
+        groups[("noop", "done")] = [t for t in done if t.id not in lost]
+        if not groups[("noop", "done")]:
+            del groups[("noop", "done")]
+        groups.setdefault(("replace", "outputs gone"), []).extend(rerun)
 
 
 def _pool_action(desired: Desired, observed: Observed) -> Action:

@@ -784,19 +784,21 @@ def barrier_tasks(desired: Desired) -> tuple[DesiredTask, ...]:
     merge = desired.job.merge
     if merge is None or not merge.depends_on or not merge.depends_on[0].endswith("-barrier-0"):
         return ()
-    groups = list(_chunks_by_chars([t.id for t in desired.job.tasks], DEPENDS_ON_MAX_CHARS))
-    return tuple(
-        _with_fingerprint(
-            DesiredTask(
-                id=barrier_id,
-                command_line=shell.wrap(["true"]),
-                depends_on=tuple(group),
-                on_dependency_failure=merge.on_dependency_failure,
-                display="barrier",
-            )
+    fingerprints = {t.id: t.fingerprint for t in desired.job.tasks}
+    groups = list(_chunks_by_chars(list(fingerprints), DEPENDS_ON_MAX_CHARS))
+    out = []
+    for barrier_id, group in zip(merge.depends_on, groups, strict=True):
+        t = DesiredTask(
+            id=barrier_id,
+            command_line=shell.wrap(["true"]),
+            depends_on=tuple(group),
+            on_dependency_failure=merge.on_dependency_failure,
+            display="barrier",
         )
-        for barrier_id, group in zip(merge.depends_on, groups, strict=True)
-    )
+        # a barrier re-runs whenever one of the tasks it waits on does
+        upstream = _fingerprint([fingerprints[i] for i in group])
+        out.append(replace(t, fingerprint=_fingerprint([_task_fingerprint(t), upstream])))
+    return tuple(out)
 
 
 def _chunks_by_chars(ids: list[str], limit: int) -> Iterator[list[str]]:

@@ -68,3 +68,22 @@ def blob_service(azurite_connection_string: str) -> Any:
     from azure.storage.blob import BlobServiceClient
 
     return BlobServiceClient.from_connection_string(azurite_connection_string)
+
+
+@pytest.fixture(scope="session")
+def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A BWF_HOME with the local stack (Azurite + local Batch) running, shared by the
+    end-to-end tests of the engine; each test uses its own workflow and job names."""
+    home = tmp_path_factory.mktemp("stack_home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BWF_HOME", str(home))
+    try:
+        localstack.up()
+    finally:
+        mp.undo()
+    yield home
+    mp.setenv("BWF_HOME", str(home))
+    try:
+        localstack.down()
+    finally:
+        mp.undo()

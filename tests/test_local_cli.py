@@ -11,7 +11,13 @@ from pathlib import Path
 
 def bwf(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BWF_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_up_status_down(tmp_path: Path) -> None:
@@ -32,7 +38,9 @@ def test_up_status_down(tmp_path: Path) -> None:
         from azure.storage.blob import BlobServiceClient
 
         blobs = BlobServiceClient.from_connection_string(info["storage"]["connection_string"])
-        assert isinstance(list(blobs.list_containers()), list)  # Azurite answers with the published key
+        assert isinstance(
+            list(blobs.list_containers()), list
+        )  # Azurite answers with the published key
         assert (home / "local" / "batch" / "batch.sqlite").exists()
         human = bwf(home, "local", "status").stdout
         assert info["batch"]["url"] in human and info["batch"]["key"] not in human
@@ -41,4 +49,7 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert down.stdout.strip() == "local stack stopped"
     assert bwf(home, "local", "status", "--json").stdout.strip() == "null"
     for pid in info["pids"].values():
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        )

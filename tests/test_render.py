@@ -155,7 +155,10 @@ def test_huge_fan_out_merges_through_barriers(
 
 
 def test_merge_templates_see_all_items_and_task_ids(tmp_path: Path) -> None:
-    text = MINIMAL + "  merge: {id: m, command: \"echo {{ items | length }} {{ task_ids | join(',') }}\"}\n"
+    text = (
+        MINIMAL
+        + "  merge: {id: m, command: \"echo {{ items | length }} {{ task_ids | join(',') }}\"}\n"
+    )
     d = render(load_spec(write_spec(tmp_path, text)))
     assert d.job.merge is not None
     assert "echo 2 t-a,t-b" in d.job.merge.command_line

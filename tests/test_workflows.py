@@ -75,7 +75,7 @@ def test_topn_plan_json_has_the_same_content() -> None:
     assert ("pool", "topn-pool") in creates and ("job", "topn-job") in creates
     tasks = next(a for a in data["actions"] if a["kind"] == "tasks")
     assert tasks["details"]["ids"] == ["topn-harbour", "topn-orchard", "topn-signal"]
-    assert tasks["details"]["sample"][0]["command"].endswith("--numwords 5")
+    assert tasks["details"]["sample"][0]["command"].endswith("--numwords 5 --counts")
     assert data["vars"] == {"top_n": 5}
 
 

@@ -138,7 +138,15 @@ class Scheduler(Execution):
         return Node(pool["id"], node["id"], Path(node["_root"]))
 
     def enqueue(self, job_key: str, task_key: str) -> None:
+        self.dep_pos.pop(
+            (job_key, task_key), None
+        )  # a new or re-run task checks its dependencies afresh
         self.queues.setdefault(job_key, deque()).append(task_key)
+
+    def forget_task(self, job_key: str) -> None:
+        """A task of the job was deleted: waiting tasks re-check their dependencies from the start."""
+        for key in [k for k in self.dep_pos if k[0] == job_key]:
+            del self.dep_pos[key]
 
     def _reboot(self, pool_key: str, node: Obj) -> None:
         set_state(node, "starting")

@@ -197,6 +197,7 @@ class TaskApi:
 
                 kill_group(run.process.pid)
         del self.st.tasks[key[0]][key[1]]
+        self.s.forget_task(key[0])
         self.st.remove("task", f"{key[0]}/{key[1]}")
         return Response(200)
 
