@@ -181,8 +181,9 @@ class Storage:
 
     def sas_url(self, container: str, kind: str, lifetime: int) -> str:
         """A container URL with a SAS: `read` (list+read) or `write` (create+write)."""
-        start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-        expiry = start + dt.timedelta(seconds=lifetime + 300)
+        now = dt.datetime.now(dt.timezone.utc)
+        start = now - dt.timedelta(minutes=5)  # tolerate clock skew between here and Azure
+        expiry = now + dt.timedelta(seconds=lifetime + 300)
         permission = ContainerSasPermissions.from_string(PERMISSIONS[kind])
         if self.target.storage_key:
             sas = generate_container_sas(

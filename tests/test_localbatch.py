@@ -419,3 +419,23 @@ def test_job_preparation_runs_once_per_node(batch_client: BatchClient) -> None:
             b"".join(batch_client.download_task_file(job_id, f"t{i}", "stdout.txt"))
             == b"prepared\n"
         )
+
+
+def test_job_release_runs_when_the_job_ends(batch_client: BatchClient) -> None:
+    pool_id = make_pool(batch_client, nodes=1, slots=1)
+    job_id = make_job(batch_client, pool_id,
+        job_preparation_task=m.BatchJobPreparationTask(command_line="true"),
+        job_release_task=m.BatchJobReleaseTask(command_line="/bin/bash -c 'echo released > $AZ_BATCH_NODE_SHARED_DIR/$AZ_BATCH_JOB_ID.released'"))  # fmt: skip
+    batch_client.create_task(job_id, m.BatchTaskCreateOptions(id="one", command_line="true"))
+    wait_completed(batch_client, job_id, 1)
+    node_id = batch_client.get_task(job_id, "one").node_info.node_id
+    batch_client.begin_terminate_job(job_id, options=TerminateOptions(termination_reason="done"), polling_interval=0.1).result()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            data = b"".join(batch_client.download_node_file(pool_id, node_id, f"shared/{job_id}.released"))
+            break
+        except HttpResponseError:
+            assert time.monotonic() < deadline, "the release task did not run"
+            time.sleep(0.1)
+    assert data == b"released\n"
