@@ -6,6 +6,8 @@ fingerprint it was created with, and the run ledger. Nothing here writes.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from runner.batch import Batch
 from runner.ledger import Ledger
 from runner.plan import all_tasks
@@ -33,13 +35,15 @@ def all_done(desired: Desired, ledger: Ledger) -> bool:
 
 
 def observe(desired: Desired, storage: Storage, batch: Batch, ledger: Ledger) -> Observed:
-    containers = storage.observe(c.name for c in desired.containers)
-    return Observed(
-        containers=containers,
-        pool=batch.get_pool(desired.pool.id),
-        job=batch.get_job(desired.job.id),
-        ledger=dict(ledger.tasks),
-    )
+    """Storage and Batch are read at the same time (two services, two connections)."""
+    names = [c.name for c in desired.containers]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        containers = pool.submit(storage.observe, names, [c.name for c in desired.containers if c.uploads])
+        live_pool = pool.submit(batch.get_pool, desired.pool.id)
+        job = pool.submit(batch.get_job, desired.job.id)
+        return Observed(
+            containers=containers.result(), pool=live_pool.result(), job=job.result(), ledger=dict(ledger.tasks)
+        )
 
 
 def observe_target(desired: Desired, target_name: str) -> Observed:

@@ -82,15 +82,19 @@ class Storage:
 
     # --- reads -----------------------------------------------------------------------
 
-    def observe(self, names: Iterable[str]) -> dict[str, ObservedContainer]:
-        """Every named container that exists, with its blobs' sizes and MD5s."""
+    def observe(self, names: Iterable[str], list_blobs: Iterable[str] = ()) -> dict[str, ObservedContainer]:
+        """Every named container that exists; for those in `list_blobs`, also their blobs'
+        sizes and MD5s (the others may hold many outputs or logs that no plan needs)."""
+        wanted = set(list_blobs)
         out: dict[str, ObservedContainer] = {}
         for name in names:
             cc = self.client.get_container_client(name)
             try:
-                blobs = {
-                    b.name: ObservedBlob(b.name, int(b.size or 0), _md5(b)) for b in cc.list_blobs()
-                }
+                if name in wanted:
+                    blobs = {b.name: ObservedBlob(b.name, int(b.size or 0), _md5(b)) for b in cc.list_blobs()}
+                else:
+                    cc.get_container_properties()
+                    blobs = {}
             except ResourceNotFoundError:
                 continue
             except AzureError as e:
