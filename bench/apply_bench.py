@@ -25,18 +25,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS = ("harbour orchard signal river stone light window garden letter market winter summer "
-         "station bridge paper thread candle silver forest meadow").split()  # fmt: skip
+WORDS = ["harbour", "orchard", "signal", "river", "stone", "light", "window", "garden", "letter", "market", "winter", "summer", "station", "bridge", "paper", "thread", "candle", "silver", "forest", "meadow"]  # fmt: skip
 
 
 def make_texts(directory: Path, n: int, words: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     rnd = random.Random(1)
     for i in range(n):
-        (directory / f"t{i:05d}.txt").write_text(" ".join(rnd.choice(WORDS) for _ in range(words)) + "\n")
+        (directory / f"t{i:05d}.txt").write_text(
+            " ".join(rnd.choice(WORDS) for _ in range(words)) + "\n"
+        )
 
 
-def spec_text(name: str, data: str, out: Path, command: str, nodes: int, slots: int, cleanup: str) -> str:
+def spec_text(
+    name: str, data: str, out: Path, command: str, nodes: int, slots: int, cleanup: str
+) -> str:
     return f"""\
 apiVersion: bwf/v1
 name: {name}
@@ -97,7 +100,9 @@ def main() -> None:
         )  # fmt: skip
         floor = time.perf_counter() - t0
         spec = work / "topn.yaml"
-        command = "python3 $AZ_BATCH_NODE_SHARED_DIR/topn.py --filepath {{ item.name }} --numwords 3"
+        command = (
+            "python3 $AZ_BATCH_NODE_SHARED_DIR/topn.py --filepath {{ item.name }} --numwords 3"
+        )
         spec.write_text(spec_text("bench", str(data), work / "out", command, 2, 1,
                                   "{containers: delete, job: delete, pool: delete}"))  # fmt: skip
         e2e = timed([*bwf, "apply", str(spec), "--yes"], env)

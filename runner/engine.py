@@ -88,7 +88,8 @@ def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool)
     ui.say(text.rstrip())
     in_progress = any(a.reason == "in progress" for a in plan.actions)
     if not plan.has_changes and not in_progress:
-        # everything is done: remember it, so the next apply needs no service at all
+        # every task is done and nothing is left to download: remember it, so that the
+        # next apply needs no service at all
         s.ledger.record({t.id: t.fingerprint for t in all_tasks(desired)})
         return 0
     if not yes and saved is None:

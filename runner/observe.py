@@ -38,11 +38,16 @@ def observe(desired: Desired, storage: Storage, batch: Batch, ledger: Ledger) ->
     """Storage and Batch are read at the same time (two services, two connections)."""
     names = [c.name for c in desired.containers]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        containers = pool.submit(storage.observe, names, [c.name for c in desired.containers if c.uploads])
+        containers = pool.submit(
+            storage.observe, names, [c.name for c in desired.containers if c.uploads]
+        )
         live_pool = pool.submit(batch.get_pool, desired.pool.id)
         job = pool.submit(batch.get_job, desired.job.id)
         return Observed(
-            containers=containers.result(), pool=live_pool.result(), job=job.result(), ledger=dict(ledger.tasks)
+            containers=containers.result(),
+            pool=live_pool.result(),
+            job=job.result(),
+            ledger=dict(ledger.tasks),
         )
 
 

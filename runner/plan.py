@@ -125,8 +125,26 @@ def digest(observed: Observed) -> str:
 
 
 def desired_digest(desired: Desired) -> str:
-    """A digest of the desired state (what the spec, its vars and its inputs render to)."""
-    return hashlib.sha256(json.dumps(desired_json(desired), sort_keys=True).encode()).hexdigest()
+    """A digest of the desired state (what the spec, its vars and its inputs render to),
+    built from the fingerprints that already cover each task and the pool."""
+    view = [
+        desired.name,
+        desired.pool.fingerprint,
+        [desired.pool.dedicated_nodes, desired.pool.spot_nodes],
+        [(c.name, [(u.blob, u.md5) for u in c.uploads]) for c in desired.containers],
+        [(t.id, t.fingerprint) for t in all_tasks(desired)],
+        repr(
+            (
+                desired.job.id,
+                desired.job.timeout,
+                desired.job.prepare,
+                desired.job.release,
+                desired.job.max_parallel_tasks,
+            )
+        ),
+        repr((desired.downloads, desired.cleanup)),
+    ]
+    return hashlib.sha256(json.dumps(view).encode()).hexdigest()
 
 
 def task_status(
@@ -178,7 +196,19 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
         merge_change = ("replace", "inputs re-run")
     if merge_change is not None and merge_change[0] != "noop":
         _rerun_lost_outputs(desired, observed, groups)
-    pending = fan_out_changes or (merge_change is not None and merge_change[0] != "noop")
+    # done in the live job but not yet in the ledger: the outputs were never downloaded
+    # (an apply was interrupted after the tasks finished), so the run is not over
+    undownloaded = [
+        t
+        for t in all_tasks(desired)
+        if observed.ledger.get(t.id) != t.fingerprint
+        and task_status(t, live_tasks.get(t.id), {})[1] == "done"
+    ]
+    pending = (
+        fan_out_changes
+        or bool(undownloaded)
+        or (merge_change is not None and merge_change[0] != "noop")
+    )
     in_progress = any(reason == "in progress" for _, reason in groups) or (
         merge_change is not None and merge_change[1] == "in progress"
     )

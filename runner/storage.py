@@ -82,7 +82,9 @@ class Storage:
 
     # --- reads -----------------------------------------------------------------------
 
-    def observe(self, names: Iterable[str], list_blobs: Iterable[str] = ()) -> dict[str, ObservedContainer]:
+    def observe(
+        self, names: Iterable[str], list_blobs: Iterable[str] = ()
+    ) -> dict[str, ObservedContainer]:
         """Every named container that exists; for those in `list_blobs`, also their blobs'
         sizes and MD5s (the others may hold many outputs or logs that no plan needs)."""
         wanted = set(list_blobs)
@@ -91,7 +93,10 @@ class Storage:
             cc = self.client.get_container_client(name)
             try:
                 if name in wanted:
-                    blobs = {b.name: ObservedBlob(b.name, int(b.size or 0), _md5(b)) for b in cc.list_blobs()}
+                    blobs = {
+                        b.name: ObservedBlob(b.name, int(b.size or 0), _md5(b))
+                        for b in cc.list_blobs()
+                    }
                 else:
                     cc.get_container_properties()
                     blobs = {}

@@ -204,6 +204,7 @@ def runs(home: Path, pool_id: str) -> collections.Counter[str]:
     ("Uploading 400 files", 400, 0.0),
     ("Adding 3000 tasks", 3000, 0.0),
     ("Monitoring", 40, 0.3),
+    ("Downloading", 40, 0.0),
 ])  # fmt: skip
 def test_kill_9_then_apply_again_converges(
     home: Path, tmp_path: Path, marker: str, files: int, sleep: float
@@ -286,7 +287,9 @@ def test_apply_survives_10_percent_service_errors(
         localstack.down()
 
 
-def test_a_20000_item_fan_out_with_merge_is_accepted_within_batch_limits(home: Path, tmp_path: Path) -> None:
+def test_a_20000_item_fan_out_with_merge_is_accepted_within_batch_limits(
+    home: Path, tmp_path: Path
+) -> None:
     from runner import pipeline
     from runner.apply import Executor
     from runner.engine import connect
@@ -312,7 +315,9 @@ job:
 """)
     desired = pipeline.desired_state(spec)
     barriers = barrier_tasks(desired)
-    assert desired.job.merge is not None and desired.job.merge.depends_on == tuple(b.id for b in barriers)
+    assert desired.job.merge is not None and desired.job.merge.depends_on == tuple(
+        b.id for b in barriers
+    )
     assert len(barriers) >= 2 and all(sum(map(len, b.depends_on)) <= 64000 for b in barriers)
     s = connect(desired, "local")
     plan = diff(desired, Observed.empty(), "local")

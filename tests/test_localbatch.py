@@ -429,11 +429,15 @@ def test_job_release_runs_when_the_job_ends(batch_client: BatchClient) -> None:
     batch_client.create_task(job_id, m.BatchTaskCreateOptions(id="one", command_line="true"))
     wait_completed(batch_client, job_id, 1)
     node_id = batch_client.get_task(job_id, "one").node_info.node_id
-    batch_client.begin_terminate_job(job_id, options=TerminateOptions(termination_reason="done"), polling_interval=0.1).result()
+    batch_client.begin_terminate_job(
+        job_id, options=TerminateOptions(termination_reason="done"), polling_interval=0.1
+    ).result()
     deadline = time.monotonic() + 10
     while True:
         try:
-            data = b"".join(batch_client.download_node_file(pool_id, node_id, f"shared/{job_id}.released"))
+            data = b"".join(
+                batch_client.download_node_file(pool_id, node_id, f"shared/{job_id}.released")
+            )
             break
         except HttpResponseError:
             assert time.monotonic() < deadline, "the release task did not run"

@@ -209,3 +209,17 @@ def test_json_is_stable_and_secret_free(tmp_path: Path) -> None:
     text_form = json.dumps(data)
     assert "@@bwf-secret" not in text_form and "<redacted>" in text_form
     assert "@@bwf-secret" not in render_plan(diff(d, Observed.empty()))
+
+
+def test_tasks_done_but_not_downloaded_still_need_the_download(tmp_path: Path) -> None:
+    """An apply killed after the tasks finished but before the download: the next plan
+    runs no task again, but downloads (and so is not 'No changes')."""
+    desired = render(
+        load_spec(write_spec(tmp_path, MINIMAL + "download: [{container: output, to: out}]\n"))
+    )
+    plan = diff(desired, _world(desired))  # all completed live, nothing in the ledger
+    assert plan.has_changes
+    assert [a.change for a in plan.actions if a.kind == "tasks"] == ["noop"]
+    assert [a.kind for a in plan.actions if a.change == "create"] == ["download"]
+    ledger = {t.id: t.fingerprint for t in desired.job.tasks}
+    assert not diff(desired, replace(_world(desired), ledger=ledger)).has_changes

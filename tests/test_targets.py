@@ -80,7 +80,15 @@ def test_scrub_removes_sas_signatures_and_keys() -> None:
 
 
 def test_local_target_is_the_same_code_path(tmp_path: Path) -> None:
-    t = Target("local", "http://127.0.0.1:1", "bwflocal", "http://127.0.0.1:2/devstoreaccount1", "devstoreaccount1", KEY, KEY)
+    t = Target(
+        "local",
+        "http://127.0.0.1:1",
+        "bwflocal",
+        "http://127.0.0.1:2/devstoreaccount1",
+        "devstoreaccount1",
+        KEY,
+        KEY,
+    )
     assert isinstance(batch.make_client(t), type(batch.make_client(t)))
     assert storage.make_client(t).account_name == "devstoreaccount1"
     assert AzureNamedKeyCredential  # the same credential type as for Azure with keys
