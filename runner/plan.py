@@ -270,7 +270,15 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
         )
     if desired.job.merge is not None and merge_change is not None:
         m = desired.job.merge
-        actions.append(Action("merge", m.id, merge_change[0], merge_change[1], _tasks_details([m])))
+        details = {
+            **_tasks_details([m]),
+            "after": len(desired.job.tasks),
+            "barriers": sum(1 for t in all_tasks(desired) if t.display == "barrier"),
+            "on_failure": "run_anyway"
+            if any(t.on_dependency_failure == "satisfy" for t in desired.job.tasks[:1])
+            else "block",
+        }
+        actions.append(Action("merge", m.id, merge_change[0], merge_change[1], details))
     if work:
         for d in desired.downloads:
             actions.append(

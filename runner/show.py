@@ -63,7 +63,10 @@ def _line(a: Action, uploads: dict[str, Action]) -> list[str]:
         return lines
     if a.kind in ("tasks", "merge"):
         n = d["count"]
-        label = "merge task" if a.kind == "merge" else f"{n} task{'s' if n != 1 else ''} in {a.id}"
+        label = f"{n} task{'s' if n != 1 else ''} in {a.id}"
+        if a.kind == "merge":
+            via = f" through {d['barriers']} barrier tasks" if d.get("barriers") else ""
+            label = f"merge task after all {d['after']} tasks{via} (on_failure: {d['on_failure']})"
         if a.change == "noop":
             return [f"  {m:>3} {label}  {a.reason}"]
         lines = [f"  {m:>3} {label}{why}"]

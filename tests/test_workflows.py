@@ -97,5 +97,5 @@ def test_schema_command_prints_the_schema() -> None:
 def test_plan_human_output_matches_render(tmp_path: Path) -> None:
     desired = pipeline.desired_state(ROOT / "workflows" / "topn-sweep.yaml")
     text = render_plan(diff(desired, Observed.empty()))
-    assert "+ merge task" in text and "sweep-table" in text
+    assert "+ merge task after all 4 tasks (on_failure: block)" in text and "sweep-table" in text
     assert to_json(diff(desired, Observed.empty()))["summary"]["tasks"] == 4
