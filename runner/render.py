@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import glob
 import hashlib
 import itertools
 import json
 import os
-import re
-import stat
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fnmatch import fnmatchcase
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from runner import limits, names, shell
+from runner import inputs, limits, names, shell, templates
 from runner.digests import DigestCache
 from runner.errors import Loc, Problem, SpecError
 from runner.load import dotted
@@ -45,6 +41,7 @@ from runner.state import (
     Upload,
     secret_token,
 )
+from runner.templates import Template
 
 LOGS_KEY = "logs"
 # Batch keeps a task's stdout.txt/stderr.txt one level above its working directory.
@@ -62,82 +59,13 @@ def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(repr(obj).encode()).hexdigest()[:32]
 
 
-# Templates that are only text and `{{ a.b.c }}` (optionally `| batch_id`) - nearly all
-# task ids and commands - are rendered without Jinja's per-call machinery, which costs
-# ~10 us a render: at 100,000 tasks that is most of a plan's time. Anything else, and
-# any lookup that misses, goes through Jinja, so results and errors are Jinja's own.
-_FAST_EXPR = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*(\|\s*batch_id\s*)?\}\}")
-_FastPart = tuple[str, tuple[str, ...], bool]  # literal text before, lookup path, batch_id filter
-
-
-class _Miss(Exception):
-    """The fast path cannot decide: let Jinja render (and report) it."""
-
-
-def _fast_parts(source: str) -> tuple[tuple[_FastPart, ...], str] | None:
-    parts: list[_FastPart] = []
-    pos = 0
-    for m in _FAST_EXPR.finditer(source):
-        literal = source[pos : m.start()]
-        if "{" in literal or "}" in literal:
-            return None
-        parts.append((literal, tuple(m.group(1).split(".")), m.group(2) is not None))
-        pos = m.end()
-    tail = source[pos:]
-    if "{" in tail or "}" in tail:
-        return None
-    return tuple(parts), tail
-
-
-def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    try:
-        value = context[path[0]]
-    except KeyError:
-        raise _Miss from None
-    for name in path[1:]:
-        if type(value) is not dict or name not in value or hasattr(dict, name):
-            raise _Miss
-        value = value[name]
-    if value is None or not isinstance(value, (str, int, float)):
-        raise _Miss  # None, lists, dicts: let Jinja format them
-    return value
-
-
-@dataclass(frozen=True)
-class _Template:
-    source: str
-    path: YamlPath
-    compiled: jinja2.Template | None  # None: plain text, no template syntax
-    fast: tuple[tuple[_FastPart, ...], str] | None = None
-    command: bool = False
-
-    def render_fast(self, context: Mapping[str, Any]) -> str:
-        assert self.fast is not None
-        parts, tail = self.fast
-        out = []
-        for literal, path, to_id in parts:
-            value = _lookup(context, path)
-            if to_id:
-                value = names.to_batch_id(value)
-            out.append(literal)
-            out.append(shell.quote(value) if self.command else str(value))
-        out.append(tail)
-        return "".join(out)
-
-
 class _Renderer:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.problems: list[Problem] = []
         self._reported: set[YamlPath] = set()
-        self.plain = ImmutableSandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, autoescape=False
-        )
-        self.cmd = ImmutableSandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, autoescape=False, finalize=shell.quote
-        )
-        for env in (self.plain, self.cmd):
-            env.filters["batch_id"] = names.to_batch_id
+        self.plain = templates.environment(command=False)
+        self.cmd = templates.environment(command=True)
         self.base_context = self._base_context()
 
     # --- helpers -------------------------------------------------------------------
@@ -149,38 +77,25 @@ class _Renderer:
         loc = self.spec.source.key(path) if at_key else self.spec.source.value(path)
         self.problems.append(Problem(loc, message))
 
-    def template(self, source: str, path: YamlPath, command: bool = False) -> _Template:
-        if "{" not in source:
-            return _Template(source, path, None)
-        env = self.cmd if command else self.plain
+    def template(self, source: str, path: YamlPath, command: bool = False) -> Template:
         try:
-            compiled = env.from_string(source)
-            compiled.globals = {}  # already in every context (see _base_context); Jinja copies these keys per render
-            return _Template(source, path, compiled, _fast_parts(source), command)
+            return templates.compile_template(
+                self.cmd if command else self.plain, source, path, command
+            )
         except jinja2.TemplateSyntaxError as e:
             self.problem(
                 path,
                 f"{dotted(path)}: template syntax error: {e.message} (template line {e.lineno})",
             )
-            return _Template(source, path, None)
+            return Template(source, path, None)
 
-    def render(self, t: _Template, context: Mapping[str, Any], what: str = "") -> str | None:
-        if t.compiled is None:
-            return t.source
-        if t.fast is not None:
-            try:
-                return t.render_fast(context)
-            except _Miss:
-                pass
+    def render(self, t: Template, context: Mapping[str, Any], what: str = "") -> str | None:
         try:
-            # shared=True: the context dict (globals already merged in) is used as is,
-            # which halves the cost of rendering 100,000 small templates
-            ctx = t.compiled.new_context(dict(context), shared=True)
-            return "".join(t.compiled.root_render_func(ctx))
+            return t.render(context)
         except jinja2.UndefinedError as e:
             if t.path not in self._reported:  # once per template, not once per item
                 self._reported.add(t.path)
-                line = _template_line(e, t.compiled)
+                line = templates.template_line(e, t.compiled) if t.compiled else None
                 self.problem(
                     t.path,
                     f"{dotted(t.path)}: undefined template variable: "
@@ -229,7 +144,7 @@ class _Renderer:
             ups: list[Upload] = []
             for i, u in enumerate(c.uploads):
                 path: YamlPath = ("storage", "containers", key, "upload", i)
-                matches = _glob(base, u.pattern)
+                matches = inputs.glob_files(base, u.pattern)
                 digests.prefetch([(local, st) for local, _, st in matches])
                 if not matches:
                     self.problem(
@@ -378,17 +293,6 @@ class _Renderer:
         return tuple(out)
 
 
-def _template_line(e: BaseException, template: jinja2.Template) -> int | None:
-    """The template line an error was raised at (Jinja maps generated code back to it)."""
-    tb = e.__traceback__
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = template.get_corresponding_lineno(tb.tb_lineno)
-        tb = tb.tb_next
-    return line
-
-
 def _check_file_path(path: str) -> str | None:
     p = PurePosixPath(path)
     if p.is_absolute() or ".." in p.parts:
@@ -400,51 +304,6 @@ def _prefix_digest(md5s: Mapping[tuple[str, str], str], container: str, prefix: 
     """A digest of every known blob under a prefix, so a task re-runs when its inputs change."""
     parts = sorted((b, m) for (c, b), m in md5s.items() if c == container and b.startswith(prefix))
     return _fingerprint(parts) if parts else None
-
-
-def _file_stat(path: str) -> os.stat_result | None:
-    """The stat of a regular file, None for anything else (directories, missing)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st if stat.S_ISREG(st.st_mode) else None
-
-
-def _glob(base: Path, pattern: str) -> list[tuple[str, str, os.stat_result]]:
-    """(absolute path, blob name, stat) of the files matching `pattern` relative to `base`, sorted.
-
-    The blob name is the path relative to the pattern's literal leading directories:
-    `data/topn/*.txt` gives `a.txt`, `data/**/*.txt` gives `sub/a.txt`, a plain path
-    gives its file name.
-    """
-    base = Path(os.path.abspath(base))
-    full = pattern if os.path.isabs(pattern) else os.path.join(str(base), pattern)
-    parts = Path(pattern).parts
-    literal = []
-    for part in parts[:-1]:
-        if glob.has_magic(part):
-            break
-        literal.append(part)
-    root = (
-        os.path.normpath(os.path.join(str(base), *literal))
-        if literal
-        else os.path.normpath(str(base))
-    )
-    if os.path.isabs(pattern) and literal:
-        root = os.path.normpath(os.path.join(*literal))
-    if not glob.has_magic(pattern):
-        st = _file_stat(full)
-        return [(os.path.abspath(full), os.path.basename(full), st)] if st is not None else []
-    out = []
-    root_prefix = root.rstrip(os.sep) + os.sep
-    for m in glob.glob(os.path.normpath(full), recursive=True):
-        st = _file_stat(m)
-        if st is not None:
-            rel = m[len(root_prefix) :] if m.startswith(root_prefix) else os.path.relpath(m, root)
-            out.append((m, rel.replace(os.sep, "/"), st))
-    out.sort(key=lambda x: x[1])
-    return out
 
 
 @contextlib.contextmanager
@@ -605,7 +464,7 @@ def _build_task(
     context: Mapping[str, Any],
     item: Any,
     md5s: Mapping[tuple[str, str], str],
-    templates: Mapping[str, _Template],
+    templates: Mapping[str, Template],
     *,
     what: str = "",
     logs: bool = True,
@@ -653,7 +512,7 @@ def _with_fingerprint(t: DesiredTask) -> DesiredTask:
     return t
 
 
-def _templates(r: _Renderer, spec: TaskSpec, path: YamlPath) -> dict[str, _Template]:
+def _templates(r: _Renderer, spec: TaskSpec, path: YamlPath) -> dict[str, Template]:
     out = {"command": r.template(spec.command, (*path, "command"), command=True)}
     for i, o in enumerate(spec.outputs):
         out[f"outputs.{i}.path"] = r.template(o.path, (*path, "outputs", i, "path"))
