@@ -25,7 +25,7 @@ import jinja2
 from runner import inputs, limits, names, shell, templates
 from runner.digests import DigestCache
 from runner.errors import Loc, Problem, SpecError
-from runner.load import dotted
+from runner.schema import dotted
 from runner.spec import ResourceFileSpec, Spec, TaskSpec, YamlPath
 from runner.state import (
     Desired,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from runner.load import schema
+from runner.schema import schema
 
 
 @click.command(name="schema")

@@ -200,7 +200,6 @@ class Execution:
             except blobs.TransferError as e:
                 failure = _failure("usererror", "ResourceFileDownloadFailed", str(e))
         code: int | None = None
-        timed_out = False
         if failure is None:
             with self.cond:
                 if run.cancel:
@@ -222,7 +221,6 @@ class Execution:
             if run.process is not None:
                 code = run.process.wait(wall_clock)
                 if code is None:
-                    timed_out = True
                     run.process.kill()
                     code = run.process.proc.returncode
                     failure = _failure(
@@ -246,9 +244,7 @@ class Execution:
         if failure is None and code not in (0, None):
             failure = _failure("usererror", "FailureExitCode", f"The task exited with code {code}")
         with self.cond:
-            self._settle(
-                job_key, task_key, run, code, failure, succeeded=succeeded, timed_out=timed_out
-            )
+            self._settle(job_key, task_key, run, code, failure, succeeded=succeeded)
 
     def _wall_clock(self, task: Obj, job: Obj) -> float | None:
         from runner.localbatch.scheduler import iso_seconds
@@ -289,7 +285,6 @@ class Execution:
         failure: dict[str, Any] | None,
         *,
         succeeded: bool = False,
-        timed_out: bool = False,
     ) -> None:
         """Record how a task ended (lock held): completed, retried, re-queued or gone."""
         st = self.store
@@ -331,7 +326,6 @@ class Execution:
             set_state(task, "completed")
         touch(task)
         st.save_task(job_key, task)
-        del timed_out
 
     def kill_node(self, pool_key: str, node_id: str) -> None:
         """Fault injection: the node dies; its tasks are re-queued and it reboots."""
