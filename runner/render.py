@@ -96,13 +96,13 @@ class _Renderer:
             if t.path not in self._reported:  # once per template, not once per item
                 self._reported.add(t.path)
                 line = templates.template_line(e, t.compiled) if t.compiled else None
-                self.problem(
-                    t.path,
+                self.problems.append(Problem(
+                    self.spec.source.template_line(t.path, line),
                     f"{dotted(t.path)}: undefined template variable: "
                     + str(e.message).replace("'dict object' has no attribute", "no such attribute")
                     + (f" (template line {line})" if line else "")
                     + (f" for {what}" if what else ""),
-                )
+                ))  # fmt: skip
             return None
         except jinja2.TemplateError as e:
             if t.path not in self._reported:

@@ -33,6 +33,16 @@ class SourceMap:
     file: str
     keys: Mapping[YamlPath, Loc] = field(default_factory=dict)
     values: Mapping[YamlPath, Loc] = field(default_factory=dict)
+    # literal block scalars (`|`): where their first content line starts, so that an
+    # error on line N of a multi-line template points at that very line of the file
+    blocks: Mapping[YamlPath, Loc] = field(default_factory=dict)
+
+    def template_line(self, path: YamlPath, line: int | None) -> Loc:
+        """Where line `line` (1-based) of the template at `path` is in the file."""
+        start = self.blocks.get(tuple(path))
+        if start is None or not line:
+            return self.value(path)
+        return Loc(start.file, start.line + line - 1, start.col)
 
     def key(self, path: YamlPath) -> Loc:
         """Where the key of `path` is, else its value, else the nearest ancestor's."""

@@ -28,6 +28,8 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
     """Parse one YAML document. On a syntax error the data is None."""
     keys: dict[YamlPath, Loc] = {}
     values: dict[YamlPath, Loc] = {}
+    blocks: dict[YamlPath, Loc] = {}
+    lines = text.splitlines()
     problems: list[Problem] = []
     try:
         loader = _Loader(text)
@@ -77,6 +79,11 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
             return out
         if isinstance(n, yaml.SequenceNode):
             return [build(item, (*path, i)) for i, item in enumerate(n.value)]
+        if isinstance(n, yaml.ScalarNode) and n.style == "|":
+            first = n.start_mark.line + 1  # the line after the indicator, 0-based
+            if first < len(lines):
+                content = lines[first]
+                blocks[path] = Loc(file, first + 1, len(content) - len(content.lstrip()) + 1)
         try:
             return constructor.construct_object(n, deep=True)
         except yaml.constructor.ConstructorError as e:
@@ -84,4 +91,4 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
             return None
 
     data = build(node, ())
-    return data, SourceMap(file, keys, values), problems
+    return data, SourceMap(file, keys, values, blocks), problems
