@@ -80,10 +80,10 @@ def parse(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
         if isinstance(n, yaml.SequenceNode):
             return [build(item, (*path, i)) for i, item in enumerate(n.value)]
         if isinstance(n, yaml.ScalarNode) and n.style == "|":
-            first = n.start_mark.line + 1  # the line after the indicator, 0-based
-            if first < len(lines):
-                content = lines[first]
-                blocks[path] = Loc(file, first + 1, len(content) - len(content.lstrip()) + 1)
+            body = n.start_mark.line + 1  # the line after the indicator, 0-based
+            if body < len(lines):
+                content = lines[body]
+                blocks[path] = Loc(file, body + 1, len(content) - len(content.lstrip()) + 1)
         try:
             return constructor.construct_object(n, deep=True)
         except yaml.constructor.ConstructorError as e:
