@@ -123,7 +123,8 @@ class Executor:
         self.pool()
         self.job()
         total = self.tasks()
-        self.wait_for_nodes()
+        if any(a.kind == "pool" for a in self.plan.actions):  # tasks to run, not only downloads
+            self.wait_for_nodes()
         outcome = self.monitor(total)
         if outcome.failed:
             self.report_failures(outcome)

@@ -7,10 +7,11 @@ fingerprint it was created with, and the run ledger. Nothing here writes.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from runner.batch import Batch
 from runner.ledger import Ledger
-from runner.plan import all_tasks
+from runner.plan import all_tasks, diff
 from runner.state import Desired, Observed
 from runner.storage import Storage
 from runner.targets import Target, resolve_target
@@ -35,20 +36,26 @@ def all_done(desired: Desired, ledger: Ledger) -> bool:
 
 
 def observe(desired: Desired, storage: Storage, batch: Batch, ledger: Ledger) -> Observed:
-    """Storage and Batch are read at the same time (two services, two connections)."""
+    """Storage and Batch are read at the same time (two services, two connections).
+    Blobs are listed only when some task has to run: otherwise no upload can be needed,
+    and a finished run over 10,000 inputs is observed without listing them."""
     names = [c.name for c in desired.containers]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        containers = pool.submit(
-            storage.observe, names, [c.name for c in desired.containers if c.uploads]
-        )
+        containers = pool.submit(storage.observe, names)
         live_pool = pool.submit(batch.get_pool, desired.pool.id)
         job = pool.submit(batch.get_job, desired.job.id)
-        return Observed(
+        observed = Observed(
             containers=containers.result(),
             pool=live_pool.result(),
             job=job.result(),
             ledger=dict(ledger.tasks),
         )
+    if any(a.kind == "container" for a in diff(desired, observed).actions):  # tasks to run
+        listed = storage.observe(
+            names, list_blobs=[c.name for c in desired.containers if c.uploads]
+        )
+        observed = replace(observed, containers=listed)
+    return observed
 
 
 def observe_target(desired: Desired, target_name: str) -> Observed:

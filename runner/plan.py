@@ -204,17 +204,16 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
         if observed.ledger.get(t.id) != t.fingerprint
         and task_status(t, live_tasks.get(t.id), {})[1] == "done"
     ]
-    pending = (
-        fan_out_changes
-        or bool(undownloaded)
-        or (merge_change is not None and merge_change[0] != "noop")
-    )
+    pending = fan_out_changes or (merge_change is not None and merge_change[0] != "noop")
     in_progress = any(reason == "in progress" for _, reason in groups) or (
         merge_change is not None and merge_change[1] == "in progress"
     )
-    work = pending or in_progress
+    # tasks to run or still running need containers, uploads, the pool and the job;
+    # tasks done but not downloaded only need the download
+    run_work = pending or in_progress
+    work = run_work or bool(undownloaded)
 
-    if work:
+    if run_work:
         for c in desired.containers:
             live = observed.containers.get(c.name)
             logs = c.key == "logs"
