@@ -204,7 +204,7 @@ def runs(home: Path, pool_id: str) -> collections.Counter[str]:
     ("Uploading 400 files", 400, 0.0),
     ("Adding 3000 tasks", 3000, 0.0),
     ("Monitoring", 40, 0.3),
-    ("Downloading", 40, 0.0),
+    ("Downloading", 300, 0.0),
 ])  # fmt: skip
 def test_kill_9_then_apply_again_converges(
     home: Path, tmp_path: Path, marker: str, files: int, sleep: float
