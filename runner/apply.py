@@ -128,6 +128,8 @@ class Executor:
         outcome = self.monitor(total)
         if outcome.failed:
             self.report_failures(outcome)
+        if outcome.timed_out:
+            self.report_unfinished(outcome)
         self.downloads()
         self.record_ledger()
         self.cleanup(outcome)
@@ -279,12 +281,15 @@ class Executor:
         self.ui.say(
             f"Monitoring all tasks for 'Completed' state, timeout in {durations.human(self.desired.job.timeout)}..."
         )
+        started = time.monotonic()
         with self.ui.bar("Tasks", total) as bar:
             while True:
                 c = self.batch.task_counts(job_id)
+                rate = c.completed / max(time.monotonic() - started, 1e-3)
                 bar.update(
                     c.completed,
-                    f"ok {c.succeeded} failed {c.failed} running {c.running} waiting {c.active}",
+                    f"ok {c.succeeded} failed {c.failed} running {c.running} waiting {c.active} "
+                    f"({rate:.1f}/s)",
                 )
                 if c.completed >= total:
                     return Outcome(c.succeeded, c.failed)
@@ -323,6 +328,19 @@ class Executor:
         if outcome.blocked and self.desired.job.merge is not None:
             self.ui.say(f"The merge task {self.desired.job.merge.id} will not run: it waits on failed tasks "
                         "(on_failure: block).")  # fmt: skip
+
+    def report_unfinished(self, outcome: Outcome) -> None:
+        job_id = self.desired.job.id
+        left = self.batch.list_tasks(job_id, filter="state ne 'completed'")
+        self.ui.say(
+            f"The job timeout ({durations.human(self.desired.job.timeout)}) passed with "
+            f"{outcome.unfinished} task(s) not finished; they keep running in Batch, and the next "
+            "apply picks them up:"
+        )
+        for t in left[:20]:
+            self.ui.say(f"  {t.id}: {t.state}")
+        if len(left) > 20:
+            self.ui.say(f"  ... and {len(left) - 20} more (bwf status shows them all)")
 
     def downloads(self) -> None:
         for d in self.desired.downloads:

@@ -330,3 +330,16 @@ job:
     assert counts.active == total  # every task accepted by the service, which enforces the limits
     s.batch.delete_job(desired.job.id)
     s.batch.delete_pool(desired.pool.id)
+
+
+def test_the_job_timeout_names_what_did_not_finish(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = many_inputs(tmp_path, 3)
+    text = spec.read_text().replace("  tasks:\n", "  timeout: 2s\n  tasks:\n", 1)
+    text = text.replace("command: sleep 0.0;", "command: sleep {{ 30 if item.stem == 'in0001' else 0 }};")
+    spec.write_text(text)
+    assert run_apply(str(spec), "local", {}, yes=True) == 1
+    out = capsys.readouterr().out
+    assert "The job timeout (2s) passed with 1 task(s) not finished" in out
+    assert "  in0001: running" in out
+    assert "1 did not finish" in out
+    assert len(list((tmp_path / "out").glob("*.out"))) == 2  # what finished is still downloaded
