@@ -55,6 +55,16 @@ def _errors(what: str) -> Iterator[None]:
         raise BwfError(secrets.scrub(f"{what}: {e}")) from None
 
 
+def _wait_deleted(begin: Callable[[], Any], what: str) -> bool:
+    try:
+        begin().result()
+    except ResourceNotFoundError:
+        return False
+    except AzureError as e:
+        raise BwfError(secrets.scrub(f"deleting {what}: {e}")) from None
+    return True
+
+
 def make_client(target: Target) -> BatchClient:
     """A BatchClient for the target: Shared Key, or DefaultAzureCredential (Entra ID)."""
     secrets.register(target.batch_key)
@@ -153,14 +163,10 @@ class Batch:
             ).result()
 
     def delete_pool(self, pool_id: str) -> bool:
-        try:
-            with _errors(f"deleting pool {pool_id}"):
-                self.client.begin_delete_pool(pool_id, polling_interval=POLL).result()
-        except BwfError as e:
-            if "PoolNotFound" in str(e):
-                return False
-            raise
-        return True
+        """Delete a pool and wait until it is gone; False when there was none."""
+        return _wait_deleted(
+            lambda: self.client.begin_delete_pool(pool_id, polling_interval=POLL), f"pool {pool_id}"
+        )
 
     def nodes(self, pool_id: str) -> list[Any]:
         with _errors(f"listing nodes of {pool_id}"):
@@ -201,14 +207,10 @@ class Batch:
             self.client.create_job(job)
 
     def delete_job(self, job_id: str) -> bool:
-        try:
-            with _errors(f"deleting job {job_id}"):
-                self.client.begin_delete_job(job_id, polling_interval=POLL).result()
-        except BwfError as e:
-            if "JobNotFound" in str(e):
-                return False
-            raise
-        return True
+        """Delete a job and wait until it is gone; False when there was none."""
+        return _wait_deleted(
+            lambda: self.client.begin_delete_job(job_id, polling_interval=POLL), f"job {job_id}"
+        )
 
     def task_counts(self, job_id: str) -> Any:
         with _errors(f"reading task counts of {job_id}"):
