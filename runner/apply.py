@@ -291,7 +291,8 @@ class Executor:
                     f"ok {c.succeeded} failed {c.failed} running {c.running} waiting {c.active} "
                     f"({rate:.1f}/s)",
                 )
-                if c.completed >= total:
+                # the job may also hold tasks of earlier runs: done means nothing left to run
+                if c.active == 0 and c.running == 0 and c.completed >= total:
                     return Outcome(c.succeeded, c.failed)
                 # what is left can only wait on failed dependencies: Batch keeps it active for ever
                 if c.failed and c.running == 0 and 0 < c.active <= blockers:

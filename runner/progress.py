@@ -7,6 +7,7 @@ seconds, so logs stay readable. Everything printed goes through `secrets.scrub`.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from types import TracebackType
 from typing import Any
@@ -48,6 +49,7 @@ class Bar:
         self.extra = ""
         self.started = time.monotonic()
         self._last_line = self.started  # plain output: a line every 5 s, and one at the end
+        self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._task: Any = None
 
@@ -70,7 +72,9 @@ class Bar:
             self._line()
 
     def advance(self, n: int = 1) -> None:
-        self.update(self.done + n, self.extra)
+        """Thread-safe: uploads and submissions advance the bar from worker threads."""
+        with self._lock:
+            self.update(self.done + n, self.extra)
 
     def _line(self) -> None:
         self._last_line = time.monotonic()
