@@ -211,6 +211,11 @@ class Executor:
             if a.change in ("create", "replace"):
                 create += [by_id[i] for i in ids]
         job_replaced = any(a.change == "replace" for a in self.actions("job"))
+        for a in self.actions("tasks"):
+            if a.change == "delete" and not job_replaced:
+                self.ui.say(f"Deleting {a.details['count']} tasks that the spec no longer has...")
+                for task_id in a.details["ids"]:
+                    self.batch.delete_task(self.desired.job.id, task_id)
         if replace and not job_replaced:
             self.ui.say(f"Deleting {len(replace)} tasks to run them again...")
             for task_id in replace:

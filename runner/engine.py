@@ -80,6 +80,7 @@ def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool)
     s = connect(desired, target_name)
     observed = observe(desired, s.storage, s.batch, s.ledger)
     plan: Plan = diff(desired, observed, s.target.name)
+    s.ledger.keep_only({t.id for t in all_tasks(desired)})
     if saved is not None and plan.observed_digest != saved.get("observed_digest"):
         raise BwfError(
             "the saved plan is stale: the storage account or Batch account changed since it was made; plan again"

@@ -33,6 +33,10 @@ class Ledger:
         self.tasks.update(done)
         self._save()
 
+    def keep_only(self, task_ids: set[str]) -> None:
+        """Drop the tasks the spec no longer has (the plan deletes them from a kept job)."""
+        self.forget([t for t in self.tasks if t not in task_ids])
+
     def forget(self, task_ids: list[str]) -> None:
         changed = [t for t in task_ids if self.tasks.pop(t, None) is not None]
         if changed:

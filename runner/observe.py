@@ -31,8 +31,12 @@ def _azure_account() -> str:
 
 
 def all_done(desired: Desired, ledger: Ledger) -> bool:
-    """Whether the ledger alone shows every task done with the same fingerprint."""
-    return all(ledger.tasks.get(t.id) == t.fingerprint for t in all_tasks(desired))
+    """Whether the ledger alone shows every task done with the same fingerprint, and no
+    task that the spec no longer has (which a kept job may still hold)."""
+    tasks = all_tasks(desired)
+    return len(ledger.tasks) == len(tasks) and all(
+        ledger.tasks.get(t.id) == t.fingerprint for t in tasks
+    )
 
 
 def observe(desired: Desired, storage: Storage, batch: Batch, ledger: Ledger) -> Observed:

@@ -191,6 +191,8 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
             merge_change = (change, reason)
             continue
         groups.setdefault((change, reason), []).append(t)
+    # tasks of a kept job that the spec no longer renders (an input was removed)
+    removed = sorted(set(live_tasks) - {t.id for t in all_tasks(desired)})
     fan_out_changes = any(change != "noop" for change, _ in groups)
     if merge_change is not None and fan_out_changes and merge_change[0] == "noop":
         merge_change = ("replace", "inputs re-run")
@@ -204,7 +206,9 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
         if observed.ledger.get(t.id) != t.fingerprint
         and task_status(t, live_tasks.get(t.id), {})[1] == "done"
     ]
-    pending = fan_out_changes or (merge_change is not None and merge_change[0] != "noop")
+    pending = (
+        fan_out_changes or bool(removed) or (merge_change is not None and merge_change[0] != "noop")
+    )
     in_progress = any(reason == "in progress" for _, reason in groups) or (
         merge_change is not None and merge_change[1] == "in progress"
     )
@@ -261,6 +265,16 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
             actions.append(Action("job", desired.job.id, "replace", why, _job_details(desired)))
         else:
             actions.append(Action("job", desired.job.id, "noop", "", _job_details(desired)))
+    if removed:
+        actions.append(
+            Action(
+                "tasks",
+                desired.job.id,
+                "delete",
+                "not in the spec",
+                {"count": len(removed), "ids": removed, "sample": []},
+            )
+        )
     for change, reason in sorted(groups, key=lambda k: ("create", "replace", "noop").index(k[0])):
         actions.append(
             Action(
@@ -382,16 +396,17 @@ def _tasks_details(tasks: list[DesiredTask]) -> dict[str, Any]:
 
 
 def summary(plan: Plan) -> dict[str, int]:
-    """Counts of resources to create, update and replace; tasks in all and to run."""
+    """Counts of resources to create, update, replace and delete; tasks in all and to run."""
     return {
         "create": sum(_weight(a) for a in plan.actions if a.change == "create"),
         "update": sum(_weight(a) for a in plan.actions if a.change == "update"),
         "replace": sum(_weight(a) for a in plan.actions if a.change == "replace"),
+        "delete": sum(_weight(a) for a in plan.actions if a.change == "delete"),
         "tasks": len(plan.desired.job.tasks),
         "tasks_to_run": sum(
             a.details.get("count", 0)
             for a in plan.actions
-            if a.kind == "tasks" and a.change != "noop"
+            if a.kind == "tasks" and a.change not in ("noop", "delete")
         ),
     }
 

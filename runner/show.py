@@ -94,6 +94,7 @@ def render_plan(plan: Plan) -> str:
     if cleanup:
         lines.append("      clean-up   " + ", ".join(f"{k}: {v}" for k, v in cleanup.items()))
     s = summary(plan)
+    deleted = f", {s['delete']} to delete" if s["delete"] else ""
     containers = sum(
         1
         for a in plan.actions
@@ -107,6 +108,6 @@ def render_plan(plan: Plan) -> str:
         "",
         f"Plan: {containers} containers, {blobs} uploads ({_fmt_size(size)}), {pools} pool, {jobs} job, "
         f"{s['tasks_to_run']} of {s['tasks']} tasks to run; {s['create']} to create, {s['update']} to update, "
-        f"{s['replace']} to replace.",
+        f"{s['replace']} to replace{deleted}.",
     ]
     return "\n".join(lines) + "\n"

@@ -332,10 +332,14 @@ job:
     s.batch.delete_pool(desired.pool.id)
 
 
-def test_the_job_timeout_names_what_did_not_finish(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_job_timeout_names_what_did_not_finish(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = many_inputs(tmp_path, 3)
     text = spec.read_text().replace("  tasks:\n", "  timeout: 2s\n  tasks:\n", 1)
-    text = text.replace("command: sleep 0.0;", "command: sleep {{ 30 if item.stem == 'in0001' else 0 }};")
+    text = text.replace(
+        "command: sleep 0.0;", "command: sleep {{ 30 if item.stem == 'in0001' else 0 }};"
+    )
     spec.write_text(text)
     assert run_apply(str(spec), "local", {}, yes=True) == 1
     out = capsys.readouterr().out
@@ -343,3 +347,19 @@ def test_the_job_timeout_names_what_did_not_finish(home: Path, tmp_path: Path, c
     assert "  in0001: running" in out
     assert "1 did not finish" in out
     assert len(list((tmp_path / "out").glob("*.out"))) == 2  # what finished is still downloaded
+
+
+def test_a_removed_input_removes_its_task(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = many_inputs(tmp_path, 3)
+    assert run_apply(str(spec), "local", {}, yes=True) == 0
+    (tmp_path / "data" / "in0002.txt").unlink()
+    capsys.readouterr()
+    assert run_apply(str(spec), "local", {}, yes=True) == 0
+    out = capsys.readouterr().out
+    assert "(not in the spec)" in out and "Deleting 1 tasks that the spec no longer has" in out
+    assert "Adding" not in out
+    from runner.commands.status import collect
+
+    assert sorted(t["id"] for t in collect(str(spec), "local", ())["tasks"]) == ["in0000", "in0001"]

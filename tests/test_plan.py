@@ -203,6 +203,7 @@ def test_json_is_stable_and_secret_free(tmp_path: Path) -> None:
         "create": 7,
         "update": 0,
         "replace": 0,
+        "delete": 0,
         "tasks": 2,
         "tasks_to_run": 2,
     }
@@ -223,3 +224,16 @@ def test_tasks_done_but_not_downloaded_still_need_the_download(tmp_path: Path) -
     assert [a.kind for a in plan.actions if a.change == "create"] == ["download"]
     ledger = {t.id: t.fingerprint for t in desired.job.tasks}
     assert not diff(desired, replace(_world(desired), ledger=ledger)).has_changes
+
+
+def test_tasks_no_longer_in_the_spec_are_deleted(desired: Desired) -> None:
+    world = _world(desired)
+    assert world.job is not None
+    old = ObservedTask("t-gone", "completed", "x", 0, "success")
+    world = replace(world, job=replace(world.job, tasks={**world.job.tasks, "t-gone": old}))
+    plan = diff(desired, world)
+    assert plan.has_changes
+    deletes = [a for a in plan.actions if a.change == "delete"]
+    assert [(a.kind, a.details["ids"]) for a in deletes] == [("tasks", ["t-gone"])]
+    assert "- 1 task in j  (not in the spec)" in render_plan(plan)
+    assert "1 to delete" in render_plan(plan)
