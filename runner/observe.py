@@ -18,16 +18,12 @@ from runner.targets import Target, resolve_target
 
 
 def ledger_for(desired: Desired, target_name: str) -> Ledger:
+    """The run ledger of this spec's job on this target's Batch account (no network)."""
     from runner.localstack import BATCH_ACCOUNT
+    from runner.targets import azure_target
 
-    account = BATCH_ACCOUNT if target_name == "local" else _azure_account()
+    account = BATCH_ACCOUNT if target_name == "local" else azure_target().batch_url
     return Ledger(target_name, account, desired.name, desired.job.id)
-
-
-def _azure_account() -> str:
-    import os
-
-    return os.environ.get("BWF_BATCH_URL", "")
 
 
 def all_done(desired: Desired, ledger: Ledger) -> bool:
