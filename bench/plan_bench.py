@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from runner.load import load_spec
-from runner.plan import diff, to_json
+from runner.plan import diff
+from runner.plan_json import to_json
 from runner.render import render
 from runner.show import render_plan
 from runner.state import Observed

@@ -20,7 +20,8 @@ from runner.batch import Batch
 from runner.errors import BwfError, UsageError
 from runner.ledger import Ledger
 from runner.observe import all_done, ledger_for, observe
-from runner.plan import Plan, all_tasks, desired_digest, diff
+from runner.plan import Plan, all_tasks, diff
+from runner.plan_json import desired_digest
 from runner.progress import Ui
 from runner.show import render_plan
 from runner.state import Desired

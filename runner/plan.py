@@ -1,7 +1,7 @@
 """The plan: desired state against observed state, as data.
 
 `diff(desired, observed)` is a pure function returning a `Plan` (frozen dataclasses
-with a stable JSON form, see docs/plan-json.md). `runner.apply` executes a Plan and
+with a stable JSON form in `runner.plan_json`, see docs/plan-json.md). `runner.apply` executes a Plan and
 makes no decisions of its own; `runner.show` renders one for humans.
 
 Semantics (the contract between diff and apply):
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runner import shell
-from runner.state import Desired, DesiredTask, Observed, ObservedTask, redact
+from runner.state import Desired, DesiredTask, Observed, ObservedTask
 
 Change = Literal["create", "update", "replace", "delete", "noop"]
 MARKERS: Mapping[str, str] = {
@@ -124,29 +124,6 @@ def digest(observed: Observed) -> str:
     return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
 
 
-def desired_digest(desired: Desired) -> str:
-    """A digest of the desired state (what the spec, its vars and its inputs render to),
-    built from the fingerprints that already cover each task and the pool."""
-    view = [
-        desired.name,
-        desired.pool.fingerprint,
-        [desired.pool.dedicated_nodes, desired.pool.spot_nodes],
-        [(c.name, [(u.blob, u.md5) for u in c.uploads]) for c in desired.containers],
-        [(t.id, t.fingerprint) for t in all_tasks(desired)],
-        repr(
-            (
-                desired.job.id,
-                desired.job.timeout,
-                desired.job.prepare,
-                desired.job.release,
-                desired.job.max_parallel_tasks,
-            )
-        ),
-        repr((desired.downloads, desired.cleanup)),
-    ]
-    return hashlib.sha256(json.dumps(view).encode()).hexdigest()
-
-
 def task_status(
     t: DesiredTask, live: ObservedTask | None, ledger: Mapping[str, str]
 ) -> tuple[Change, str]:
@@ -160,15 +137,6 @@ def task_status(
     if live.state == "completed":
         return ("noop", "done") if live.result == "success" else ("replace", "failed")
     return "noop", "in progress"
-
-
-def _fmt_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
@@ -393,74 +361,3 @@ def _tasks_details(tasks: list[DesiredTask]) -> dict[str, Any]:
             {"id": t.id, "command": shell.unwrap(t.command_line)} for t in tasks[:SAMPLE_COMMANDS]
         ],
     }
-
-
-def summary(plan: Plan) -> dict[str, int]:
-    """Counts of resources to create, update, replace and delete; tasks in all and to run."""
-    return {
-        "create": sum(_weight(a) for a in plan.actions if a.change == "create"),
-        "update": sum(_weight(a) for a in plan.actions if a.change == "update"),
-        "replace": sum(_weight(a) for a in plan.actions if a.change == "replace"),
-        "delete": sum(_weight(a) for a in plan.actions if a.change == "delete"),
-        "tasks": len(plan.desired.job.tasks),
-        "tasks_to_run": sum(
-            a.details.get("count", 0)
-            for a in plan.actions
-            if a.kind == "tasks" and a.change not in ("noop", "delete")
-        ),
-    }
-
-
-def to_json(plan: Plan) -> dict[str, Any]:
-    """The plan as JSON-safe data (docs/plan-json.md). Secrets are redacted."""
-    d = plan.desired
-    return {
-        "format_version": plan.format_version,
-        "workflow": d.name,
-        "spec": d.spec_path,
-        "target": plan.target,
-        "vars": _plain(dict(d.vars)),
-        "observed_digest": plan.observed_digest,
-        "desired_digest": desired_digest(d),
-        "has_changes": plan.has_changes,
-        "summary": summary(plan),
-        "actions": [
-            {
-                "kind": a.kind,
-                "id": a.id,
-                "change": a.change,
-                "reason": a.reason,
-                "details": _plain(a.details),
-            }
-            for a in plan.actions
-        ],
-        "desired": desired_json(d),
-    }
-
-
-def _plain(obj: Any) -> Any:
-    """Frozen dataclasses -> dicts, tuples -> lists, secret tokens redacted (faster than asdict)."""
-    if isinstance(obj, str):
-        return redact(obj) if "@@" in obj else obj
-    if isinstance(obj, (tuple, list)):
-        return [_plain(x) for x in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    fields = getattr(obj, "__dataclass_fields__", None)
-    if fields is not None:
-        return {name: _plain(getattr(obj, name)) for name in fields}
-    return obj
-
-
-def desired_json(d: Desired) -> dict[str, Any]:
-    """The desired state as JSON-safe data, secrets redacted."""
-    out: dict[str, Any] = _plain(d)
-    return out
-
-
-def _weight(a: Action) -> int:
-    return (
-        int(a.details.get("count", 1))
-        if a.kind in ("tasks",)
-        else (0 if a.kind in ("upload", "download", "cleanup") else 1)
-    )

@@ -5,7 +5,17 @@ from __future__ import annotations
 import os
 
 from runner import durations
-from runner.plan import MARKERS, Action, Plan, _fmt_size, summary
+from runner.plan import MARKERS, Action, Plan
+from runner.plan_json import summary
+
+
+def _fmt_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
 
 
 def _rel(path: str) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from runner import pipeline
-from runner.plan import diff, to_json
+from runner.plan import diff
+from runner.plan_json import to_json
 from runner.show import render_plan
 from runner.state import Observed
 

@@ -10,7 +10,8 @@ import click
 from runner import pipeline
 from runner.commands.options import json_option, parse_vars, target_option, var_option
 from runner.errors import EXIT_INVALID, UsageError
-from runner.plan import Plan, diff, to_json
+from runner.plan import Plan, diff
+from runner.plan_json import to_json
 from runner.show import render_plan
 from runner.state import Observed
 
