@@ -10,13 +10,17 @@ Semantics (the contract between diff and apply):
   are no-ops. Active/preparing/running tasks with the same fingerprint are left to
   run (no-op, counted as "in progress"). Tasks that are missing are created; tasks
   whose fingerprint changed or that failed are replaced (deleted and re-created).
+- Tasks of the live job that the spec no longer renders are deleted.
 - When every task (and the merge) is done, nothing else is needed: containers,
-  uploads, pool and job that are absent stay absent and the plan has no changes.
-- Otherwise containers are created when missing; uploads are the blobs whose MD5
-  differs or is absent; the pool is created, resized (`update`: only node counts
-  differ) or replaced (anything in the pool fingerprint differs); the job is
+  uploads, pool and job that are absent stay absent. If some done tasks are not in
+  the ledger yet (their outputs were never downloaded), the plan only downloads;
+  otherwise it has no changes.
+- When tasks must run, containers are created when missing; uploads are the blobs
+  whose MD5 differs or is absent; the pool is created, resized (`update`: only node
+  counts differ) or replaced (anything in the pool fingerprint differs); the job is
   created when missing, replaced when it is bound to another pool or completed.
-- The merge task is replaced whenever any fan-out task is created or replaced.
+- The merge task is replaced whenever any fan-out task is created or replaced; done
+  fan-out tasks whose output containers are gone are then replaced too.
 """
 
 from __future__ import annotations
