@@ -10,5 +10,6 @@ Modules: `auth` (Shared Key), `errors` (Batch error bodies), `store` (state and 
 persistence), `odata` ($filter/$select), `blobs` (resource files and output files over
 the Blob REST API), `nodes` (node processes: start tasks, tasks, preparation and
 release), `scheduler` (pools, nodes, dispatch, lifecycle), `api` (the REST handlers),
-`server` (HTTP), `__main__` (`python -m runner.localbatch serve`).
+`server` (HTTP), `faults` and `harsh` (switches for tests: injected faults, and Azure's
+slower, harsher behaviour), `__main__` (`python -m runner.localbatch serve`).
 """

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.localbatch import odata
-from runner.localbatch.catalog import NODE_AGENT_SKUS, SUPPORTED_IMAGES
+from runner.localbatch.catalog import NODE_AGENT_SKUS, SUPPORTED_IMAGES, max_task_slots
 from runner.localbatch.errors import ApiError, invalid, missing, not_found
 from runner.localbatch.files import file_response, listing
+from runner.localbatch.harsh import TERMINATE_DELAY, Harsh
 from runner.localbatch.rest import FOREVER, PAGE, Request, Response, check_id, created
 from runner.localbatch.scheduler import Scheduler
 from runner.localbatch.store import Obj, now_iso, public, set_state, touch
@@ -39,6 +40,7 @@ class Api(TaskApi):
             ("PATCH", R(r"^pools/([^/]+)$"), self.patch_pool),
             ("POST", R(r"^pools/([^/]+)/updateproperties$"), self.update_pool_properties),
             ("POST", R(r"^pools/([^/]+)/resize$"), self.resize_pool),
+            ("POST", R(r"^pools/([^/]+)/stopresize$"), self.stop_resize_pool),
             ("GET", R(r"^pools/([^/]+)/nodes$"), self.list_nodes),
             ("GET", R(r"^pools/([^/]+)/nodes/([^/]+)$"), self.get_node),
             ("GET", R(r"^pools/([^/]+)/nodes/([^/]+)/files$"), self.list_node_files),
@@ -170,11 +172,15 @@ class Api(TaskApi):
             raise invalid(
                 "nodeAgentSKUId", vmc.get("nodeAgentSKUId"), "The node agent SKU is not supported."
             )
-        if pool_id.lower() in self.st.pools:
+        existing = self.st.pools.get(pool_id.lower())
+        if existing is not None:
+            self._updatable(existing)  # a pool being deleted keeps its ID until it is gone
             raise ApiError(409, "PoolExists", "The specified pool already exists.")
         slots = int(body.get("taskSlotsPerNode") or 1)
-        if not 1 <= slots <= 256:
-            raise invalid("taskSlotsPerNode", slots, "taskSlotsPerNode must be between 1 and 256.")
+        limit = max_task_slots(body["vmSize"])
+        if not 1 <= slots <= limit:
+            why = f"taskSlotsPerNode must be from 1 to {limit} for the VM size {body['vmSize']}"
+            raise invalid("taskSlotsPerNode", slots, f"{why} (4 per vCPU, at most 256).")
         for key in ("targetDedicatedNodes", "targetLowPriorityNodes"):
             if int(body.get(key) or 0) < 0:
                 raise invalid(key, body.get(key), f"{key} cannot be negative.")
@@ -204,6 +210,7 @@ class Api(TaskApi):
             "metadata": body.get("metadata") or [],
         }
         pool = {k: v for k, v in pool.items() if v is not None}
+        Harsh.delay(pool, self.s.harsh.allocation_delay)
         touch(pool)
         key = pool_id.lower()
         self.st.pools[key] = pool
@@ -223,11 +230,9 @@ class Api(TaskApi):
 
     def delete_pool(self, req: Request, pool_id: str) -> Response:
         pool = self._pool(pool_id)
-        if pool["state"] == "deleting":
-            raise ApiError(
-                409, "PoolBeingDeleted", "The specified pool has been marked for deletion."
-            )
+        self._updatable(pool)
         set_state(pool, "deleting")
+        Harsh.delay(pool, self.s.harsh.delete_delay)
         touch(pool)
         self.st.save("pool", pool_id.lower(), pool)
         return Response(202)
@@ -235,7 +240,9 @@ class Api(TaskApi):
     def _updatable(self, pool: Obj) -> None:
         if pool["state"] == "deleting":
             raise ApiError(
-                409, "PoolBeingDeleted", "The specified pool has been marked for deletion."
+                409,
+                "PoolBeingDeleted",
+                "The specified pool has been marked for deletion and is being reclaimed.",
             )
 
     def patch_pool(self, req: Request, pool_id: str) -> Response:
@@ -264,6 +271,8 @@ class Api(TaskApi):
     def resize_pool(self, req: Request, pool_id: str) -> Response:
         pool = self._pool(pool_id)
         self._updatable(pool)
+        if pool.get("allocationState") != "steady":  # as Azure: resize a steady pool only
+            raise ApiError(409, "PoolBeingResized", "The specified pool is being resized.")
         body = req.json()
         for key in ("targetDedicatedNodes", "targetLowPriorityNodes"):
             if key in body:
@@ -272,8 +281,21 @@ class Api(TaskApi):
                 pool[key] = int(body[key] or 0)
         pool["allocationState"] = "resizing"
         pool["allocationStateTransitionTime"] = now_iso()
+        pool.pop("resizeErrors", None)  # they describe the last resize, once steady
+        Harsh.delay(pool, self.s.harsh.allocation_delay)
         touch(pool)
         self.st.save("pool", pool_id.lower(), pool)
+        return Response(202)
+
+    def stop_resize_pool(self, req: Request, pool_id: str) -> Response:
+        """The pool stops where its allocation is (`stopping`, then `steady`)."""
+        pool = self._pool(pool_id)
+        self._updatable(pool)
+        if pool.get("allocationState") == "resizing":
+            pool["allocationState"] = "stopping"
+            pool["allocationStateTransitionTime"] = now_iso()
+            touch(pool)
+            self.st.save("pool", pool_id.lower(), pool)
         return Response(202)
 
     # --- nodes and their files ---------------------------------------------------------------
@@ -308,8 +330,12 @@ class Api(TaskApi):
         pool_id = (body.get("poolInfo") or {}).get("poolId")
         if not pool_id:
             raise missing("poolInfo")
-        if job_id.lower() in self.st.jobs:
+        existing = self.st.jobs.get(job_id.lower())
+        if existing is not None and existing["state"] == "deleting":
+            raise ApiError(409, "JobBeingDeleted", JOB_BEING_DELETED)
+        if existing is not None:
             raise ApiError(409, "JobExists", "The specified job already exists.")
+        self.s.harsh.check_job_quota(self.st.jobs.values())
         now = now_iso()
         url = f"{self.base}/jobs/{job_id}"
         constraints = body.get("constraints") or {}
@@ -353,6 +379,7 @@ class Api(TaskApi):
     def delete_job(self, req: Request, job_id: str) -> Response:
         job = self._job(job_id)
         set_state(job, "deleting")
+        Harsh.delay(job, self.s.harsh.delete_delay)
         touch(job)
         self.st.save("job", job_id.lower(), job)
         return Response(202)
@@ -384,29 +411,38 @@ class Api(TaskApi):
                 409, "JobCompleted", "The specified job is already in a completed state."
             )
         if job["state"] == "deleting":
-            raise ApiError(
-                409, "JobBeingDeleted", "The specified job has been marked for deletion."
-            )
+            raise ApiError(409, "JobBeingDeleted", JOB_BEING_DELETED)
         job.setdefault("executionInfo", {})["terminateReason"] = (
             req.json().get("terminateReason") or "UserTerminate"
         )
+        if job["state"] != "terminating":
+            Harsh.delay(job, TERMINATE_DELAY)
         set_state(job, "terminating")
         touch(job)
         self.st.save("job", job_id.lower(), job)
         return Response(202)
 
     def task_counts(self, req: Request, job_id: str) -> Response:
-        self._job(job_id)
-        counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
-        for t in self.st.tasks.get(job_id.lower(), {}).values():
-            state = t["state"]
-            if state == "completed":
-                counts["completed"] += 1
-                ok = (t.get("executionInfo") or {}).get("result") == "success"
-                counts["succeeded" if ok else "failed"] += 1
-            elif state in ("running", "preparing"):
-                counts["running"] += 1
-            else:
-                counts["active"] += 1
+        job = self._job(job_id)
+        tasks = self.st.tasks.get(job_id.lower(), {})
+        counts = self.s.harsh.task_counts(job_id.lower(), job, lambda: _count(tasks.values()))
         return Response(200, {"odata.metadata": f"{self.base}/$metadata", "taskCounts": counts,
                               "taskSlotCounts": dict(counts)})  # fmt: skip
+
+
+JOB_BEING_DELETED = "The specified job has been marked for deletion and is being garbage collected."
+
+
+def _count(tasks: Iterable[Obj]) -> dict[str, int]:
+    counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
+    for t in tasks:
+        state = t["state"]
+        if state == "completed":
+            counts["completed"] += 1
+            ok = (t.get("executionInfo") or {}).get("result") == "success"
+            counts["succeeded" if ok else "failed"] += 1
+        elif state in ("running", "preparing"):
+            counts["running"] += 1
+        else:
+            counts["active"] += 1
+    return counts

@@ -36,6 +36,13 @@ def _blob_url(container_url: str, blob: str) -> str:
     return urllib.parse.urlunsplit((p.scheme, p.netloc, path, p.query, ""))
 
 
+def _refused(e: urllib.error.HTTPError) -> str:
+    """`HTTP 403 AuthorizationFailure (reason)`: Storage's error code says why (an expired
+    or wrong SAS, a missing blob), as the node agent reports it."""
+    code = e.headers.get("x-ms-error-code") if e.headers else None
+    return f"HTTP {e.code} {code} ({e.reason})" if code else f"HTTP {e.code} {e.reason}"
+
+
 def _open(req: urllib.request.Request) -> Any:
     req.add_header("x-ms-version", BLOB_API_VERSION)
     return urllib.request.urlopen(req, timeout=TIMEOUT)
@@ -58,9 +65,7 @@ def _download(url: str, dest: Path) -> None:
             while chunk := resp.read(1 << 20):
                 f.write(chunk)
     except urllib.error.HTTPError as e:
-        raise TransferError(
-            f"downloading {_redacted(url)} failed: HTTP {e.code} {e.reason}"
-        ) from None
+        raise TransferError(f"downloading {_redacted(url)} failed: {_refused(e)}") from None
     except (urllib.error.URLError, OSError) as e:
         raise TransferError(f"downloading {_redacted(url)} failed: {e}") from None
 
@@ -80,7 +85,7 @@ def list_blobs(container_url: str, prefix: str) -> list[str]:
                 root = ET.fromstring(resp.read())
         except urllib.error.HTTPError as e:
             raise TransferError(
-                f"listing {_redacted(container_url)} failed: HTTP {e.code} {e.reason}"
+                f"listing {_redacted(container_url)} failed: {_refused(e)}"
             ) from None
         except (urllib.error.URLError, OSError, ET.ParseError) as e:
             raise TransferError(f"listing {_redacted(container_url)} failed: {e}") from None

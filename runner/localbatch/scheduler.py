@@ -17,6 +17,7 @@ from pathlib import Path
 
 from runner.localbatch.execution import Execution
 from runner.localbatch.faults import Faults
+from runner.localbatch.harsh import TERMINATE_DELAY, Harsh
 from runner.localbatch.nodes import Node, Process, is_ours, kill_group
 from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
 
@@ -51,12 +52,21 @@ class Running:
 
 
 class Scheduler(Execution):
-    def __init__(self, store: Store, home: Path, account: str, url: str, faults: Faults) -> None:
+    def __init__(
+        self,
+        store: Store,
+        home: Path,
+        account: str,
+        url: str,
+        faults: Faults,
+        harsh: Harsh | None = None,
+    ) -> None:
         self.store = store
         self.home = home
         self.account = account
         self.url = url
         self.faults = faults
+        self.harsh = harsh or Harsh()
         self.cond = threading.Condition(store.lock)
         self.running: dict[tuple[str, str], Running] = {}
         self.queues: dict[str, deque[str]] = {}  # job key -> active task keys, in order
@@ -162,13 +172,16 @@ class Scheduler(Execution):
         for pool_key in list(st.pools):
             pool = st.pools[pool_key]
             if pool["state"] == "deleting":
-                self._delete_pool(pool_key)
-            elif pool.get("allocationState") == "resizing":
+                if Harsh.due(pool):
+                    self._delete_pool(pool_key)
+            elif pool.get("allocationState") == "stopping":
+                self._settle_pool(pool_key, pool)
+            elif pool.get("allocationState") == "resizing" and Harsh.due(pool):
                 self._resize(pool_key, pool)
         for job_key in list(st.jobs):
             job = st.jobs[job_key]
             if job["state"] == "deleting":
-                self._delete_job(job_key)
+                self._delete_job(job_key, job)
             elif job["state"] == "terminating":
                 self._finish_terminating(job_key, job)
             elif job["state"] == "active" and job.get("onAllTasksComplete") == "terminatejob":
@@ -176,6 +189,7 @@ class Scheduler(Execution):
                 if tasks and all(t["state"] == "completed" for t in tasks.values()):
                     job.setdefault("executionInfo", {})["terminateReason"] = "AllTasksComplete"
                     set_state(job, "terminating")
+                    Harsh.delay(job, TERMINATE_DELAY)
                     st.save("job", job_key, job)
         self._dispatch()
 
@@ -185,6 +199,10 @@ class Scheduler(Execution):
         target = int(pool.get("targetDedicatedNodes") or 0) + int(
             pool.get("targetLowPriorityNodes") or 0
         )
+        elsewhere = sum(len(n) for key, n in st.nodes.items() if key != pool_key)
+        target, errors = self.harsh.grant_nodes(target, len(nodes), elsewhere)
+        if errors:
+            pool["resizeErrors"] = errors
         while len(nodes) < target:
             seq = st.next_seq()
             node_id = f"tvmps_{hashlib.sha1(pool_key.encode()).hexdigest()[:12]}_{seq:06d}"
@@ -217,12 +235,17 @@ class Scheduler(Execution):
             )
             for node in order[: len(nodes) - target]:
                 self._remove_node(pool_key, node["id"])
+        self._settle_pool(pool_key, pool)
+
+    def _settle_pool(self, pool_key: str, pool: Obj) -> None:
+        """The pool's allocation ends (done or stopped) with the nodes it has."""
+        nodes = self.store.nodes.setdefault(pool_key, {})
         pool["currentDedicatedNodes"] = sum(1 for n in nodes.values() if n.get("isDedicated"))
         pool["currentLowPriorityNodes"] = len(nodes) - pool["currentDedicatedNodes"]
         pool["allocationState"] = "steady"
         pool["allocationStateTransitionTime"] = now_iso()
         touch(pool)
-        st.save("pool", pool_key, pool)
+        self.store.save("pool", pool_key, pool)
 
     def _remove_node(self, pool_key: str, node_id: str) -> None:
         for r in self.running.values():
@@ -246,15 +269,16 @@ class Scheduler(Execution):
         self.store.pools.pop(pool_key, None)
         self.store.remove("pool", pool_key)
 
-    def _delete_job(self, job_key: str) -> None:
+    def _delete_job(self, job_key: str, job: Obj) -> None:
+        """Its tasks stop at once; the job itself stays `deleting` until its due time."""
         busy = [r for r in self.running.values() if r.job_key == job_key]
         for r in busy:
-            r.cancel = "delete"
-            if r.process:
+            if r.cancel != "delete" and r.process:
                 kill_group(r.process.pid)
-        if busy:
+            r.cancel = "delete"
+        if busy or not Harsh.due(job):
             return
-        job = self.store.jobs.pop(job_key)
+        self.store.jobs.pop(job_key)
         self.store.tasks.pop(job_key, None)
         self.queues.pop(job_key, None)
         self.waiting.pop(job_key, None)
@@ -270,7 +294,7 @@ class Scheduler(Execution):
             r.cancel = r.cancel or "terminate"
             if r.process:
                 kill_group(r.process.pid)
-        if busy:
+        if busy or not Harsh.due(job):
             return
         if job.get("jobReleaseTask"):
             for pool_key, node_id in job.get("_prepared", []):

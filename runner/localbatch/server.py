@@ -19,6 +19,7 @@ from runner.localbatch import auth
 from runner.localbatch.api import Api
 from runner.localbatch.errors import ApiError
 from runner.localbatch.faults import Faults
+from runner.localbatch.harsh import Harsh
 from runner.localbatch.rest import Request, Response
 
 
@@ -28,13 +29,20 @@ class BatchServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address: tuple[str, int], api: Api, account: str, key: str, faults: Faults
+        self,
+        address: tuple[str, int],
+        api: Api,
+        account: str,
+        key: str,
+        faults: Faults,
+        harsh: Harsh | None = None,
     ) -> None:
         super().__init__(address, _Handler)
         self.api = api
         self.account = account
         self.key = key
         self.faults = faults
+        self.harsh = harsh or Harsh()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,11 +72,14 @@ class _Handler(BaseHTTPRequestHandler):
                     "ServerBusy",
                     "The server is currently unable to receive requests. Please retry.",
                 )
+            throttled = self.server.harsh.throttle()
+            if throttled is not None:
+                raise throttled
             parts = [urllib.parse.unquote(p) for p in raw_path.strip("/").split("/") if p]
             q = {k: v[0] for k, v in urllib.parse.parse_qs(query, keep_blank_values=True).items()}
             resp = self.server.api.handle(Request(self.command, parts, q, headers, body))
         except ApiError as e:
-            resp = Response(e.status, e.body(self.server.api.base))
+            resp = Response(e.status, e.body(self.server.api.base), dict(e.headers))
         except Exception:  # a bug: answer 500 as Batch would, and keep the traceback in the log
             traceback.print_exc(file=sys.stderr)
             resp = Response(500, ApiError(500, "InternalError", "The server encountered an internal error.").body(
