@@ -24,10 +24,13 @@ def command(spec: str, target: str, var_args: tuple[str, ...], yes: bool) -> Non
         code = run_apply(spec, target, parse_vars(var_args), yes)
     except KeyboardInterrupt:
         # Batch does not need bwf: what was submitted runs on, and apply is idempotent
+        again = (
+            "`bwf apply` on the plan's spec" if spec.endswith(".json") else f"`bwf apply {spec}`"
+        )
         click.echo(
-            "\nInterrupted. Tasks already submitted keep running in Batch; run "
-            f"`bwf apply {spec}` again to resume: it submits what is missing, monitors "
-            "the rest and downloads the results.",
+            f"\nInterrupted. Tasks already submitted keep running in Batch; run {again} "
+            "again to resume: it submits what is missing, monitors the rest and downloads "
+            "the results.",
             err=True,
         )
         code = EXIT_INTERRUPTED
