@@ -8,7 +8,6 @@ never printed.
 
 from __future__ import annotations
 
-import re
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any, Literal
 import click
 
 from runner import batch as batch_mod
-from runner import durations
+from runner import durations, secrets
 from runner.batch import Batch
 from runner.errors import BwfError
 from runner.ledger import Ledger
@@ -29,7 +28,6 @@ from runner.state import Desired, DesiredTask, ResourceFile
 from runner.storage import Storage
 
 POLL_SECONDS = 1.0
-_SECRET = re.compile(r"@@bwf-secret:([a-z0-9_-]+):(read|write|url)@@")
 STDERR_TAIL = 10
 
 
@@ -54,7 +52,7 @@ class _Resolver:
         return self.cache[(key, kind)]
 
     def text(self, value: str) -> str:
-        return _SECRET.sub(lambda m: self.sas(m.group(1), m.group(2)), value)
+        return secrets.resolve(value, self.sas)
 
     def resource(self, rf: ResourceFile) -> dict[str, str | None]:
         base = {"file_path": rf.file_path, "file_mode": rf.file_mode}

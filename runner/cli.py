@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except click.ClickException as e:
         e.show()
-        sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)
+        sys.exit(e.exit_code)  # a usage error's is 2, unless its command says otherwise
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(0)

@@ -19,6 +19,7 @@ from runner.apply import Executor
 from runner.batch import Batch
 from runner.errors import BwfError, UsageError
 from runner.ledger import Ledger
+from runner.lock import workflow_lock
 from runner.observe import all_done, ledger_for, observe
 from runner.plan import Plan, all_tasks, diff
 from runner.plan_json import desired_digest
@@ -73,6 +74,19 @@ def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool)
             f"the saved plan is stale: {spec} or its input files changed since it was made; plan again"
         )
     ledger = ledger_for(desired, target_name)
+    # the ledger's name says which job on which account: one apply of it at a time
+    with workflow_lock(ledger.path.stem, f"workflow '{desired.name}'", ui.warn):
+        return _apply_locked(desired, saved, ledger, target_name, yes, ui)
+
+
+def _apply_locked(
+    desired: Desired,
+    saved: dict[str, Any] | None,
+    ledger: Ledger,
+    target_name: str,
+    yes: bool,
+    ui: Ui,
+) -> int:
     if saved is None and all_done(desired, ledger):
         ui.say(
             f"No changes. All {len(all_tasks(desired))} tasks of {desired.job.id} are done with the same inputs."

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_CHANGES = 2  # `bwf plan --detailed-exitcode`: changes pending (as Terraform)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 @dataclass(frozen=True, order=True)

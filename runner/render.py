@@ -26,6 +26,7 @@ from runner import inputs, limits, names, shell, templates
 from runner.digests import DigestCache
 from runner.errors import Loc, Problem, SpecError
 from runner.schema import dotted
+from runner.secrets import secret_token
 from runner.spec import ResourceFileSpec, Spec, TaskSpec, YamlPath
 from runner.state import (
     Desired,
@@ -39,7 +40,6 @@ from runner.state import (
     OutputFile,
     ResourceFile,
     Upload,
-    secret_token,
 )
 from runner.templates import Template
 

@@ -4,47 +4,16 @@
 services into an `Observed`; `runner.plan.diff(desired, observed)` compares them.
 Both are plain frozen dataclasses with no SDK types in them.
 
-Secrets never live in these objects. Where a template asks for a SAS URL
-(`containers.output.write_sas`), the rendered text holds a *secret token*
-(`secret_token("output", "write")`); `redact()` turns tokens into `<redacted>` for
-display and the apply stage substitutes real SAS URLs just before sending. So a
-fingerprint does not change when a SAS is re-issued, and a printed plan holds no
-secret.
+Secrets never live in these objects: where a template asks for a SAS URL, the
+rendered text holds a secret token (`runner.secrets.secret_token`), which the apply
+stage alone resolves.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
-
-# --- secrets -------------------------------------------------------------------
-
-SasKind = Literal["read", "write", "url"]
-_SECRET_RE = re.compile(r"@@bwf-secret:([a-z0-9-]+):(read|write|url)@@")
-REDACTED = "<redacted>"
-
-
-def secret_token(container_key: str, kind: SasKind) -> str:
-    """The placeholder rendered in place of a container's SAS URL."""
-    return f"@@bwf-secret:{container_key}:{kind}@@"
-
-
-def redact(text: str) -> str:
-    """Text fit to print: every secret token becomes `<redacted>`."""
-    return _SECRET_RE.sub(REDACTED, text)
-
-
-def secret_tokens(text: str) -> list[tuple[str, SasKind]]:
-    """The (container key, kind) pairs whose secrets `text` needs."""
-    return [(m.group(1), m.group(2)) for m in _SECRET_RE.finditer(text)]  # type: ignore[misc]
-
-
-def resolve_secrets(text: str, lookup: Mapping[tuple[str, str], str]) -> str:
-    """Substitute real values for secret tokens (apply stage only)."""
-    return _SECRET_RE.sub(lambda m: lookup[(m.group(1), m.group(2))], text)
-
 
 # --- desired state ---------------------------------------------------------------
 

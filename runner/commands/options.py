@@ -44,8 +44,9 @@ def yes_option(f: F) -> F:
 
 
 def parse_vars(var_args: tuple[str, ...]) -> dict[str, Any]:
-    """`("top_n=5", "name=x")` -> `{"top_n": 5, "name": "x"}`; values are YAML scalars."""
-    import yaml
+    """`("top_n=5", "name=x")` -> `{"top_n": 5, "name": "x"}`; values are YAML read as
+    in a spec (a date stays text, a value JSON cannot hold is refused)."""
+    from runner.yamlpos import parse_value
 
     out: dict[str, Any] = {}
     for arg in var_args:
@@ -53,8 +54,7 @@ def parse_vars(var_args: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"--var {arg!r}: expected KEY=VALUE")
         try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            value = raw
-        out[key.strip()] = value
+            out[key.strip()] = parse_value(raw) if raw else ""
+        except ValueError as e:
+            raise UsageError(f"--var {key.strip()}: {e}") from None
     return out
