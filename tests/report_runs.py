@@ -70,7 +70,8 @@ def small_run(**kw: object) -> RunData:
             False,
             at(0),
             at(200),
-            (NodeState(at(0), "starting"), NodeState(at(10), "idle")),
+            # idle seen at 25 s, after its first task started: states are sampled
+            (NodeState(at(0), "starting"), NodeState(at(25), "idle")),
         ),
         NodeSpan(
             "node-b",

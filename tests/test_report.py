@@ -67,6 +67,7 @@ def test_figures_match_an_independent_count() -> None:
     figures = compute_figures(run)
     dedicated, spot, busy, available = _recount(run)
     assert (dedicated, spot) == (200, 160)  # node-b is not billed while preempted
+    assert (busy, available) == (257, 180 + 145)  # node-a usable from its first task, at 20 s
     assert figures.node_hours_dedicated == pytest.approx(dedicated / 3600)
     assert figures.node_hours_spot == pytest.approx(spot / 3600)
     assert figures.busy_slot_hours == pytest.approx(busy / 3600)
