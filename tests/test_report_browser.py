@@ -47,7 +47,9 @@ def _pixels_near(counts: Counter[tuple[int, int, int]], hex_colour: str, toleran
 
 def _colour_counts(image: Image) -> Counter[tuple[int, int, int]]:
     """Colours of every other pixel in each direction (a quarter of them is plenty)."""
-    return Counter(image.rgb(x, y) for y in range(0, image.height, 2) for x in range(0, image.width, 2))
+    return Counter(
+        image.rgb(x, y) for y in range(0, image.height, 2) for x in range(0, image.width, 2)
+    )
 
 
 def test_the_report_renders_offline_in_chromium(chromium: str, tmp_path: Path) -> None:
