@@ -168,7 +168,13 @@ def test_json_gives_the_same_figures_as_data() -> None:
     data = json.loads(json.dumps(to_json(run, price=1.0)))
     figures = compute_figures(run, price=1.0)
     assert data["format_version"] == 1
-    assert data["tasks"]["by_result"] == {"success": 4, "failure": 1, "blocked": 1, "preempted": 0}
+    assert data["tasks"]["by_result"] == {
+        "success": 4,
+        "failure": 1,
+        "blocked": 1,
+        "preempted": 0,
+        "running": 0,
+    }
     assert data["node_hours"] == {
         "dedicated": pytest.approx(200 / 3600),
         "spot": pytest.approx(160 / 3600),

@@ -5,11 +5,12 @@ rows, and an empty run."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
 
-from runner.report import RunData, compute_figures, render_html
+from runner.report import Result, RunData, compute_figures, render_html
 from tests.report_example import example_run
 from tests.report_runs import HOSTILE_SHOWN, ran, small_run
 
@@ -185,3 +186,20 @@ def test_an_empty_run_still_renders() -> None:
     root = _document(run)
     assert _bars(root) == {}
     assert "0 tasks" in "".join(root.itertext())
+
+
+def test_a_node_without_record_and_an_unfinished_execution_still_get_bars() -> None:
+    late = ran("t-late", "node-z", 150, 160, 170)
+    unfinished = replace(late, ended=None, exit_code=None, result=Result.RUNNING)
+    assert "still running" not in "".join(_document(small_run()).itertext())
+    run = small_run(executions=(*small_run().executions, unfinished))
+    root = _document(run)
+    rows = _bars(root)
+    assert [(b.get("data-task"), b.get("class")) for b in rows["node-z"]] == [
+        ("t-late", "bar running")
+    ]
+    title = rows["node-z"][0].findtext("title") or ""
+    assert "still running at the end of the record" in title and "no exit code" in title
+    legend = next(g for g in root.iter("g") if g.get("class") == "legend")
+    assert "still running" in "".join(legend.itertext())
+    assert compute_figures(run).executions == len(run.executions)

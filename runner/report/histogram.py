@@ -14,7 +14,6 @@ _LEFT = 40
 _RIGHT = 12
 _TOP = 12
 _BOTTOM = 34
-_STACK_ORDER = (Result.SUCCESS, Result.FAILURE, Result.PREEMPTED, Result.BLOCKED)
 
 
 def histogram_svg(bins: Sequence[HistogramBin]) -> str:
@@ -39,7 +38,7 @@ def histogram_svg(bins: Sequence[HistogramBin]) -> str:
             f'<rect class="hist-hit" x="{num(x)}" y="{_TOP}" width="{num(column)}" height="{num(plot_h)}"/>'
         )
         top = base
-        for result in _STACK_ORDER:
+        for result in Result:
             count = one.counts.get(result, 0)
             if count:
                 height = count / peak * plot_h
@@ -78,7 +77,7 @@ def _count_axis(peak: int, base: float, plot_h: float) -> list[str]:
 def _hover(one: HistogramBin) -> str:
     counts = ", ".join(
         f"{one.counts[result]} {RESULT_LABELS[result]}"
-        for result in _STACK_ORDER
+        for result in Result
         if one.counts.get(result)
     )
     noun = "execution" if one.total == 1 else "executions"

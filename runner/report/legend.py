@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from runner.report.frame import LABEL_WIDTH, WIDTH, Frame
 from runner.report.model import Result
-from runner.report.svg import RESULT_COLOURS, esc, fmt_offset, num, shorten
+from runner.report.svg import RESULT_COLOURS, RESULT_LABELS, esc, fmt_offset, num, shorten
 
 # Patterns the bars and node bands fill with; ids are unique in the page (one timeline).
 PATTERNS = (
@@ -26,12 +26,14 @@ _CHAR_WIDTH = 6.4  # average width of a 12px sans-serif character in viewBox uni
 _SWATCH = 'width="16" height="11" rx="2"'
 
 
-def legend(frame: Frame) -> tuple[list[str], float]:
-    """The legend's items, flowing in rows across the width; returns them and their bottom."""
-    items = [
-        (f'<rect {_SWATCH} fill="{RESULT_COLOURS[Result.SUCCESS]}"/>', "succeeded"),
-        (f'<rect {_SWATCH} fill="{RESULT_COLOURS[Result.FAILURE]}"/>', "failed"),
-        (f'<rect {_SWATCH} fill="{RESULT_COLOURS[Result.PREEMPTED]}"/>', "preempted"),
+def legend(frame: Frame, running: bool) -> tuple[list[str], float]:
+    """The legend's items, flowing in rows across the width; returns them and their bottom.
+    `running` adds the colour of executions still running when the record stopped."""
+    shown = [Result.SUCCESS, Result.FAILURE, Result.PREEMPTED] + (
+        [Result.RUNNING] if running else []
+    )
+    items = [(f'<rect {_SWATCH} fill="{RESULT_COLOURS[r]}"/>', RESULT_LABELS[r]) for r in shown]
+    items += [
         (f'<rect {_SWATCH} fill="url(#p-blocked)"/>', "blocked / never ran"),
         (
             f'<rect {_SWATCH} fill="{RESULT_COLOURS[Result.SUCCESS]}"/>'

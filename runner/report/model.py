@@ -30,6 +30,7 @@ class Result(enum.Enum):
     FAILURE = "failure"  # non-zero exit code, timeout, or a failure to start
     BLOCKED = "blocked"  # never ran: a task it depends on failed
     PREEMPTED = "preempted"  # its node was taken away (spot preemption, reboot) mid-run
+    RUNNING = "running"  # had not ended when the record stopped (a run still going)
 
 
 def _require_aware(owner: str, **times: datetime | None) -> None:

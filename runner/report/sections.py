@@ -9,8 +9,6 @@ from runner.report.figures import CostEstimate, Figures
 from runner.report.model import Result, RunData
 from runner.report.svg import RESULT_COLOURS, RESULT_LABELS, esc, fmt_seconds, plural
 
-_RESULT_ORDER = (Result.SUCCESS, Result.FAILURE, Result.PREEMPTED, Result.BLOCKED)
-
 
 def utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -27,7 +25,7 @@ def results_sentence(figures: Figures) -> str:
     """`14 tasks: 12 succeeded, 1 failed, 1 blocked`."""
     counts = [
         f"{figures.tasks_by_result[r]} {RESULT_LABELS[r]}"
-        for r in _RESULT_ORDER
+        for r in Result
         if figures.tasks_by_result.get(r)
     ]
     return plural(figures.tasks, "task") + (": " + ", ".join(counts) if counts else "")

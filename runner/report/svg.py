@@ -11,18 +11,21 @@ from typing import TypeVar
 
 from runner.report.model import Result
 
-# One colour per result; the legend, the bars and the histogram all read these.
+# One colour per result; the legend, the bars and the histogram all read these, and list
+# results in the enum's order.
 RESULT_COLOURS = {
     Result.SUCCESS: "#3b9c5e",
     Result.FAILURE: "#d6454f",
-    Result.PREEMPTED: "#e9a23b",
     Result.BLOCKED: "#98a2b3",
+    Result.PREEMPTED: "#e9a23b",
+    Result.RUNNING: "#6c8ed4",
 }
 RESULT_LABELS = {
     Result.SUCCESS: "succeeded",
     Result.FAILURE: "failed",
-    Result.PREEMPTED: "preempted",
     Result.BLOCKED: "blocked",
+    Result.PREEMPTED: "preempted",
+    Result.RUNNING: "still running",
 }
 # Colours told apart by most readers, including the colour-blind, for steps.
 STEP_COLOURS = (

@@ -50,7 +50,7 @@ class _Row:
 def timeline_svg(run: RunData) -> str:
     """The whole timeline as one `<svg>` element."""
     frame = frame_for(run)
-    legend_parts, y = legend(frame)
+    legend_parts, y = legend(frame, any(e.result is Result.RUNNING for e in run.executions))
     axis_top = y + 18
     y = axis_top + 6
     rows: list[str] = []
