@@ -200,6 +200,10 @@ def test_a_node_without_record_and_an_unfinished_execution_still_get_bars() -> N
     ]
     title = rows["node-z"][0].findtext("title") or ""
     assert "still running at the end of the record" in title and "no exit code" in title
+    figures = compute_figures(run)  # node-z counted from 160 s to the run's end, busy throughout
+    assert figures.node_hours_dedicated == pytest.approx((200 + 50) / 3600)
+    assert figures.busy_slot_hours == pytest.approx((257 + 50) / 3600)
+    assert figures.available_slot_hours == pytest.approx((325 + 50) / 3600)
     legend = next(g for g in root.iter("g") if g.get("class") == "legend")
     assert "still running" in "".join(legend.itertext())
     assert compute_figures(run).executions == len(run.executions)

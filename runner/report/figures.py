@@ -109,14 +109,12 @@ def compute_figures(
     """All figures of `run`. `price` is an explicit price per dedicated node-hour
     (`--price`); without it the spec's price (`run.price_per_hour`), then `table`."""
     end = run_end(run)
-    dedicated = sum(billed_seconds(n, end) for n in run.nodes if not n.spot) / 3600
-    spot = sum(billed_seconds(n, end) for n in run.nodes if n.spot) / 3600
-    busy = sum((e.duration or 0.0) * e.slots for e in run.executions if e.node_id) / 3600
+    nodes = all_nodes(run)
+    dedicated = sum(billed_seconds(n, end) for n in nodes if not n.spot) / 3600
+    spot = sum(billed_seconds(n, end) for n in nodes if n.spot) / 3600
+    busy = sum(busy_slot_seconds(e, end) for e in run.executions if e.node_id) / 3600
     available = (
-        sum(
-            _length(usable_intervals(n, run.executions, end)) * run.slots_per_node
-            for n in run.nodes
-        )
+        sum(_length(usable_intervals(n, run.executions, end)) * run.slots_per_node for n in nodes)
         / 3600
     )
     waits = [w for w in (e.queue_wait for e in run.executions) if w is not None]
@@ -153,6 +151,31 @@ def run_end(run: RunData) -> datetime:
     ends += [e.ended for e in run.executions if e.ended is not None]
     ends += [n.removed for n in run.nodes if n.removed is not None]
     return max(ends)
+
+
+def busy_slot_seconds(execution: TaskExecution, end: datetime) -> float:
+    """Slot-seconds `execution` kept busy: its slots x its run time (to `end` while running)."""
+    if execution.started is None:
+        return 0.0
+    stop = execution.ended or max(end, execution.started)
+    return (stop - execution.started).total_seconds() * execution.slots
+
+
+def all_nodes(run: RunData) -> tuple[NodeSpan, ...]:
+    """The run's nodes, plus any that only its executions name: such a node is taken as
+    dedicated and in the pool from its first execution's start to its last one's end."""
+    known = {n.node_id for n in run.nodes}
+    mine: dict[str, list[TaskExecution]] = {}
+    for e in run.executions:
+        if e.node_id is not None and e.node_id not in known and e.started is not None:
+            mine.setdefault(e.node_id, []).append(e)
+    extra = []
+    for node_id, executions in sorted(mine.items()):
+        first = min(e.started for e in executions if e.started is not None)
+        ends = [e.ended for e in executions]
+        last = None if None in ends else max(e for e in ends if e is not None)
+        extra.append(NodeSpan(node_id, False, first, last))  # None: up to the run's end
+    return run.nodes + tuple(extra)
 
 
 def billed_seconds(node: NodeSpan, end: datetime) -> float:

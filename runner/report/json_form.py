@@ -11,7 +11,9 @@ from typing import Any
 
 from runner.report.figures import (
     Figures,
+    all_nodes,
     billed_seconds,
+    busy_slot_seconds,
     compute_figures,
     run_end,
     usable_intervals,
@@ -101,7 +103,7 @@ def _execution(e: TaskExecution) -> dict[str, Any]:
 def _nodes(run: RunData) -> list[dict[str, Any]]:
     end = run_end(run)
     out = []
-    for node in run.nodes:
+    for node in all_nodes(run):
         mine = [e for e in run.executions if e.node_id == node.node_id]
         usable = sum(high - low for low, high in usable_intervals(node, mine, end))
         out.append(
@@ -110,7 +112,7 @@ def _nodes(run: RunData) -> list[dict[str, Any]]:
                 "spot": node.spot,
                 "billed_hours": billed_seconds(node, end) / 3600,
                 "usable_hours": usable / 3600,
-                "busy_slot_hours": sum((e.duration or 0.0) * e.slots for e in mine) / 3600,
+                "busy_slot_hours": sum(busy_slot_seconds(e, end) for e in mine) / 3600,
                 "executions": len(mine),
             }
         )

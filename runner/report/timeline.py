@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runner.report.activity import pool_rows, step_rows
-from runner.report.figures import state_spans, usable_intervals
+from runner.report.figures import busy_slot_seconds, state_spans, usable_intervals
 from runner.report.frame import WIDTH, Frame, frame_for, step_of
 from runner.report.legend import PATTERNS, axis, label, legend
 from runner.report.model import (
@@ -153,7 +153,7 @@ def _life(frame: Frame, node: NodeSpan, y: float, height: float) -> list[str]:
 
 def _node_label(frame: Frame, run: RunData, row: _Row, y: float, height: float) -> list[str]:
     node_id = row.node_id or ""
-    busy = sum((e.duration or 0.0) * e.slots for e in row.executions)
+    busy = sum(busy_slot_seconds(e, frame.end) for e in row.executions)
     kind = "spot" if row.node is not None and row.node.spot else "dedicated"
     if row.node is None:
         return label(y, height, node_id, f"{kind}?", f"{node_id}: no node record")
