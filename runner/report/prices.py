@@ -2,8 +2,10 @@
 a user's table from a JSON file, and the choice between them and an explicit price.
 
 The built-in table holds Azure's pay-as-you-go list prices for Linux VMs in the
-East US region, in USD per hour, as published on Azure's public pricing (the Retail
-Prices API, `type: Consumption`) in January 2025. Azure Batch itself adds no charge:
+East US region, in USD per hour, as Azure's public pricing (the Retail Prices API,
+`type: Consumption`) listed them in January 2025. It was compiled without network
+access and not re-checked against the live API: a user's table overrides it when the
+estimate matters. Azure Batch itself adds no charge:
 a node costs what its VM costs. Spot prices move with demand, so the table does not
 list them: a spot node-hour is estimated at `SPOT_FACTOR` times the dedicated price,
 unless a user's table gives a spot price. Everything computed from here is an
