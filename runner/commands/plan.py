@@ -8,16 +8,29 @@ from pathlib import Path
 import click
 
 from runner import pipeline
-from runner.commands.options import json_option, parse_vars, target_option, var_option
+from runner.commands.options import (
+    allow_path_option,
+    json_option,
+    parse_vars,
+    target_option,
+    var_option,
+)
 from runner.errors import EXIT_INVALID, UsageError
+from runner.paths import Allowed
 from runner.plan import Plan, diff
 from runner.plan_json import to_json
 from runner.show import render_plan
 from runner.state import Observed
 
 
-def make_plan(spec: str, target: str, var_args: tuple[str, ...], offline: bool) -> Plan:
-    desired = pipeline.desired_state(spec, parse_vars(var_args))
+def make_plan(
+    spec: str,
+    target: str,
+    var_args: tuple[str, ...],
+    offline: bool,
+    allowed: Allowed | None = None,
+) -> Plan:
+    desired = pipeline.desired_state(spec, parse_vars(var_args), allowed)
     if offline:
         observed = Observed.empty()
     else:
@@ -31,6 +44,7 @@ def make_plan(spec: str, target: str, var_args: tuple[str, ...], offline: bool) 
 @click.argument("spec", type=click.Path(dir_okay=False))
 @target_option
 @var_option
+@allow_path_option
 @json_option
 @click.option(
     "--out", "out", type=click.Path(dir_okay=False), help="Also save the plan as JSON to this file."
@@ -45,13 +59,14 @@ def command(
     spec: str,
     target: str,
     var_args: tuple[str, ...],
+    allow_paths: tuple[str, ...],
     as_json: bool,
     out: str | None,
     detailed_exitcode: bool,
     offline: bool,
 ) -> None:
     """Show what `bwf apply SPEC` would create, update, replace or skip."""
-    plan = make_plan(spec, target, var_args, offline)
+    plan = make_plan(spec, target, var_args, offline, Allowed.of(allow_paths))
     data = to_json(plan)
     if out:
         try:
