@@ -122,7 +122,7 @@ class _Renderer:
             self._template_failed(t, f"template refused: {e.message}", e, what)
             return None
         except jinja2.TemplateError as e:
-            self._template_failed(t, f"template error: {e}", None, what)
+            self._template_failed(t, f"template error: {e}", e, what)
             return None
         except RecursionError as e:
             self._template_failed(t, "template refused: it recurses too deeply", e, what)
