@@ -4,7 +4,8 @@ Globs are confined to the directories a spec may read (`runner.paths`): the lite
 part of a pattern is resolved before anything is listed, and every file found is
 resolved again, so `../x`, `/etc/*` or a link to `/etc` raise `paths.Outside`. A
 wildcard never descends into a symbolic link to a directory (links can loop, or fan
-out into the whole file system); a link to a file counts if its target may be read.
+out into the whole file system) nor climbs up with `..`; a link to a file counts if
+its target may be read.
 Like Python's glob, `*` and `**` skip names that start with a dot unless the pattern
 segment does.
 """
@@ -61,6 +62,8 @@ def _walk(directory: str, segments: list[str], rel: str) -> Iterator[tuple[str, 
     if not rest:
         yield from _files(directory, segment, rel)
         return
+    if segment in (".", ".."):
+        return  # after a wildcard a glob only goes down
     if not glob.has_magic(segment):
         sub = os.path.join(directory, segment)
         if os.path.isdir(sub) and not os.path.islink(sub):
@@ -72,6 +75,8 @@ def _walk(directory: str, segments: list[str], rel: str) -> Iterator[tuple[str, 
 
 
 def _files(directory: str, segment: str, rel: str) -> Iterator[tuple[str, bool]]:
+    if segment in (".", ".."):
+        return
     if not glob.has_magic(segment):
         if os.path.lexists(os.path.join(directory, segment)):
             yield rel + segment, True

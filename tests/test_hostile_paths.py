@@ -131,6 +131,14 @@ def test_links_that_loop_do_not_hang_a_recursive_glob(spec_dir: Path) -> None:
     assert [u.blob for u in desired.container("input").uploads] == ["a.txt", "b.txt"]
 
 
+def test_after_a_wildcard_a_glob_does_not_climb_back_up(spec_dir: Path, secret: Path) -> None:
+    pattern = "data/*/../../../outside/secret.txt"
+    spec = with_upload(spec_dir, pattern, {"data/sub/a.txt": "a\n"})
+    assert problems(spec) == [
+        f"{spec}:{AT}: '{pattern}' matches no file (paths are relative to the spec file)"
+    ]
+
+
 def test_a_link_inside_the_spec_directory_is_followed(spec_dir: Path) -> None:
     spec = with_upload(spec_dir, "data/*.txt")
     (spec_dir / "shared.txt").write_text("shared\n")
