@@ -44,8 +44,14 @@ __all__ = [
 ]
 
 
+# Parameters through which Jinja passes its own objects to a filter, before the value.
+_PASSED = frozenset(("context", "environment", "env", "eval_ctx"))
+
+
 def _bounded_filter(name: str, run: Callable[..., Any]) -> Callable[..., Any]:
+    """`run` checked by `sizes.check_filter` before it runs, and its result after."""
     signature = inspect.signature(run)
+    value_name = next((p for p in signature.parameters if p not in _PASSED), None)
 
     @functools.wraps(run)
     def bounded(*args: Any, **kwargs: Any) -> Any:
@@ -54,7 +60,7 @@ def _bounded_filter(name: str, run: Callable[..., Any]) -> Callable[..., Any]:
             params = signature.bind(*args, **kwargs).arguments
         except TypeError:
             params = {}  # the filter itself reports the wrong call
-        sizes.check_filter(name, params)
+        sizes.check_filter(name, params.get(value_name) if value_name else None, params)
         return sizes.check_result(run(*args, **kwargs))
 
     return bounded

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import abc
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,6 +20,9 @@ from jinja2.utils import Namespace, pass_environment
 from runner.bounds import TEMPLATE_INT_BITS_MAX, TEMPLATE_ITEMS_MAX, TEMPLATE_TEXT_MAX
 from runner.sandbox_budget import TemplateRefused, spend
 
+# What a template can hold that is written out item by item (dict views: `d.items()`).
+_CONTAINERS = (list, tuple, set, frozenset, dict, abc.KeysView, abc.ValuesView, abc.ItemsView)
+
 
 def measure(value: Any, limit: int = TEMPLATE_TEXT_MAX) -> int:
     """About how many characters `value` has once written out; stops counting past `limit`."""
@@ -26,9 +30,11 @@ def measure(value: Any, limit: int = TEMPLATE_TEXT_MAX) -> int:
     stack = [value]
     while stack and total <= limit:
         v = stack.pop()
-        if isinstance(v, (str, bytes)):
+        if isinstance(v, str):
             total += len(v)
-        elif isinstance(v, (list, tuple, set, frozenset, dict)):
+        elif isinstance(v, bytes):
+            total += 4 * len(v)  # written out as b'\xff...'
+        elif isinstance(v, _CONTAINERS):
             total += 2 + 2 * len(v)
             if total <= limit:
                 stack.extend(v)
@@ -264,9 +270,8 @@ _STRUCTURAL_FILTERS = frozenset(
 )
 
 
-def check_filter(name: str, params: dict[str, Any]) -> None:
-    """Refuse a filter call whose result could outgrow the sandbox (params by name)."""
-    value = params.get("value", params.get("s"))
+def check_filter(name: str, value: Any, params: dict[str, Any]) -> None:
+    """Refuse a filter call whose result could outgrow the sandbox (`params` by name)."""
     if name not in _STRUCTURAL_FILTERS:
         as_text(value)
     if name == "replace":

@@ -78,7 +78,8 @@ class _Refused(Exception):
 class _Anchor:
     loc: Loc
     value: Any = None
-    nodes: int = 0  # nodes and scalar characters the anchored node expands to
+    # the nodes and scalar characters the anchored node expands to
+    nodes: int = 0
     chars: int = 0
     open: bool = True  # still being built: an alias to it now would be recursive
 
@@ -151,14 +152,10 @@ class _Builder:
                 value = self.mapping(path, depth)
         else:  # pragma: no cover - libyaml only emits node events here
             raise _Refused(Problem(self.loc(event.start_mark), "invalid YAML: unexpected event"))
-        if anchor is not None:
-            self.anchors[anchor] = _Anchor(
-                self.anchors[anchor].loc,
-                value,
-                self.nodes - nodes_before,
-                self.chars - chars_before,
-                open=False,
-            )
+        if anchor is not None:  # complete: aliases to it may now follow
+            done = self.anchors[anchor]
+            done.value, done.open = value, False
+            done.nodes, done.chars = self.nodes - nodes_before, self.chars - chars_before
         return value
 
     def alias(self, event: Any, path: YamlPath) -> Any:
