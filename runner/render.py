@@ -61,6 +61,10 @@ def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(repr(obj).encode()).hexdigest()[:32]
 
 
+class _Stop(Exception):
+    """A bound of the whole spec was passed: nothing more is rendered."""
+
+
 class _Renderer:
     def __init__(self, spec: Spec, allowed: paths.Allowed) -> None:
         self.spec = spec
@@ -117,7 +121,7 @@ class _Renderer:
                 None,
                 what,
             )
-            raise  # nothing more is rendered
+            raise _Stop from None
         except sandbox.TemplateRefused as e:
             self._template_failed(t, f"template refused: {e.message}", e, what)
             return None
@@ -134,12 +138,12 @@ class _Renderer:
         if self.rendered_chars > bounds.RENDERED_CHARS_MAX:
             self._template_failed(
                 t,
-                f"the spec renders more than {bounds.RENDERED_CHARS_MAX:,} characters "
-                "in all its templates",
+                f"template refused: the spec renders more than {bounds.RENDERED_CHARS_MAX:,} "
+                "characters in all its templates",
                 None,
                 what,
             )
-            return None
+            raise _Stop
         return text
 
     def _template_failed(
@@ -147,12 +151,9 @@ class _Renderer:
     ) -> None:
         self._reported.add(t.path)
         line = templates.template_line(e, t.compiled) if e is not None and t.compiled else None
-        self.problems.append(Problem(
-            self.spec.source.template_line(t.path, line),
-            f"{dotted(t.path)}: {message}"
-            + (f" (template line {line})" if line else "")
-            + (f" for {what}" if what else ""),
-        ))  # fmt: skip
+        where = (f" (template line {line})" if line else "") + (f" for {what}" if what else "")
+        loc = self.spec.source.template_line(t.path, line)
+        self.problems.append(Problem(loc, f"{dotted(t.path)}: {message}{where}"))
 
     def _base_context(self) -> dict[str, Any]:
         spec = self.spec
@@ -384,7 +385,7 @@ def render(spec: Spec, allowed: paths.Allowed | None = None) -> Desired:
         try:
             with sandbox.deadline(bounds.RENDER_SECONDS_MAX):
                 return _render(r, uploads)
-        except sandbox.TimeLimitExceeded:
+        except _Stop:
             raise SpecError(r.problems) from None
 
 

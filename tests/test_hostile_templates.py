@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import pipeline, shell
+from runner import bounds, pipeline, shell
 from tests.helpers import MINIMAL, bwf_measured, write_spec
 
 SECONDS = 60
@@ -197,3 +197,24 @@ def test_ordinary_templates_still_render(tmp_path: Path) -> None:
     assert shell.unwrap(desired.job.tasks[0].command_line) == (
         "echo A.TXT 00000 '   1' 1a 0,1,2 1024 '[1, 2, 1, 2]' abab"
     )
+
+
+def test_all_the_rendered_text_of_a_spec_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bounds, "RENDERED_CHARS_MAX", 200)  # the real bound is 256 M characters
+    files = {f"data/f{i:02d}.txt": "x" for i in range(20)}
+    spec = write_spec(tmp_path, MINIMAL.replace(COMMAND, "command: echo {{ 'x' * 20 }}"), files)
+    assert problems(spec) == [
+        f"{spec}:{AT}: template refused: the spec renders more than 200 characters in all its "
+        "templates for f06.txt"
+    ]  # reported once, and nothing more is rendered
+
+
+def test_a_container_fan_out_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bounds, "FAN_OUT_MAX", 1)
+    spec = write_spec(tmp_path)
+    assert problems(spec) == [
+        f"{spec}:14:27: job.tasks.for_each: container 'input' fans out to 2 items, more than "
+        "the 1 bwf accepts"
+    ]
