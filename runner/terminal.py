@@ -8,9 +8,11 @@ such characters as Python escapes (`\\x1b`, `\\u202e`) instead of sending them.
 
 from __future__ import annotations
 
-# C0 controls, DEL and C1 controls, and the Unicode bidirectional overrides and isolates.
+# C0 controls but the tab, DEL and C1 controls, and the Unicode bidirectional overrides
+# and isolates.
 _CONTROLS = [
-    *range(0x00, 0x20),
+    *range(0x00, 0x09),
+    *range(0x0A, 0x20),
     0x7F,
     *range(0x80, 0xA0),
     *range(0x202A, 0x202F),
@@ -23,14 +25,14 @@ def _code(c: int) -> str:
 
 
 _ESCAPE = {c: _code(c) for c in _CONTROLS}
-_ESCAPE_BUT_LINES = {c: v for c, v in _ESCAPE.items() if c not in (0x09, 0x0A)}
+_ESCAPE_BUT_NEWLINES = {c: v for c, v in _ESCAPE.items() if c != 0x0A}
 
 
 def escape(text: str) -> str:
-    """`text` on one line: every control character escaped, newlines and tabs included."""
+    """`text` on one line: every control character but the tab escaped, newlines included."""
     return text.translate(_ESCAPE)
 
 
 def escape_lines(text: str) -> str:
     """`text` with its newlines and tabs kept and every other control character escaped."""
-    return text.translate(_ESCAPE_BUT_LINES)
+    return text.translate(_ESCAPE_BUT_NEWLINES)
