@@ -267,5 +267,5 @@ def test_control_characters_in_errors_are_escaped(spec_dir: Path, tmp_path: Path
 
 
 def test_apply_progress_escapes_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
-    Ui().say("Downloading x\x1b[2J.txt\nnext\tline \u202etxt.exe")
-    assert capsys.readouterr().out == "Downloading x\\x1b[2J.txt\nnext\tline \\u202etxt.exe\n"
+    Ui().say("Downloading x\x1b[2J.txt\nnext line \u202etxt.exe")
+    assert capsys.readouterr().out == "Downloading x\\x1b[2J.txt\nnext line \\u202etxt.exe\n"
