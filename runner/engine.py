@@ -21,6 +21,7 @@ from runner.errors import BwfError, UsageError
 from runner.ledger import Ledger
 from runner.lock import workflow_lock
 from runner.observe import all_done, ledger_for, observe
+from runner.paths import Allowed
 from runner.plan import Plan, all_tasks, diff
 from runner.plan_json import desired_digest
 from runner.progress import Ui
@@ -56,7 +57,13 @@ def load_saved_plan(path: str) -> dict[str, Any]:
     return data
 
 
-def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool) -> int:
+def run_apply(
+    spec: str,
+    target_name: str,
+    overrides: dict[str, Any],
+    yes: bool,
+    allowed: Allowed | None = None,
+) -> int:
     ui = Ui()
     saved = None
     if spec.endswith(".json"):
@@ -68,7 +75,7 @@ def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool)
             dict(saved.get("vars") or {}),
             saved.get("target", target_name),
         )
-    desired = pipeline.desired_state(spec, overrides)
+    desired = pipeline.desired_state(spec, overrides, allowed)
     if saved is not None and desired_digest(desired) != saved.get("desired_digest"):
         raise BwfError(
             f"the saved plan is stale: {spec} or its input files changed since it was made; plan again"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner.terminal import escape
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -63,4 +65,5 @@ class SpecError(BwfError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(set(problems))
-        super().__init__("\n".join(str(p) for p in self.problems))
+        # one line per problem, whatever a file name or a value in it holds
+        super().__init__("\n".join(escape(str(p)) for p in self.problems))

@@ -35,6 +35,13 @@ def results(path: Path) -> list[tuple[str, int]]:
     return rows
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its tmp_path, so that downloads to tmp_path/out stay inside the
+    current directory (bwf refuses to write outside it without --allow-path)."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture()
 def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BWF_HOME", str(stack_home))
@@ -42,12 +49,15 @@ def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def topn_copy(tmp_path: Path, **replace: str) -> Path:
-    """workflows/topn.yaml with its inputs and script in tmp_path, under unique names."""
+    """workflows/topn.yaml with its inputs and script in tmp_path, under unique names.
+
+    The script is copied next to the spec, so that no upload reads outside its directory."""
     name = f"t{uuid.uuid4().hex[:8]}"
     (tmp_path / "workflows").mkdir()
     shutil.copytree(ROOT / "workflows" / "data", tmp_path / "workflows" / "data")
-    shutil.copytree(ROOT / "node_scripts", tmp_path / "node_scripts")
+    shutil.copytree(ROOT / "node_scripts", tmp_path / "workflows" / "node_scripts")
     text = (ROOT / "workflows" / "topn.yaml").read_text()
+    text = text.replace("../node_scripts/topn.py", "node_scripts/topn.py")
     text = text.replace("name: topn\n", f"name: {name}\n").replace("topn-pool", f"{name}-pool")
     text = text.replace("topn-job", f"{name}-job").replace(
         "to: out/topn", f"to: {tmp_path / 'out'}"

@@ -8,9 +8,16 @@ from typing import TYPE_CHECKING
 import click
 
 from runner import pipeline
-from runner.commands.options import parse_vars, target_option, var_option, yes_option
+from runner.commands.options import (
+    allow_path_option,
+    parse_vars,
+    target_option,
+    var_option,
+    yes_option,
+)
 from runner.errors import UsageError
 from runner.lock import workflow_lock
+from runner.paths import Allowed
 
 if TYPE_CHECKING:
     from runner.engine import Session
@@ -20,12 +27,15 @@ if TYPE_CHECKING:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @target_option
 @var_option
+@allow_path_option
 @yes_option
-def command(spec: str, target: str, var_args: tuple[str, ...], yes: bool) -> None:
+def command(
+    spec: str, target: str, var_args: tuple[str, ...], allow_paths: tuple[str, ...], yes: bool
+) -> None:
     """Delete what SPEC created (job, pool, its containers including the logs); nothing else."""
     from runner.engine import connect
 
-    desired = pipeline.desired_state(spec, parse_vars(var_args))
+    desired = pipeline.desired_state(spec, parse_vars(var_args), Allowed.of(allow_paths))
     names = [c.name for c in desired.containers]
     what = f"job {desired.job.id}, pool {desired.pool.id}, containers {', '.join(names)}"
     if not yes:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from runner.errors import UsageError
+from runner.paths import ALLOW_FLAG
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +31,19 @@ def var_option(f: F) -> F:
         multiple=True,
         metavar="KEY=VALUE",
         help="Override a declared var (repeatable). VALUE is parsed as YAML (5, true, [a, b]).",
+    )(f)
+
+
+def allow_path_option(f: F) -> F:
+    return click.option(
+        ALLOW_FLAG,
+        "allow_paths",
+        multiple=True,
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        help="Let the spec's uploads read, and its downloads write, under DIR (repeatable). "
+        "Without it a spec reads only under its own directory and writes only under the "
+        "current one.",
     )(f)
 
 

@@ -14,8 +14,15 @@ from typing import Any
 import click
 
 from runner import pipeline
-from runner.commands.options import json_option, parse_vars, target_option, var_option
+from runner.commands.options import (
+    allow_path_option,
+    json_option,
+    parse_vars,
+    target_option,
+    var_option,
+)
 from runner.errors import EXIT_CHANGES, EXIT_FAILED, BwfError, UsageError
+from runner.paths import Allowed
 from runner.plan import Plan, diff
 from runner.plan_json import to_json
 from runner.show import render_plan
@@ -24,8 +31,14 @@ from runner.state import Observed
 DETAILED_EXITCODE = "--detailed-exitcode"
 
 
-def make_plan(spec: str, target: str, var_args: tuple[str, ...], offline: bool) -> Plan:
-    desired = pipeline.desired_state(spec, parse_vars(var_args))
+def make_plan(
+    spec: str,
+    target: str,
+    var_args: tuple[str, ...],
+    offline: bool,
+    allowed: Allowed | None = None,
+) -> Plan:
+    desired = pipeline.desired_state(spec, parse_vars(var_args), allowed)
     if offline:
         observed = Observed.empty()
     else:
@@ -59,6 +72,7 @@ class _PlanCommand(click.Command):
 @click.argument("spec", type=click.Path(dir_okay=False))
 @target_option
 @var_option
+@allow_path_option
 @json_option
 @click.option(
     "--out", "out", type=click.Path(dir_okay=False), help="Also save the plan as JSON to this file."
@@ -76,6 +90,7 @@ def command(
     spec: str,
     target: str,
     var_args: tuple[str, ...],
+    allow_paths: tuple[str, ...],
     as_json: bool,
     out: str | None,
     detailed_exitcode: bool,
@@ -83,7 +98,7 @@ def command(
 ) -> None:
     """Show what `bwf apply SPEC` would create, update, replace or skip."""
     try:
-        plan = make_plan(spec, target, var_args, offline)
+        plan = make_plan(spec, target, var_args, offline, Allowed.of(allow_paths))
         _show(plan, as_json, out)
     except BwfError as e:
         if detailed_exitcode:

@@ -8,13 +8,22 @@ from typing import Any
 import click
 
 from runner import pipeline
-from runner.commands.options import json_option, parse_vars, target_option, var_option
+from runner.commands.options import (
+    allow_path_option,
+    json_option,
+    parse_vars,
+    target_option,
+    var_option,
+)
+from runner.paths import Allowed
 
 
-def collect(spec: str, target: str, var_args: tuple[str, ...]) -> dict[str, Any]:
+def collect(
+    spec: str, target: str, var_args: tuple[str, ...], allow_paths: tuple[str, ...] = ()
+) -> dict[str, Any]:
     from runner.engine import connect
 
-    desired = pipeline.desired_state(spec, parse_vars(var_args))
+    desired = pipeline.desired_state(spec, parse_vars(var_args), Allowed.of(allow_paths))
     s = connect(desired, target)
     pool = s.batch.get_pool(desired.pool.id)
     job = s.batch.get_job(desired.job.id, with_tasks=True)
@@ -57,10 +66,17 @@ def collect(spec: str, target: str, var_args: tuple[str, ...]) -> dict[str, Any]
 @click.argument("spec", type=click.Path(dir_okay=False))
 @target_option
 @var_option
+@allow_path_option
 @json_option
-def command(spec: str, target: str, var_args: tuple[str, ...], as_json: bool) -> None:
+def command(
+    spec: str,
+    target: str,
+    var_args: tuple[str, ...],
+    allow_paths: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Show the pool's nodes, the job's task counts and every task's state and exit code."""
-    data = collect(spec, target, var_args)
+    data = collect(spec, target, var_args, allow_paths)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
