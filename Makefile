@@ -7,7 +7,7 @@ bootstrap:
 # Run the founding workflow end to end on the local stack (Azurite + local Batch).
 # Its task script lives in node_scripts/, outside the spec's directory: allow it.
 run: bootstrap
-	.venv/bin/bwf apply workflows/topn.yaml --yes --allow-path node_scripts
+	.venv/bin/bwf apply workflows/topn.yaml --yes
 	@for f in out/topn/*_OUTPUT.txt; do echo "== $$f"; grep -v "^#" "$$f"; done
 
 # Lint, type check and the whole test suite (what CI runs).

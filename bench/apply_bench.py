@@ -87,8 +87,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bwf-apply-bench-"))
     env = {**os.environ, "BWF_HOME": str(work / "home")}
     bwf = [sys.executable, "-m", "runner"]
-    # the specs upload the repository's task script and download into the work directory
-    allow = ["--allow-path", str(ROOT / "node_scripts"), "--allow-path", str(work)]
+    # the specs download into the work directory, outside the current one
+    allow = ["--allow-path", str(work)]
     subprocess.run([*bwf, "local", "up"], env=env, check=True, capture_output=True)
     try:
         data = work / "texts"

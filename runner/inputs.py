@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from runner.paths import Outside, within
+from runner.paths import Outside, in_git_dir, within
 
 
 def _file_stat(path: str) -> os.stat_result | None:
@@ -122,5 +122,5 @@ def glob_files(
 
 def _check_inside(path: str, roots: tuple[str, ...]) -> None:
     real = os.path.realpath(path)
-    if not within(real, roots):
+    if not within(real, roots) or in_git_dir(real, roots[:1]):
         raise Outside(os.path.normpath(path), real)

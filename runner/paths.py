@@ -1,9 +1,12 @@
 """Where a spec may reach on this machine and in a task's directory.
 
 A spec can come from an untrusted pull request, so by default its uploads read only
-under the spec's own directory and its downloads write only under the current
-directory; `--allow-path DIR` (the person running bwf, never the spec) adds
-directories to both. Paths are compared once symbolic links are resolved, so a link
+under the repository that holds the spec (the nearest directory at or above the
+spec's with a `.git` entry; the spec's own directory when there is none), never inside
+`.git` itself, and its downloads write only under the current directory;
+`--allow-path DIR` (the person running bwf, never the spec) adds directories to both.
+A repository's own files are what its pull requests can already see; `.git` may hold
+credentials (remote URLs, hooks) and is never read. Paths are compared once symbolic links are resolved, so a link
 that points outside counts as outside. Paths inside a task or a container
 (resource-file `path`, output `path`) may not climb out with `..` or start at `/`.
 """
@@ -29,7 +32,33 @@ class Allowed:
         return cls(tuple(os.path.realpath(d) for d in dirs))
 
     def upload_roots(self, spec_dir: str) -> tuple[str, ...]:
-        return (os.path.realpath(spec_dir), *self.dirs)
+        return (spec_home(spec_dir), *self.dirs)
+
+    def download_roots(self) -> tuple[str, ...]:
+        return (os.path.realpath(os.getcwd()), *self.dirs)
+
+
+def spec_home(spec_dir: str) -> str:
+    """The directory a spec's uploads may read by default: the repository holding it."""
+    start = os.path.realpath(spec_dir)
+    here = start
+    while True:
+        if os.path.lexists(os.path.join(here, ".git")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return start
+        here = parent
+
+
+def in_git_dir(real: str, roots: Iterable[str]) -> bool:
+    """Whether the resolved path lies inside a `.git` directory below one of `roots`."""
+    for r in roots:
+        if within(real, (r,)):
+            rel = os.path.relpath(real, r)
+            if ".git" in rel.split(os.sep):
+                return True
+    return False
 
     def download_roots(self) -> tuple[str, ...]:
         return (os.path.realpath(os.getcwd()), *self.dirs)
@@ -51,8 +80,16 @@ class Outside(Exception):
 
 def upload_refusal(pattern: str, e: Outside, spec_dir: str) -> str:
     shown = e.real if e.real == e.path else f"{e.path} (which resolves to {e.real})"
+    home = spec_home(spec_dir)
+    if in_git_dir(e.real, (home,)):
+        return f"'{pattern}' reaches {shown}, inside .git, which bwf never uploads"
+    where = (
+        f"the repository {home} that holds the spec"
+        if home != os.path.realpath(spec_dir)
+        else f"the spec's directory {home}"
+    )
     return (
-        f"'{pattern}' reaches {shown}, outside the spec's directory {os.path.realpath(spec_dir)}; "
+        f"'{pattern}' reaches {shown}, outside {where}; "
         f"uploads read only from there unless you pass {ALLOW_FLAG} DIR"
     )
 

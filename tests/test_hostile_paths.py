@@ -269,3 +269,37 @@ def test_control_characters_in_errors_are_escaped(spec_dir: Path, tmp_path: Path
 def test_apply_progress_escapes_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
     Ui().say("Downloading x\x1b[2J.txt\nnext line \u202etxt.exe")
     assert capsys.readouterr().out == "Downloading x\\x1b[2J.txt\nnext line \\u202etxt.exe\n"
+
+
+def test_a_spec_in_a_repository_may_read_the_repository_but_not_its_git_dir(
+    tmp_path: Path, secret: Path
+) -> None:
+    """The shipped workflows upload ../node_scripts/topn.py: a repository's own files are
+    what its pull requests can already see, but .git (remote URLs with tokens, hooks) and
+    anything above the repository stay out of reach."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "config").write_text("[remote]\n url = https://token@example.invalid\n")
+    (repo / "node_scripts").mkdir()
+    (repo / "node_scripts" / "task.py").write_text("print('hi')\n")
+    workflows = repo / "workflows"
+    workflows.mkdir()
+
+    spec = with_upload(workflows, "../node_scripts/*.py", files={})
+    assert problems(spec) == []
+    desired = pipeline.desired_state(str(spec), {})
+    assert [u.blob for u in desired.container("input").uploads] == ["task.py"]
+
+    spec = with_upload(workflows, "../.git/config", files={})
+    real = os.path.realpath(repo / ".git" / "config")
+    assert problems(spec) == [
+        f"{spec}:{AT}: '../.git/config' reaches {real}, inside .git, which bwf never uploads"
+    ]
+
+    climb = os.path.relpath(secret, workflows)
+    spec = with_upload(workflows, climb, files={})
+    assert problems(spec) == [
+        f"{spec}:{AT}: '{climb}' reaches {os.path.realpath(secret)}, outside the repository "
+        f"{os.path.realpath(repo)} that holds the spec; uploads read only from there unless "
+        "you pass --allow-path DIR"
+    ]

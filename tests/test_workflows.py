@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from runner import pipeline
-from runner.paths import Allowed
 from runner.plan import diff
 from runner.plan_json import to_json
 from runner.show import render_plan
@@ -18,9 +17,6 @@ from runner.state import Observed
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))
-# The workflows upload the task script from ../node_scripts, outside their own directory.
-ALLOW = Allowed.of([str(ROOT / "node_scripts")])
-ALLOW_FLAG = ("--allow-path", "node_scripts")
 
 
 def bwf(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -39,20 +35,20 @@ def test_there_are_workflows() -> None:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
 def test_workflow_validates_and_plans(path: Path) -> None:
-    desired = pipeline.desired_state(path, allowed=ALLOW)
+    desired = pipeline.desired_state(path)
     plan = diff(desired, Observed.empty())
     assert plan.has_changes
     assert desired.job.tasks, "a workflow without tasks"
 
 
 def test_validate_cli_accepts_all_workflows() -> None:
-    r = bwf("validate", *ALLOW_FLAG, *map(str, WORKFLOWS))
+    r = bwf("validate", *map(str, WORKFLOWS))
     assert r.returncode == 0, r.stderr
     assert r.stdout.count(": ok") == len(WORKFLOWS)
 
 
 def test_topn_plan_shows_the_tutorial_run() -> None:
-    r = bwf("plan", "--offline", *ALLOW_FLAG, "workflows/topn.yaml")
+    r = bwf("plan", "--offline", "workflows/topn.yaml")
     assert r.returncode == 0, r.stderr
     out = r.stdout
     for name in ("topn-application", "topn-input", "topn-output"):
@@ -69,7 +65,7 @@ def test_topn_plan_shows_the_tutorial_run() -> None:
 
 
 def test_topn_plan_json_has_the_same_content() -> None:
-    r = bwf("plan", "--offline", "--json", *ALLOW_FLAG, "workflows/topn.yaml", "--var", "top_n=5")
+    r = bwf("plan", "--offline", "--json", "workflows/topn.yaml", "--var", "top_n=5")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     creates = [(a["kind"], a["id"]) for a in data["actions"] if a["change"] == "create"]
@@ -92,7 +88,6 @@ def test_plan_detailed_exitcode_and_out_file(tmp_path: Path) -> None:
         "--detailed-exitcode",
         "--out",
         str(out),
-        *ALLOW_FLAG,
         "workflows/topn.yaml",
     )
     assert r.returncode == 2
@@ -108,7 +103,7 @@ def test_schema_command_prints_the_schema() -> None:
 
 
 def test_plan_human_output_matches_render(tmp_path: Path) -> None:
-    desired = pipeline.desired_state(ROOT / "workflows" / "topn-sweep.yaml", allowed=ALLOW)
+    desired = pipeline.desired_state(ROOT / "workflows" / "topn-sweep.yaml")
     text = render_plan(diff(desired, Observed.empty()))
     assert "+ merge task after all 4 tasks (on_failure: block)" in text and "sweep-table" in text
     assert to_json(diff(desired, Observed.empty()))["summary"]["tasks"] == 4
