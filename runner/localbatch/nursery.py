@@ -1,0 +1,234 @@
+"""The nursery: a small separate program that starts every node process and ends its whole tree.
+
+The service runs it once (`python -I -S nursery.py FD`, standard library only) and asks it,
+over the Unix socket FD, to start a command line. The nursery is single-threaded, so it
+can fork safely: each request becomes a *supervisor* child that is a child subreaper
+(`prctl(PR_SET_CHILD_SUBREAPER)`). Every process the task starts stays a descendant of
+its supervisor, even after a double fork or `setsid` (an orphan is re-parented to the
+nearest subreaper, not to init). When the task's main process exits, or the service
+sends the supervisor SIGTERM, the supervisor kills what is left of the tree, reaps it
+and reports the exit code. Nothing a task starts outlives it.
+
+Lifetimes are chained so that no process is left behind whatever dies first: when the
+service exits (even `kill -9`) the nursery reads end-of-file on its socket, ends every
+supervisor and exits; when the nursery dies, each supervisor receives SIGTERM
+(`PR_SET_PDEATHSIG`) and ends its tree.
+
+Protocol. A request is 8 bytes (the JSON length, big-endian) sent with three file
+descriptors (a status pipe's write end, stdout, stderr), then the JSON
+`{"argv": [...], "cwd": "...", "env": {...}}`. The supervisor writes lines to the
+status pipe: `started PID` (its own pid, the task's process group) or `failed REASON`,
+then `exited CODE` (negative: killed by that signal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+HEADER = struct.Struct("!Q")
+KILL_DEADLINE = 10.0  # seconds a supervisor keeps killing a tree that will not die
+SHUTDOWN_GRACE = 10.0  # seconds the nursery waits for its supervisors when the service goes
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Stop(Exception):
+    """Raised by the SIGTERM handler: end the task now."""
+
+
+def _prctl(option: int, value: int) -> None:
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below `root`, found through the parent pids in /proc."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # it exited meanwhile
+        # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            found.append(pid)
+            todo.append(pid)
+    return found
+
+
+def _reap() -> bool:
+    """Reap every exited child; whether any child is left."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+def _kill_tree() -> None:
+    """SIGKILL every descendant until none is left (a subreaper inherits the orphans)."""
+    deadline = time.monotonic() + KILL_DEADLINE
+    me = os.getpid()
+    while _reap() and time.monotonic() < deadline:
+        for pid in _descendants(me):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.002)
+
+
+def _spawn_task(request: dict[str, Any], stdout: int, stderr: int) -> int:
+    """Start the task's main process (posix_spawn: a vfork, far cheaper than fork + exec)
+    with plain signal dispositions and the standard streams; its pid. Raises OSError."""
+    os.chdir(request["cwd"])
+    env: dict[str, str] = request["env"]
+    # posix_spawnp searches the caller's PATH: make it the task's, as exec with env would
+    os.environ.pop("PATH", None)
+    if "PATH" in env:
+        os.environ["PATH"] = env["PATH"]
+    argv: list[str] = request["argv"]
+    return os.posix_spawnp(
+        argv[0],
+        argv,
+        env,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, stdout, 1),
+            (os.POSIX_SPAWN_DUP2, stderr, 2),
+        ],
+        # Python ignores SIGPIPE (and the nursery SIGINT): a task starts with the defaults
+        setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),
+        setsigmask=(),
+    )
+
+
+def _supervise(request: dict[str, Any], status: int, stdout: int, stderr: int) -> None:
+    """The supervisor: start the task, wait for it, end its tree, report."""
+    nursery = os.getppid()
+    os.setsid()  # its own session and process group, which the task's main process joins
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    code = -signal.SIGKILL
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        if os.getppid() != nursery:
+            raise _Stop  # the nursery died before PR_SET_PDEATHSIG took effect
+        try:
+            pid = _spawn_task(request, stdout, stderr)
+        except OSError as e:
+            os.write(status, f"failed {e}".replace("\n", " ").encode() + b"\n")
+            return
+        os.write(status, f"started {os.getpid()}\n".encode())
+        while True:
+            done, wait_status = os.waitpid(-1, 0)  # orphans of the task are reaped here too
+            if done == pid:
+                code = os.waitstatus_to_exitcode(wait_status)
+                break
+    except _Stop:
+        pass
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+        _kill_tree()
+    os.write(status, f"exited {code}\n".encode())
+
+
+def _receive(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    """One request, or None at end-of-file (the service has gone)."""
+    head, fds, _, _ = socket.recv_fds(sock, HEADER.size, 3)
+    if not head:
+        return None
+    (length,) = HEADER.unpack(head)
+    data = b""
+    while len(data) < length:
+        chunk = sock.recv(min(length - len(data), 1 << 20))
+        if not chunk:
+            return None
+        data += chunk
+    for fd in fds:
+        os.set_inheritable(fd, False)  # the task gets copies on 1 and 2, never the status pipe
+    request: dict[str, Any] = json.loads(data)
+    return request, fds
+
+
+def _reaped() -> set[int]:
+    """The children that have exited, reaped (so their pids cannot be reused meanwhile)."""
+    gone: set[int] = set()
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return gone
+        if pid == 0:
+            return gone
+        gone.add(pid)
+
+
+def _shutdown(supervisors: set[int]) -> None:
+    for pid in supervisors:  # all unreaped children: none of these pids can belong to another
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + SHUTDOWN_GRACE
+    while _reap() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _start(request: dict[str, Any], status: int, stdout: int, stderr: int) -> None:
+    """In the forked supervisor: run it, report what stopped it from starting, never return."""
+    try:
+        _supervise(request, status, stdout, stderr)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.write(status, f"failed the supervisor could not start: {e}\n".encode())
+    finally:
+        os._exit(0)
+
+
+def main(fd: int) -> int:
+    sock = socket.socket(fileno=fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when the nursery ends
+    supervisors: set[int] = set()
+    while True:
+        ready, _, _ = select.select([sock], [], [], 1.0)
+        supervisors -= _reaped()
+        if not ready:
+            continue
+        received = _receive(sock)
+        if received is None:
+            _shutdown(supervisors)
+            return 0
+        request, (status, stdout, stderr) = received
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _start(request, status, stdout, stderr)
+        supervisors.add(pid)
+        for own in (status, stdout, stderr):
+            os.close(own)
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1])))
