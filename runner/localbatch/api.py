@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from runner.localbatch import odata
+from runner.localbatch import odata, shapes
 from runner.localbatch.catalog import NODE_AGENT_SKUS, SUPPORTED_IMAGES
 from runner.localbatch.errors import ApiError, invalid, missing, not_found
 from runner.localbatch.files import file_response, listing
 from runner.localbatch.rest import FOREVER, PAGE, Request, Response, check_id, created
 from runner.localbatch.scheduler import Scheduler
+from runner.localbatch.shapes import accepts
 from runner.localbatch.store import Obj, now_iso, public, set_state, touch
 from runner.localbatch.tasks_api import TaskApi
 
@@ -158,6 +159,7 @@ class Api(TaskApi):
 
     # --- pools -----------------------------------------------------------------------------
 
+    @accepts(shapes.POOL_ADD)
     def create_pool(self, req: Request) -> Response:
         body = req.json()
         pool_id = check_id("pool", body.get("id"))
@@ -238,6 +240,7 @@ class Api(TaskApi):
                 409, "PoolBeingDeleted", "The specified pool has been marked for deletion."
             )
 
+    @accepts(shapes.POOL_PATCH)
     def patch_pool(self, req: Request, pool_id: str) -> Response:
         pool = self._pool(pool_id)
         self._updatable(pool)
@@ -249,6 +252,7 @@ class Api(TaskApi):
         self.st.save("pool", pool_id.lower(), pool)
         return Response(200)
 
+    @accepts(shapes.POOL_PROPERTIES)
     def update_pool_properties(self, req: Request, pool_id: str) -> Response:
         pool = self._pool(pool_id)
         self._updatable(pool)
@@ -261,6 +265,7 @@ class Api(TaskApi):
         self.st.save("pool", pool_id.lower(), pool)
         return Response(204)
 
+    @accepts(shapes.POOL_RESIZE)
     def resize_pool(self, req: Request, pool_id: str) -> Response:
         pool = self._pool(pool_id)
         self._updatable(pool)
@@ -302,6 +307,7 @@ class Api(TaskApi):
 
     # --- jobs --------------------------------------------------------------------------------
 
+    @accepts(shapes.JOB_ADD)
     def create_job(self, req: Request) -> Response:
         body = req.json()
         job_id = check_id("job", body.get("id"))
@@ -357,6 +363,7 @@ class Api(TaskApi):
         self.st.save("job", job_id.lower(), job)
         return Response(202)
 
+    @accepts(shapes.JOB_UPDATE)
     def patch_job(self, req: Request, job_id: str) -> Response:
         job = self._job(job_id)
         if job["state"] in ("completed", "deleting", "terminating"):
@@ -377,6 +384,7 @@ class Api(TaskApi):
         self.st.save("job", job_id.lower(), job)
         return Response(200)
 
+    @accepts(shapes.JOB_TERMINATE)
     def terminate_job(self, req: Request, job_id: str) -> Response:
         job = self._job(job_id)
         if job["state"] == "completed":
