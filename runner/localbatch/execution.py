@@ -80,7 +80,7 @@ class Execution:
                     spec.get("environmentSettings"),
                     {},
                 )
-                proc = Process(spec["commandLine"], handle.startup, env)
+                proc = Process(spec["commandLine"], handle.startup, env, keep_tree=True)
                 with self.cond:
                     if node_id not in self.store.nodes.get(pool_key, {}):
                         proc.kill()

@@ -97,16 +97,23 @@ def environment(
     return env
 
 
-_LIVE: dict[int, Process] = {}  # supervisor pid -> its process, until it has been waited for
+# supervisor pid -> its process, until it has been waited for (a start task's: until its
+# node goes away, for what it left running)
+_LIVE: dict[int, Process] = {}
 _LIVE_LOCK = threading.Lock()
 
 
 class Process:
     """One running command line under its own supervisor (see `nursery`), output to the task
-    directory. `pid` is the supervisor's, which leads the task's process group."""
+    directory. `pid` is the supervisor's, which leads the task's process group. When the
+    command ends, so does everything it started; with `keep_tree` (a start task), what it
+    leaves running lives until its node goes away (`kill_under`)."""
 
-    def __init__(self, command_line: str, task_dir: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, command_line: str, task_dir: Path, env: dict[str, str], *, keep_tree: bool = False
+    ) -> None:
         self.task_dir = task_dir
+        self.keep_tree = keep_tree
         (task_dir / "wd").mkdir(parents=True, exist_ok=True)
         self.started = time.monotonic()
         try:
@@ -116,9 +123,12 @@ class Process:
         if not argv:
             raise OSError("the command line is empty")
         with open(task_dir / "stdout.txt", "ab") as out, open(task_dir / "stderr.txt", "ab") as err:
-            self._status = SPAWNER.spawn(argv, task_dir / "wd", env, out.fileno(), err.fileno())
+            self._status = SPAWNER.spawn(
+                argv, task_dir / "wd", env, out.fileno(), err.fileno(), keep_tree
+            )
         self._pending = b""
         self._eof = False
+        self._lock = threading.Lock()  # between the waiting thread and `end`, for the pipe
         self.returncode: int | None = None
         word, _, rest = (self._line(None) or "failed the supervisor ended early").partition(" ")
         if word != "started":
@@ -156,10 +166,37 @@ class Process:
             word, _, rest = (line or "").partition(" ")
             # a supervisor that ended without a word was killed from outside: as by SIGKILL
             self.returncode = int(rest) if word == "exited" else -signal.SIGKILL
+            if not self.keep_tree or self._eof:
+                with self._lock:
+                    self._forget()
+        return self.returncode
+
+    def _forget(self) -> None:
+        """Close the status pipe and drop the process from `_LIVE` (lock held)."""
+        if self._status >= 0:
             self._close()
+            self._status = -1
             with _LIVE_LOCK:
                 _LIVE.pop(self.pid, None)
-        return self.returncode
+
+    def _supervisor_gone(self) -> bool:
+        """Whether the supervisor has exited (it holds the status pipe open while it lives)."""
+        while select.select([self._status], [], [], 0)[0]:
+            if not os.read(self._status, 4096):
+                return True
+        return False
+
+    def end(self) -> None:
+        """End the command and its tree, without waiting for them."""
+        with self._lock:
+            if self._status < 0:
+                return  # over and forgotten
+            if self.returncode is None:
+                kill_group(self.pid)  # the thread waiting for it hears how it ended
+                return
+            if not self._supervisor_gone():  # a start task's tree, still running
+                kill_group(self.pid)
+            self._forget()
 
     def kill(self) -> None:
         kill_group(self.pid)
@@ -182,9 +219,9 @@ def kill_under(root: Path) -> None:
     """End every process running in a directory under `root` (a node that goes away: its
     tasks, start task, job preparation and release tasks)."""
     with _LIVE_LOCK:
-        doomed = [pid for pid, p in _LIVE.items() if p.task_dir.is_relative_to(root)]
-    for pid in doomed:
-        kill_group(pid)
+        doomed = [p for p in _LIVE.values() if p.task_dir.is_relative_to(root)]
+    for process in doomed:
+        process.end()
 
 
 def is_ours(pgid: int, marker: str) -> bool:

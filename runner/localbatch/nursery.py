@@ -14,11 +14,16 @@ service exits (even `kill -9`) the nursery reads end-of-file on its socket, ends
 supervisor and exits; when the nursery dies, each supervisor receives SIGTERM
 (`PR_SET_PDEATHSIG`) and ends its tree.
 
+A start task is the exception (`keep`): as on Batch, where a start task may leave a
+service running for the node's tasks, what it leaves behind lives on, still contained,
+until the node goes away.
+
 Protocol. A request is 8 bytes (the JSON length, big-endian) sent with three file
 descriptors (a status pipe's write end, stdout, stderr), then the JSON
-`{"argv": [...], "cwd": "...", "env": {...}}`. The supervisor writes lines to the
-status pipe: `started PID` (its own pid, the task's process group) or `failed REASON`,
-then `exited CODE` (negative: killed by that signal).
+`{"argv": [...], "cwd": "...", "env": {...}, "keep": false}`. The supervisor writes
+lines to the status pipe: `started PID` (its own pid, the task's process group) or
+`failed REASON`, then `exited CODE` (negative: killed by that signal). The pipe reaches
+end-of-file when the supervisor has gone.
 """
 
 from __future__ import annotations
@@ -127,13 +132,31 @@ def _spawn_task(request: dict[str, Any], stdout: int, stderr: int) -> int:
     )
 
 
+def _wait_main(pid: int) -> int:
+    """The exit code of the task's main process; orphans of the task are reaped meanwhile."""
+    while True:
+        done, wait_status = os.waitpid(-1, 0)
+        if done == pid:
+            return os.waitstatus_to_exitcode(wait_status)
+
+
+def _wait_all() -> None:
+    """Until every remaining descendant has ended by itself."""
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.waitpid(-1, 0)
+
+
 def _supervise(request: dict[str, Any], status: int, stdout: int, stderr: int) -> None:
-    """The supervisor: start the task, wait for it, end its tree, report."""
+    """The supervisor: start the task, wait for it, report, end its tree. With `keep`
+    (a start task), what the task leaves running lives on, contained, until it ends by
+    itself or the supervisor is told to stop (the node goes away)."""
     nursery = os.getppid()
     os.setsid()  # its own session and process group, which the task's main process joins
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     code = -signal.SIGKILL
+    reported = False
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if os.getppid() != nursery:
@@ -144,17 +167,18 @@ def _supervise(request: dict[str, Any], status: int, stdout: int, stderr: int) -
             os.write(status, f"failed {e}".replace("\n", " ").encode() + b"\n")
             return
         os.write(status, f"started {os.getpid()}\n".encode())
-        while True:
-            done, wait_status = os.waitpid(-1, 0)  # orphans of the task are reaped here too
-            if done == pid:
-                code = os.waitstatus_to_exitcode(wait_status)
-                break
+        code = _wait_main(pid)
+        if request.get("keep"):  # report now: the tree lives on
+            reported = True
+            os.write(status, f"exited {code}\n".encode())
+            _wait_all()
     except _Stop:
         pass
     finally:
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
         _kill_tree()
-    os.write(status, f"exited {code}\n".encode())
+    if not reported:  # once the tree is gone: the service may count on it
+        os.write(status, f"exited {code}\n".encode())
 
 
 def _receive(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:

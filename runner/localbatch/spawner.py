@@ -50,10 +50,10 @@ class Spawner:
         return ours
 
     def spawn(
-        self, argv: list[str], cwd: Path, env: dict[str, str], stdout: int, stderr: int
+        self, argv: list[str], cwd: Path, env: dict[str, str], stdout: int, stderr: int, keep: bool
     ) -> int:
         """Ask for a supervised process; the read end of its status pipe (see `nursery`)."""
-        payload = json.dumps({"argv": argv, "cwd": str(cwd), "env": env}).encode()
+        payload = json.dumps({"argv": argv, "cwd": str(cwd), "env": env, "keep": keep}).encode()
         status_r, status_w = os.pipe()
         try:
             with self._lock:
