@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import localstack
 from tests import hostile
@@ -197,6 +197,9 @@ def test_the_files_api_serves_nothing_outside_the_task(
     ):
         with pytest.raises(ResourceNotFoundError):
             read(escaping)
+    with pytest.raises(HttpResponseError) as nul:
+        read("wd/data.txt\0")
+    assert nul.value.status_code == 400
     names = {f.name for f in client.list_task_files(job_id, "files", recursive=True)}
     assert {"wd/data.txt", "wd/good", "stdout.txt"} <= names
     assert not names & {"wd/passwd", "wd/root", "wd/up", "wd/out", "wd/fifo"}

@@ -83,6 +83,7 @@ def test_a_signed_body_over_the_cap_is_413_without_being_read(
         ({"Content-Length": "+5"}, "InvalidHeaderValue"),
         ({"Content-Length": "99999999999999999999999"}, "InvalidHeaderValue"),
         ({"Transfer-Encoding": "chunked"}, "MissingRequiredHeader"),
+        ({}, "MissingRequiredHeader"),
     ],
 )
 def test_a_content_length_that_is_not_a_plain_number_is_400_at_once(

@@ -41,7 +41,7 @@ def _inside(real_root: str, real: str) -> bool:
 
 def _relative(file_path: str) -> PurePosixPath:
     rel = PurePosixPath(urllib.parse.unquote(file_path))
-    if rel.is_absolute() or ".." in rel.parts:
+    if rel.is_absolute() or ".." in rel.parts or "\0" in file_path:
         raise ApiError(400, "InvalidUri", "The file path must stay inside the directory.")
     return rel
 

@@ -1,16 +1,18 @@
 """The nursery: a small separate program that starts every node process and ends its whole tree.
 
-The service runs it once (`python -I -S nursery.py FD`, standard library only) and asks it,
-over the Unix socket FD, to start a command line. The nursery is single-threaded, so it
-can fork safely: each request becomes a *supervisor* child that is a child subreaper
-(`prctl(PR_SET_CHILD_SUBREAPER)`). Every process the task starts stays a descendant of
-its supervisor, even after a double fork or `setsid` (an orphan is re-parented to the
-nearest subreaper, not to init). When the task's main process exits, or the service
-sends the supervisor SIGTERM, the supervisor kills what is left of the tree, reaps it
-and reports the exit code. Nothing a task starts outlives it.
+The service runs it once (`python -I -S nursery.py FD`, standard library only). The
+nursery is single-threaded, so it can fork safely, and keeps a few *supervisors* forked
+in advance, each a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`) waiting on the
+socket FD. The service's request goes straight to one of them (forking on demand cost
+several milliseconds on a loaded machine); the nursery then forks a replacement. Every
+process the task starts stays a descendant of its supervisor, even after a double fork
+or `setsid` (an orphan is re-parented to the nearest subreaper, not to init). When the
+task's main process exits, or the service sends the supervisor SIGTERM, the supervisor
+kills what is left of the tree, reaps it and reports the exit code. Nothing a task
+starts outlives it.
 
 Lifetimes are chained so that no process is left behind whatever dies first: when the
-service exits (even `kill -9`) the nursery reads end-of-file on its socket, ends every
+service exits (even `kill -9`) its end of the socket closes, the nursery ends every
 supervisor and exits; when the nursery dies, each supervisor receives SIGTERM
 (`PR_SET_PDEATHSIG`) and ends its tree.
 
@@ -18,8 +20,9 @@ A start task is the exception (`keep`): as on Batch, where a start task may leav
 service running for the node's tasks, what it leaves behind lives on, still contained,
 until the node goes away.
 
-Protocol. A request is 8 bytes (the JSON length, big-endian) sent with three file
-descriptors (a status pipe's write end, stdout, stderr), then the JSON
+Protocol. The socket is a SOCK_SEQPACKET pair, so that each request reaches exactly one
+supervisor whole. A request is one byte sent with four file descriptors: a status
+pipe's write end, stdout, stderr, and a memfd holding the JSON
 `{"argv": [...], "cwd": "...", "env": {...}, "keep": false}`. The supervisor writes
 lines to the status pipe: `started PID` (its own pid, the task's process group) or
 `failed REASON`, then `exited CODE` (negative: killed by that signal). The pipe reaches
@@ -35,14 +38,13 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
-HEADER = struct.Struct("!Q")
+SPARES = 2  # supervisors waiting for a request
 KILL_DEADLINE = 10.0  # seconds a supervisor keeps killing a tree that will not die
 SHUTDOWN_GRACE = 10.0  # seconds the nursery waits for its supervisors when the service goes
 
@@ -151,16 +153,10 @@ def _supervise(request: dict[str, Any], status: int, stdout: int, stderr: int) -
     """The supervisor: start the task, wait for it, report, end its tree. With `keep`
     (a start task), what the task leaves running lives on, contained, until it ends by
     itself or the supervisor is told to stop (the node goes away)."""
-    nursery = os.getppid()
-    os.setsid()  # its own session and process group, which the task's main process joins
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     code = -signal.SIGKILL
     reported = False
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        if os.getppid() != nursery:
-            raise _Stop  # the nursery died before PR_SET_PDEATHSIG took effect
         try:
             pid = _spawn_task(request, stdout, stderr)
         except OSError as e:
@@ -183,20 +179,17 @@ def _supervise(request: dict[str, Any], status: int, stdout: int, stderr: int) -
 
 def _receive(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
     """One request, or None at end-of-file (the service has gone)."""
-    head, fds, _, _ = socket.recv_fds(sock, HEADER.size, 3)
-    if not head:
+    data, fds, _, _ = socket.recv_fds(sock, 16, 4)
+    if not data or len(fds) != 4:
+        for fd in fds:
+            os.close(fd)
         return None
-    (length,) = HEADER.unpack(head)
-    data = b""
-    while len(data) < length:
-        chunk = sock.recv(min(length - len(data), 1 << 20))
-        if not chunk:
-            return None
-        data += chunk
-    for fd in fds:
+    *streams, payload = fds
+    for fd in streams:
         os.set_inheritable(fd, False)  # the task gets copies on 1 and 2, never the status pipe
-    request: dict[str, Any] = json.loads(data)
-    return request, fds
+    with os.fdopen(payload, "rb") as f:
+        request: dict[str, Any] = json.load(f)
+    return request, streams
 
 
 def _reaped() -> set[int]:
@@ -220,38 +213,68 @@ def _shutdown(supervisors: set[int]) -> None:
         time.sleep(0.01)
 
 
+def _spare(sock: socket.socket, taken: int) -> None:
+    """A supervisor forked in advance: ready, it waits for one request, tells the nursery
+    it was taken, and supervises that request. Never returns."""
+    try:
+        nursery = os.getppid()
+        os.setsid()  # its own session and process group, which the task's main process joins
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != nursery:
+            os._exit(0)  # the nursery died before PR_SET_PDEATHSIG took effect
+        received = _receive(sock)
+        os.write(taken, os.getpid().to_bytes(4, "little"))  # one atomic write
+        sock.close()
+        os.close(taken)
+        if received is not None:
+            request, (status, stdout, stderr) = received
+            _start(request, status, stdout, stderr)
+    finally:
+        os._exit(0)
+
+
 def _start(request: dict[str, Any], status: int, stdout: int, stderr: int) -> None:
-    """In the forked supervisor: run it, report what stopped it from starting, never return."""
+    """Supervise, and report what stopped the task from starting."""
     try:
         _supervise(request, status, stdout, stderr)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.write(status, f"failed the supervisor could not start: {e}\n".encode())
-    finally:
-        os._exit(0)
+
+
+def _fork_spare(sock: socket.socket, taken: int) -> int:
+    pid = os.fork()
+    if pid == 0:
+        _spare(sock, taken)
+    return pid
 
 
 def main(fd: int) -> int:
     sock = socket.socket(fileno=fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service decides when the nursery ends
-    supervisors: set[int] = set()
+    taken_r, taken_w = os.pipe()
+    spares = {_fork_spare(sock, taken_w) for _ in range(SPARES)}
+    supervisors = set(spares)  # every child not yet reaped: busy ones and spares
+    poller = select.poll()
+    # only the peer's close wakes the nursery: the requests are for the spares to read
+    poller.register(sock, select.POLLRDHUP)
+    poller.register(taken_r, select.POLLIN)
     while True:
-        ready, _, _ = select.select([sock], [], [], 1.0)
-        supervisors -= _reaped()
-        if not ready:
-            continue
-        received = _receive(sock)
-        if received is None:
+        events = dict(poller.poll(1000))
+        gone = _reaped()
+        supervisors -= gone
+        spares -= gone
+        if events.get(sock.fileno(), 0) & (select.POLLRDHUP | select.POLLHUP):
             _shutdown(supervisors)
             return 0
-        request, (status, stdout, stderr) = received
-        pid = os.fork()
-        if pid == 0:
-            sock.close()
-            _start(request, status, stdout, stderr)
-        supervisors.add(pid)
-        for own in (status, stdout, stderr):
-            os.close(own)
+        if taken_r in events:
+            data = os.read(taken_r, 4096)  # whole 4-byte records: each was one write
+            spares -= {int.from_bytes(data[i : i + 4], "little") for i in range(0, len(data), 4)}
+        while len(spares) < SPARES:
+            pid = _fork_spare(sock, taken_w)
+            spares.add(pid)
+            supervisors.add(pid)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw_path, _, query = self.path.partition("?")
         parts = [urllib.parse.unquote(p) for p in raw_path.strip("/").split("/") if p]
         self.unread = True  # until the body has been read, nothing can follow on this connection
-        length = wire.body_length(self.headers)
+        length = wire.body_length(self.command, self.headers)
         self.unread = length > 0
         self._authenticate(raw_path, query)
         limit = self.server.limits.body_limit(parts)

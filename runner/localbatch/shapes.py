@@ -40,7 +40,7 @@ class Scalar:
 @dataclass(frozen=True)
 class Record:
     fields: Mapping[str, Shape] = field(default_factory=dict)
-    required: frozenset[str] = frozenset()
+    required: tuple[str, ...] = ()  # in the order they are checked
 
 
 @dataclass(frozen=True)
@@ -71,32 +71,55 @@ FILE_MODE = Scalar(
 ANY_RECORD = Record()  # an object whose properties the service does not read
 
 
+# Where a value sits in the body, as a linked list (parent, name or index), turned into
+# text only for an error: checking a 100-task collection builds no strings.
+_Where = tuple[Any, str | int] | None
+
+
+def _named(where: _Where) -> str:
+    parts: list[str | int] = []
+    while where is not None:
+        where, part = where
+        parts.append(part)
+    text = ""
+    for part in reversed(parts):
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
 def check(shape: Shape, value: Any, where: str) -> None:
     """ApiError 400 unless `value` (not None) has `shape`; `where` names it in the error."""
+    _check(shape, value, (None, where) if where else None)
+
+
+def _check(shape: Shape, value: Any, where: _Where) -> None:
     if isinstance(shape, Scalar):
         if not shape.accepts(value):
-            raise bad_body(f"{where} must be {shape.kind}, not {json_type(value)}.", where)
+            name = _named(where)
+            raise bad_body(f"{name} must be {shape.kind}, not {json_type(value)}.", name)
         if shape.pattern is not None and not shape.pattern.fullmatch(value):
-            raise invalid(where, value, shape.reason)
+            raise invalid(_named(where), value, shape.reason)
     elif isinstance(shape, ListOf):
         if not isinstance(value, list):
-            raise bad_body(f"{where} must be an array, not {json_type(value)}.", where)
+            name = _named(where)
+            raise bad_body(f"{name} must be an array, not {json_type(value)}.", name)
         for i, item in enumerate(value):
             if item is None:
-                raise bad_body(f"{where}[{i}] must not be null.", f"{where}[{i}]")
-            check(shape.item, item, f"{where}[{i}]")
+                name = _named((where, i))
+                raise bad_body(f"{name} must not be null.", name)
+            _check(shape.item, item, (where, i))
     else:
         if not isinstance(value, dict):
-            raise bad_body(
-                f"{where or 'The body'} must be an object, not {json_type(value)}.", where
-            )
-        prefix = f"{where}." if where else ""
-        for name in sorted(shape.required):
+            name = _named(where)
+            raise bad_body(f"{name or 'The body'} must be an object, not {json_type(value)}.", name)
+        for name in shape.required:
             if value.get(name) is None:
-                raise missing(prefix + name)
-        for name, sub in shape.fields.items():
-            if value.get(name) is not None:
-                check(sub, value[name], prefix + name)
+                raise missing(_named((where, name)))
+        fields = shape.fields
+        for name, item in value.items():
+            sub = fields.get(name)
+            if sub is not None and item is not None:
+                _check(sub, item, (where, name))
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Response])
@@ -125,7 +148,7 @@ def body_shape(handler: Callable[..., Response]) -> Record | None:
 
 
 def _record(fields: Mapping[str, Shape], *required: str) -> Record:
-    return Record(fields, frozenset(required))
+    return Record(fields, tuple(sorted(required)))
 
 
 NAME_VALUE = _record({"name": STRING, "value": STRING}, "name")

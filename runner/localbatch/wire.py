@@ -67,8 +67,9 @@ def _header_error(code: str, header: str, reason: str) -> ApiError:
     return ApiError(400, code, message, {"HeaderName": header, "Reason": reason})
 
 
-def body_length(headers: Message) -> int:
-    """The declared body length; ApiError 400 for anything but one plain decimal number."""
+def body_length(method: str, headers: Message) -> int:
+    """The declared body length; ApiError 400 for anything but one plain decimal number,
+    and for a POST, PUT or PATCH without one (as the SDKs always send one, even 0)."""
     if headers.get("Transfer-Encoding") is not None:
         raise _header_error(
             "MissingRequiredHeader",
@@ -77,6 +78,12 @@ def body_length(headers: Message) -> int:
         )
     values = headers.get_all("Content-Length") or []
     if not values:
+        if method in ("POST", "PUT", "PATCH"):
+            raise _header_error(
+                "MissingRequiredHeader",
+                "Content-Length",
+                f"A {method} request needs a Content-Length.",
+            )
         return 0  # HTTP/1.1: no Content-Length and no Transfer-Encoding means no body
     if len(values) > 1:
         raise _header_error(
