@@ -131,8 +131,8 @@ def request(
         conn.close()
 
 
-def memory_kb(pid: int, field: str) -> int:
-    """VmHWM (peak resident set) or VmRSS of a process, in kB."""
+def status_field(pid: int, field: str) -> int:
+    """A number from /proc/PID/status: VmHWM (peak resident set, kB), VmRSS, Threads."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
@@ -140,7 +140,7 @@ def memory_kb(pid: int, field: str) -> int:
 
 
 def threads(pid: int) -> int:
-    return memory_kb(pid, "Threads")
+    return status_field(pid, "Threads")
 
 
 def processes_with(marker: str, program: str | None = None) -> list[int]:
