@@ -45,8 +45,8 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 SPARES = 2  # supervisors waiting for a request
-KILL_DEADLINE = 10.0  # seconds a supervisor keeps killing a tree that will not die
-SHUTDOWN_GRACE = 10.0  # seconds the nursery waits for its supervisors when the service goes
+KILL_DEADLINE = 5.0  # seconds a supervisor keeps killing a tree that will not die
+SHUTDOWN_GRACE = 6.0  # seconds the nursery waits for its supervisors when the service goes
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

@@ -48,6 +48,7 @@ class BatchServer(ThreadingHTTPServer):
         account: str,
         key: str,
         faults: Faults,
+        *,
         limits: Limits | None = None,
     ) -> None:
         self.limits = limits or Limits.from_env()

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 _PROGRAM = Path(__file__).resolve().with_name("nursery.py")
-_EXIT_GRACE = 15.0  # seconds the service waits at exit for the nursery to end every tree
+_EXIT_GRACE = 8.0  # seconds the service waits at exit for the nursery (under `stop_process`'s 10)
 
 
 class Spawner:
