@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from runner.localbatch import odata
+from runner.localbatch import odata, shapes
 from runner.localbatch.catalog import NODE_AGENT_SKUS, SUPPORTED_IMAGES, max_task_slots
 from runner.localbatch.errors import ApiError, invalid, missing, not_found
 from runner.localbatch.files import file_response, listing
 from runner.localbatch.harsh import TERMINATE_DELAY, Harsh
 from runner.localbatch.rest import FOREVER, PAGE, Request, Response, check_id, created
 from runner.localbatch.scheduler import Scheduler
+from runner.localbatch.shapes import accepts
 from runner.localbatch.store import Obj, now_iso, public, set_state, touch
 from runner.localbatch.tasks_api import TaskApi
 
@@ -160,6 +161,7 @@ class Api(TaskApi):
 
     # --- pools -----------------------------------------------------------------------------
 
+    @accepts(shapes.POOL_ADD)
     def create_pool(self, req: Request) -> Response:
         body = req.json()
         pool_id = check_id("pool", body.get("id"))
@@ -245,6 +247,7 @@ class Api(TaskApi):
                 "The specified pool has been marked for deletion and is being reclaimed.",
             )
 
+    @accepts(shapes.POOL_PATCH)
     def patch_pool(self, req: Request, pool_id: str) -> Response:
         pool = self._pool(pool_id)
         self._updatable(pool)
@@ -256,6 +259,7 @@ class Api(TaskApi):
         self.st.save("pool", pool_id.lower(), pool)
         return Response(200)
 
+    @accepts(shapes.POOL_PROPERTIES)
     def update_pool_properties(self, req: Request, pool_id: str) -> Response:
         pool = self._pool(pool_id)
         self._updatable(pool)
@@ -268,6 +272,7 @@ class Api(TaskApi):
         self.st.save("pool", pool_id.lower(), pool)
         return Response(204)
 
+    @accepts(shapes.POOL_RESIZE)
     def resize_pool(self, req: Request, pool_id: str) -> Response:
         pool = self._pool(pool_id)
         self._updatable(pool)
@@ -287,6 +292,7 @@ class Api(TaskApi):
         self.st.save("pool", pool_id.lower(), pool)
         return Response(202)
 
+    @accepts(shapes.NO_BODY)
     def stop_resize_pool(self, req: Request, pool_id: str) -> Response:
         """The pool stops where its allocation is (`stopping`, then `steady`)."""
         pool = self._pool(pool_id)
@@ -324,6 +330,7 @@ class Api(TaskApi):
 
     # --- jobs --------------------------------------------------------------------------------
 
+    @accepts(shapes.JOB_ADD)
     def create_job(self, req: Request) -> Response:
         body = req.json()
         job_id = check_id("job", body.get("id"))
@@ -384,6 +391,7 @@ class Api(TaskApi):
         self.st.save("job", job_id.lower(), job)
         return Response(202)
 
+    @accepts(shapes.JOB_UPDATE)
     def patch_job(self, req: Request, job_id: str) -> Response:
         job = self._job(job_id)
         if job["state"] in ("completed", "deleting", "terminating"):
@@ -404,6 +412,7 @@ class Api(TaskApi):
         self.st.save("job", job_id.lower(), job)
         return Response(200)
 
+    @accepts(shapes.JOB_TERMINATE)
     def terminate_job(self, req: Request, job_id: str) -> Response:
         job = self._job(job_id)
         if job["state"] == "completed":

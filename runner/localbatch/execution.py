@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.localbatch import blobs
-from runner.localbatch.nodes import Process, environment
+from runner.localbatch.nodes import Process, environment, kill_under
 from runner.localbatch.store import Obj, now_iso, set_state, touch
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Execution:
                     spec.get("environmentSettings"),
                     {},
                 )
-                proc = Process(spec["commandLine"], handle.startup, env)
+                proc = Process(spec["commandLine"], handle.startup, env, keep_tree=True)
                 with self.cond:
                     if node_id not in self.store.nodes.get(pool_key, {}):
                         proc.kill()
@@ -222,7 +223,7 @@ class Execution:
                 code = run.process.wait(wall_clock)
                 if code is None:
                     run.process.kill()
-                    code = run.process.proc.returncode
+                    code = run.process.returncode
                     failure = _failure(
                         "usererror",
                         "MaxWallClockTimeExpiry",
@@ -338,10 +339,7 @@ class Execution:
             for r in self.running.values():
                 if r.pool_key == pool_key and r.node_id == node_id:
                     r.cancel = "requeue"
-                    if r.process:
-                        from runner.localbatch.nodes import kill_group
-
-                        kill_group(r.process.pid)
+            kill_under(Path(node["_root"]))  # its tasks, and its start or job tasks too
 
         def reboot() -> None:
             time.sleep(0.5)

@@ -18,7 +18,7 @@ from pathlib import Path
 from runner.localbatch.execution import Execution
 from runner.localbatch.faults import Faults
 from runner.localbatch.harsh import TERMINATE_DELAY, Harsh
-from runner.localbatch.nodes import Node, Process, is_ours, kill_group
+from runner.localbatch.nodes import Node, Process, is_ours, kill_group, kill_under
 from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
 
 TICK = 0.2  # seconds between scheduling passes when nothing wakes the scheduler
@@ -257,6 +257,7 @@ class Scheduler(Execution):
         if proc:
             kill_group(proc.pid)
         node = self.store.nodes[pool_key].pop(node_id)
+        kill_under(Path(node["_root"]))  # job preparation and release tasks too
         self.store.remove("node", f"{pool_key}/{node_id}")
         shutil.rmtree(node["_root"], ignore_errors=True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.localbatch import shapes
 from runner.localbatch.errors import ApiError, invalid, missing
 from runner.localbatch.files import delete_file, file_response, listing
 from runner.localbatch.rest import (
@@ -18,6 +19,7 @@ from runner.localbatch.rest import (
     check_id,
     created,
 )
+from runner.localbatch.shapes import accepts
 from runner.localbatch.store import Obj, now_iso, public, set_state, touch
 
 if TYPE_CHECKING:
@@ -116,6 +118,7 @@ class TaskApi:
             raise ApiError(409, "JobBeingDeleted" if job["state"] == "deleting" else "JobBeingTerminated",
                            f"The specified job is {job['state']}.")  # fmt: skip
 
+    @accepts(shapes.TASK_ADD)
     def create_task(self, req: Request, job_id: str) -> Response:
         job = self._job(job_id)
         self._check_job_accepts(job)
@@ -129,6 +132,7 @@ class TaskApi:
         self.s.enqueue(key, task["id"].lower())
         return created(task, task["url"])
 
+    @accepts(shapes.TASK_COLLECTION)
     def add_task_collection(self, req: Request, job_id: str) -> Response:
         if len(req.body) > MAX_BODY:
             raise ApiError(
@@ -201,6 +205,7 @@ class TaskApi:
         self.st.remove("task", f"{key[0]}/{key[1]}")
         return Response(200)
 
+    @accepts(shapes.TASK_UPDATE)
     def update_task(self, req: Request, job_id: str, task_id: str) -> Response:
         _, task = self._task(job_id, task_id)
         constraints = req.json().get("constraints")
@@ -210,6 +215,7 @@ class TaskApi:
         self.st.save_task(job_id.lower(), task)
         return Response(200)
 
+    @accepts(shapes.NO_BODY)
     def terminate_task(self, req: Request, job_id: str, task_id: str) -> Response:
         _, task = self._task(job_id, task_id)
         key = (job_id.lower(), task_id.lower())
@@ -229,6 +235,7 @@ class TaskApi:
             self.st.save_task(job_id.lower(), task)
         return Response(204)
 
+    @accepts(shapes.NO_BODY)
     def reactivate_task(self, req: Request, job_id: str, task_id: str) -> Response:
         job, task = self._task(job_id, task_id)
         self._check_job_accepts(job)
