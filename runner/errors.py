@@ -62,3 +62,8 @@ class SpecError(BwfError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ServiceUnreachable(BwfError):
+    """A service did not answer at all (connection refused, reset or timed out), as
+    opposed to answering with an error. Monitoring retries these for a while."""

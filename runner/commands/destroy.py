@@ -9,6 +9,7 @@ import click
 from runner import pipeline
 from runner.commands.options import parse_vars, target_option, var_option, yes_option
 from runner.errors import UsageError
+from runner.kept import Kept
 
 
 @click.command(name="destroy")
@@ -39,4 +40,5 @@ def command(spec: str, target: str, var_args: tuple[str, ...], yes: bool) -> Non
         click.echo(
             f"container {name}: {'deleted' if s.storage.delete_container(name) else 'not found'}"
         )
-    s.ledger.forget(list(s.ledger.tasks))
+    s.ledger.forget_all()
+    Kept(s.ledger).forget()
