@@ -24,16 +24,15 @@ from runner.batch import Batch
 from runner.errors import BwfError
 from runner.kept import Kept
 from runner.ledger import Ledger
-from runner.monitor import Monitor, Outcome
+from runner.monitor import Monitor, Outcome, wait_for_nodes
 from runner.plan import Action, Plan, all_tasks, tasks_in_job
 from runner.progress import Ui
 from runner.render import LOGS_KEY
-from runner.report import STDERR_TAIL, failures, unfinished
+from runner.report import failures, unfinished
 from runner.runrecord import RunRecord
-from runner.state import Desired, DesiredTask, ObservedNode, ResourceFile
+from runner.state import Desired, DesiredTask, ResourceFile
 from runner.storage import Storage
 
-NODE_POLL_SECONDS = 0.5
 _SECRET = re.compile(r"@@bwf-secret:([a-z0-9_-]+):(read|write|url)@@")
 
 
@@ -132,7 +131,7 @@ class Executor:
         self.tasks()
         outcome = Outcome()
         if runs_tasks and any(a.change == "create" for a in self.actions("pool")):
-            self.wait_for_nodes()
+            wait_for_nodes(self.desired, self.batch, self.ui, self.record)
         if self.in_job:
             outcome = self.monitor()
         self.report(outcome)
@@ -282,46 +281,6 @@ class Executor:
                 )
             self.ui.say(f"  added {len(create)} tasks")
         return len(self.in_job)
-
-    def wait_for_nodes(self) -> None:
-        p = self.desired.pool
-        want = p.dedicated_nodes + p.spot_nodes
-        if want == 0:
-            return
-        deadline = time.monotonic() + self.desired.job.timeout
-        shown = ""
-        while True:
-            nodes = self.batch.nodes(p.id)
-            states: dict[str, int] = {}
-            for n in nodes:
-                states[n.state] = states.get(n.state, 0) + 1
-                self.record.node(p.id, n.id, n.state, n.dedicated)
-            failed = [n for n in nodes if n.state in ("starttaskfailed", "unusable")]
-            if failed and len(failed) == len(nodes) and len(nodes) >= want:
-                self._start_task_failed(failed[0])
-            ready = states.get("idle", 0) + states.get("running", 0)
-            text = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-            if text != shown:
-                self.ui.say(f"Pool [{p.id}] nodes: {text or 'allocating'}")
-                shown = text
-            if ready >= want or (ready and len(nodes) >= want):
-                return
-            if time.monotonic() > deadline:
-                raise BwfError(
-                    f"pool {p.id}: nodes not ready after the job timeout ({text or 'none allocated'})"
-                )
-            time.sleep(NODE_POLL_SECONDS)
-
-    def _start_task_failed(self, node: ObservedNode) -> None:
-        stderr = self.batch.node_file(self.desired.pool.id, node.id, "startup/stderr.txt") or b""
-        tail = "\n".join(stderr.decode(errors="replace").splitlines()[-STDERR_TAIL:])
-        why = f"exit code {node.start_task_exit_code}"
-        if node.start_task_failure and "FailureExitCode" not in node.start_task_failure:
-            why = node.start_task_failure
-        raise BwfError(
-            f"the start task failed on node {node.id} of pool {self.desired.pool.id} ({why}); "
-            f"no task can run there. Its stderr ends with:\n{tail}"
-        )
 
     def monitor(self) -> Outcome:
         in_job = [t for t in all_tasks(self.desired) if t.id in self.in_job]

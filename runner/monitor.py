@@ -1,6 +1,6 @@
-"""Monitoring: wait for the job's tasks until each completed or can never run, or the
-job timeout passes; keep the run record as it goes; ride out a service that stops
-answering for a while.
+"""Monitoring: wait for the pool's nodes, then for the job's tasks until each
+completed or can never run, or the job timeout passes; keep the run record as it
+goes; ride out a service that stops answering for a while.
 
 One `taskcounts` request per poll drives the progress display. A full task listing
 (state, exit code, node, times, failure) feeds the run record and the dependency
@@ -22,14 +22,60 @@ from runner.batch import Batch
 from runner.dag import Blocker, Graph, blocked
 from runner.errors import BwfError, ServiceUnreachable
 from runner.progress import Ui
+from runner.report import STDERR_TAIL
 from runner.runrecord import RunRecord, TaskRecord
-from runner.state import Desired, ObservedTask, TaskCounts
+from runner.state import Desired, ObservedNode, ObservedTask, TaskCounts
 
 POLL_SECONDS = 1.0
+NODE_POLL_SECONDS = 0.5
 LISTING_SHARE = 10  # a full listing at most every 10x the time the last one took
 OUTAGE_LIMIT = 300.0  # the longest monitoring retries a service that does not answer
 OUTAGE_MIN = 5.0  # ... and the least, even when the job timeout is nearly over
 T = TypeVar("T")
+
+
+def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) -> None:
+    """Until the pool has its nodes ready (or some, once all are allocated); a start
+    task that failed on every node stops here, with its stderr."""
+    p = desired.pool
+    want = p.dedicated_nodes + p.spot_nodes
+    if want == 0:
+        return
+    deadline = time.monotonic() + desired.job.timeout
+    shown = ""
+    while True:
+        nodes = batch.nodes(p.id)
+        states: dict[str, int] = {}
+        for n in nodes:
+            states[n.state] = states.get(n.state, 0) + 1
+            record.node(p.id, n.id, n.state, n.dedicated)
+        failed = [n for n in nodes if n.state in ("starttaskfailed", "unusable")]
+        if failed and len(failed) == len(nodes) and len(nodes) >= want:
+            raise _start_task_failed(desired, batch, failed[0])
+        ready = states.get("idle", 0) + states.get("running", 0)
+        text = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+        if text != shown:
+            ui.say(f"Pool [{p.id}] nodes: {text or 'allocating'}")
+            shown = text
+        if ready >= want or (ready and len(nodes) >= want):
+            return
+        if time.monotonic() > deadline:
+            raise BwfError(
+                f"pool {p.id}: nodes not ready after the job timeout ({text or 'none allocated'})"
+            )
+        time.sleep(NODE_POLL_SECONDS)
+
+
+def _start_task_failed(desired: Desired, batch: Batch, node: ObservedNode) -> BwfError:
+    stderr = batch.node_file(desired.pool.id, node.id, "startup/stderr.txt") or b""
+    tail = "\n".join(stderr.decode(errors="replace").splitlines()[-STDERR_TAIL:])
+    why = f"exit code {node.start_task_exit_code}"
+    if node.start_task_failure and "FailureExitCode" not in node.start_task_failure:
+        why = node.start_task_failure
+    return BwfError(
+        f"the start task failed on node {node.id} of pool {desired.pool.id} ({why}); "
+        f"no task can run there. Its stderr ends with:\n{tail}"
+    )
 
 
 @dataclass
