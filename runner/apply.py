@@ -130,7 +130,7 @@ class Executor:
         self.job()
         self.tasks()
         outcome = Outcome()
-        if runs_tasks and any(a.change == "create" for a in self.actions("pool")):
+        if runs_tasks:
             wait_for_nodes(self.desired, self.batch, self.ui, self.record)
         if self.in_job:
             outcome = self.monitor()
@@ -350,7 +350,8 @@ class Executor:
         clean = not (outcome.failed or outcome.blocked or outcome.unfinished or outcome.missing)
         if cl.containers == "delete":
             if clean:
-                kept = self.kept.take(self.desired, self.storage, self.ledger.tasks)
+                local = dl.local_copies(self.desired.downloads, self.ledger.downloads)
+                kept = self.kept.take(self.desired, self.storage, self.ledger.tasks, local)
                 if kept:
                     self.ui.say(
                         f"Kept a copy of {kept} output blobs in BWF_HOME for later applies."

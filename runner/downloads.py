@@ -65,3 +65,21 @@ def observe(
         if reason:
             out[key(d)] = reason
     return out
+
+
+def local_copies(
+    downloads: Sequence[DesiredDownload], recorded: Mapping[str, FileEntries]
+) -> dict[str, Path]:
+    """MD5 -> a downloaded file that still has it (same size and modification time as
+    when it was written), for copies that need not be fetched again."""
+    out: dict[str, Path] = {}
+    for d in downloads:
+        for name, (size, md5, mtime) in recorded.get(key(d), {}).items():
+            path = Path(d.to) / name
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if st.st_size == size and st.st_mtime_ns == mtime:
+                out[str(md5)] = path
+    return out

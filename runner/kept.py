@@ -102,10 +102,17 @@ class Kept:
         except (OSError, ValueError, KeyError, TypeError):
             return {}
 
-    def take(self, desired: Desired, storage: Storage, done: Mapping[str, str]) -> int:
+    def take(
+        self,
+        desired: Desired,
+        storage: Storage,
+        done: Mapping[str, str],
+        local: Mapping[str, Path] | None = None,
+    ) -> int:
         """Copy what later applies read back from the output containers, before
         clean-up deletes them; `done` are the tasks (id -> fingerprint) whose outputs
-        the containers hold. Returns the number of blobs kept."""
+        the containers hold. A blob already downloaded (`local`: MD5 -> file) is copied
+        from disk rather than fetched again. Returns the number of blobs kept."""
         copies = self.copies()  # a container that is gone already keeps its copy
         taken = 0
         incoming = self.objects / ".incoming"
@@ -115,7 +122,7 @@ class Kept:
             if listed is None:
                 continue
             wanted = [b for b in listed.blobs.values() if _selected(b.name, prefixes, patterns)]
-            blobs = {b.name: b for b in wanted if b.md5 and (self.objects / _hex(b.md5)).is_file()}
+            blobs = {b.name: b for b in wanted if b.md5 and self._keep_local(b.md5, local or {})}
             missing = [b.name for b in wanted if b.name not in blobs]
             for f in storage.fetch(name, missing, lambda n: incoming / _incoming_name(n)):
                 os.replace(incoming / _incoming_name(f.name), self.objects / _hex(f.md5))
@@ -124,6 +131,23 @@ class Kept:
             taken += len(blobs)
         self._save(copies)
         return taken
+
+    def _keep_local(self, md5: str, local: Mapping[str, Path]) -> bool:
+        """Whether the content is kept already, or now from a local file that has it."""
+        target = self.objects / _hex(md5)
+        if target.is_file():
+            return True
+        source = local.get(md5)
+        if source is None:
+            return False
+        self.objects.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        try:
+            shutil.copyfile(source, tmp)
+        except OSError:
+            return False
+        os.replace(tmp, target)
+        return True
 
     def restore(self, name: str, storage: Storage, progress: Callable[[int], None]) -> int:
         """Upload the kept copy of a container into it again; the number of blobs."""

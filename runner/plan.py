@@ -248,7 +248,7 @@ _CHANGE_ORDER = ("delete", "create", "replace", "noop")
 def _task_actions(desired: Desired, tp: TaskPlan) -> list[Action]:
     merge = desired.job.merge
     groups: dict[tuple[Change, str], list[DesiredTask]] = {}
-    for t in all_tasks(desired):
+    for t in tp.tasks:
         if t is not merge:
             groups.setdefault(tp.status[t.id], []).append(t)
     actions = []
@@ -264,7 +264,7 @@ def _task_actions(desired: Desired, tp: TaskPlan) -> list[Action]:
         details = {
             **_tasks_details([merge]),
             "after": len(desired.job.tasks),
-            "barriers": sum(1 for t in all_tasks(desired) if t.display == "barrier"),
+            "barriers": sum(1 for t in tp.tasks if t.display == "barrier"),
             "depends": len(merge.depends_on),
             "waits_on": sum(1 for d in merge.depends_on if d in in_job),
             "on_failure": "run_anyway"

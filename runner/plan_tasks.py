@@ -48,7 +48,8 @@ def task_status(t: DesiredTask, live: ObservedTask | None, ledger: Mapping[str, 
 
 @dataclass
 class TaskPlan:
-    status: dict[str, Status]  # every task of the job, in submission order
+    tasks: tuple[DesiredTask, ...]  # every task of the job, in submission order
+    status: dict[str, Status]  # by task id
     removed: list[str]  # tasks of a kept job that the spec no longer has
     restore: list[str] = field(default_factory=list)  # container keys to restore
     # download key -> (reason, source): source "container" or "kept" (the kept copy)
@@ -73,12 +74,15 @@ def _in_job(status: Mapping[str, Status]) -> set[str]:
     return {i for i, (_, reason) in status.items() if reason != DONE_EARLIER}
 
 
-def _written_by(desired: Desired) -> dict[str, list[DesiredTask]]:
+def _written_by(tasks: tuple[DesiredTask, ...]) -> dict[str, list[DesiredTask]]:
     """Container key -> the tasks that write outputs to it (logs aside)."""
     out: dict[str, list[DesiredTask]] = {}
-    for t in all_tasks(desired):
-        for key in {o.container for o in t.outputs if o.container != LOGS_KEY}:
-            out.setdefault(key, []).append(t)
+    for t in tasks:
+        for o in t.outputs:
+            if o.container != LOGS_KEY and (
+                not out.get(o.container) or out[o.container][-1] is not t
+            ):
+                out.setdefault(o.container, []).append(t)
     return out
 
 
@@ -98,7 +102,7 @@ class _Planner:
         self.tasks = all_tasks(desired)
         self.by_id = {t.id: t for t in self.tasks}
         self.graph = Graph.of(self.tasks)
-        self.writers = _written_by(desired)
+        self.writers = _written_by(self.tasks)
         self.status = {t.id: task_status(t, live.get(t.id), observed.ledger) for t in self.tasks}
 
     def rerun(self, ids: list[str] | set[str], reason: str) -> bool:
@@ -121,14 +125,23 @@ class _Planner:
     def spread(self) -> None:
         """Re-runs reach every task downstream, and every done task whose outputs a
         re-running task needs from a deleted container, until nothing changes."""
-        while True:
-            changed = self.rerun(self.graph.downstream(self.running()), INPUTS_RERUN)
+        if all(change != "noop" for change, _ in self.status.values()):
+            return  # everything runs already (a first run, a replaced job)
+        self.rerun(self.graph.downstream(self.running()), INPUTS_RERUN)
+        gone = {key for key in self.writers if self.gone(key)}
+        scanned: set[str] = set()
+        while gone:
+            changed = False
             for i in self.running():
+                if i in scanned:
+                    continue
+                scanned.add(i)
                 for rf in self.by_id[i].resource_files:
-                    if rf.container is not None and self.gone(rf.container):
+                    if rf.container in gone:
                         changed |= self.lost_inputs(rf.container, rf.prefix or rf.blob or "")
             if not changed:
                 return
+            self.rerun(self.graph.downstream(self.running()), INPUTS_RERUN)
 
     def lost_inputs(self, key: str, prefix: str) -> bool:
         """A re-running task reads `prefix` of a deleted container: done tasks writing
@@ -154,10 +167,16 @@ class _Planner:
     def unstick(self) -> None:
         """A task left waiting (by an older apply) on a task that is not in the job
         would wait for ever: it is created again with dependencies that exist."""
+        waiting = [
+            i
+            for i, (_, reason) in self.status.items()
+            if reason == IN_PROGRESS and self.live[i].depends_on
+        ]
+        if not waiting:
+            return
         in_job = _in_job(self.status)
-        for i, (_, reason) in list(self.status.items()):
-            live = self.live.get(i)
-            if reason == IN_PROGRESS and live and any(d not in in_job for d in live.depends_on):
+        for i in waiting:
+            if any(d not in in_job for d in self.live[i].depends_on):
                 self.status[i] = ("replace", STUCK)
 
 
@@ -189,7 +208,7 @@ def plan_tasks(desired: Desired, observed: Observed, live: Mapping[str, Observed
     p.spread()
     p.unstick()
     removed = sorted(set(live) - set(p.by_id))
-    plan = TaskPlan(p.status, removed)
+    plan = TaskPlan(p.tasks, p.status, removed)
     # done in the live job but not yet in the ledger: the outputs were never downloaded
     # (an apply was interrupted after the tasks finished), so the run is not over
     undownloaded = any(
