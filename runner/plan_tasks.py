@@ -55,9 +55,6 @@ class TaskPlan:
     # download key -> (reason, source): source "container" or "kept" (the kept copy)
     downloads: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def runs(self, task_id: str) -> bool:
-        return self.status[task_id][0] in ("create", "replace")
-
     @property
     def run_work(self) -> bool:
         """Whether tasks run or are still running (so containers, pool and job are needed)."""
