@@ -101,7 +101,9 @@ def test_a_task_deleted_from_the_job_blocks_the_merge_at_once(home: Path, tmp_pa
     """A dependency that is no longer in the job (deleted by someone) can never
     complete: monitoring stops waiting for the merge and says why; the next apply
     converges."""
-    command = "sleep {{ 20 if item == 'a' else 0 }}; echo {{ item }} > {{ item }}.out"
+    slow = tmp_path / "slow"  # while it exists, v-a takes 20s
+    slow.touch()
+    command = f"test -e {slow} && [ {{{{ item }}}} = a ] && sleep 20; echo {{{{ item }}}} > {{{{ item }}}}.out"
     spec = values_spec(
         tmp_path, command, extra="cleanup: {containers: keep, job: keep, pool: keep}\n"
     )
@@ -123,6 +125,7 @@ def test_a_task_deleted_from_the_job_blocks_the_merge_at_once(home: Path, tmp_pa
     assert proc.returncode == 1, out
     assert time.monotonic() - deleted < 30, out  # not the 40s job timeout
     assert "\n  merge: blocked, waits on v-a (not in the job)\n" in out, out
+    slow.unlink()
     again = bwf(home, "apply", str(spec), "--yes")
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 0, out
