@@ -81,6 +81,7 @@ def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool)
     if not all_done(desired, local):
         s = connect(desired, target_name)
         observed = observe(desired, s.storage, s.batch, local)
+        s.ledger.keep_only({t.id for t in all_tasks(desired)})
     plan: Plan = diff(desired, observed, target_name)
     if saved is not None and plan.observed_digest != saved.get("observed_digest"):
         raise BwfError(
@@ -95,7 +96,6 @@ def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool)
             # the next apply needs no service at all
             s.ledger.record({t.id: t.fingerprint for t in all_tasks(desired)})
         return 0
-    s.ledger.keep_only({t.id for t in all_tasks(desired)})
     if not yes and saved is None:
         if not sys.stdin.isatty():
             raise UsageError("apply changes things: confirm in a terminal, or pass --yes")
