@@ -67,3 +67,8 @@ class SpecError(BwfError):
         self.problems = sorted(set(problems))
         # one line per problem, whatever a file name or a value in it holds
         super().__init__("\n".join(escape(str(p)) for p in self.problems))
+
+
+class ServiceUnreachable(BwfError):
+    """A service did not answer at all (connection refused, reset or timed out), as
+    opposed to answering with an error. Monitoring retries these for a while."""

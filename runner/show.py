@@ -56,7 +56,7 @@ def _upload_sources(plan: Plan, uploads: dict[str, Action]) -> dict[str, list[st
 def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) -> list[str]:
     m = MARKERS[a.change]
     d = a.details
-    why = f"  ({a.reason})" if a.reason and a.change != "create" else ""
+    why = f"  ({a.reason})" if a.reason and (a.change != "create" or a.reason != "missing") else ""
     if a.kind == "container":
         text = f"container  {d['name']}"
         if d.get("logs"):
@@ -103,7 +103,10 @@ def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) 
         label = f"{n} task{'s' if n != 1 else ''} in {a.id}"
         if a.kind == "merge":
             via = f" through {d['barriers']} barrier tasks" if d.get("barriers") else ""
-            label = f"merge task after all {d['after']} tasks{via} (on_failure: {d['on_failure']})"
+            waits = ""
+            if a.change != "noop" and d.get("waits_on", d["depends"]) < d["depends"]:
+                waits = f", waiting on the {d['waits_on']} in the job (the others are done)"
+            label = f"merge task after all {d['after']} tasks{via}{waits} (on_failure: {d['on_failure']})"
         if a.change == "noop":
             return [f"  {m:>3} {label}  {a.reason}"]
         lines = [f"  {m:>3} {label}{why}"]
@@ -112,9 +115,18 @@ def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) 
         if n > len(d["sample"]):
             lines.append(f"                 ... and {n - len(d['sample'])} more")
         return lines
+    if a.kind == "restore":
+        size = _fmt_size(d["bytes"])
+        text = f"restore    {d['name']}  {d['count']} blobs ({size}) from the copy kept in BWF_HOME"
+        return [f"  {m:>3} {text}  ({a.reason})"]
     if a.kind == "download":
+        notes = [a.reason] if a.reason else []
+        if d.get("source") == "kept":
+            notes.append("from the copy kept in BWF_HOME")
+        shown = f"  ({'; '.join(notes)})" if notes else ""
         return [
-            f"  {m:>3} download   {d['name']}/{escape(d['pattern'])} -> {escape(_rel(d['to']))}"
+            f"  {m:>3} download   {d['name']}/{escape(d['pattern'])} -> "
+            f"{escape(_rel(d['to']))}{shown}"
         ]
     return []
 
@@ -144,10 +156,12 @@ def render_plan(plan: Plan) -> str:
     size = sum(a.details["bytes"] for a in uploads.values())
     pools = sum(1 for a in plan.actions if a.kind == "pool" and a.change == "create")
     jobs = sum(1 for a in plan.actions if a.kind == "job" and a.change == "create")
+    n = sum(1 for a in plan.actions if a.kind == "download" and a.change == "create")
+    fetches = f", {n} download{'s' if n != 1 else ''}" if n else ""
     lines += [
         "",
         f"Plan: {containers} containers, {blobs} uploads ({_fmt_size(size)}), {pools} pool, {jobs} job, "
-        f"{s['tasks_to_run']} of {s['tasks']} tasks to run; {s['create']} to create, {s['update']} to update, "
+        f"{s['tasks_to_run']} of {s['tasks']} tasks to run{fetches}; {s['create']} to create, {s['update']} to update, "
         f"{s['replace']} to replace{deleted}.",
     ]
     return "\n".join(lines) + "\n"

@@ -170,6 +170,15 @@ class ObservedBlob:
 
 
 @dataclass(frozen=True)
+class DownloadedFile:
+    """A blob written to (or found identical in) a local directory by a download."""
+
+    name: str  # the blob name, which is also the path under the download directory
+    size: int
+    md5: str  # base64 MD5 of the content
+
+
+@dataclass(frozen=True)
 class ObservedContainer:
     name: str
     blobs: Mapping[str, ObservedBlob] = field(default_factory=dict)
@@ -201,6 +210,55 @@ class ObservedTask:
     exit_code: int | None = None
     result: str | None = None  # success | failure (completed tasks)
     retry_count: int = 0
+    requeue_count: int = 0
+    node_id: str | None = None  # the node it runs or ran on (last attempt)
+    created: str | None = None  # ISO 8601 UTC times, as Batch reports them
+    started: str | None = None
+    ended: str | None = None
+    failure_code: str | None = None  # executionInfo.failureInfo.code (ResourceFileDownloadFailed...)
+    failure_message: str | None = None  # scrubbed of secrets
+    depends_on: tuple[str, ...] = ()  # the task IDs it was created to wait on
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """A job's task counts (one cheap request), as Batch reports them."""
+
+    active: int = 0
+    running: int = 0  # running or preparing
+    completed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class ObservedNode:
+    id: str
+    state: str  # idle | running | starting | waitingforstarttask | starttaskfailed | ...
+    dedicated: bool = True  # False for spot (low-priority) nodes
+    running_tasks: int = 0
+    total_tasks_run: int = 0
+    start_task_exit_code: int | None = None
+    start_task_failure: str | None = None  # failure code and message of the start task
+
+
+@dataclass(frozen=True)
+class KeptCopy:
+    """What bwf kept in BWF_HOME of one output container before clean-up deleted it
+    (see runner.kept): the blobs, what they were selected by, and the tasks (id ->
+    fingerprint) whose outputs they hold."""
+
+    container: str  # real container name
+    blobs: Mapping[str, ObservedBlob]
+    prefixes: tuple[str, ...] = ()  # every blob under these prefixes was kept
+    patterns: tuple[str, ...] = ()  # every blob matching these patterns was kept
+    tasks: Mapping[str, str] = field(default_factory=dict)
+
+    def covers_prefix(self, prefix: str) -> bool:
+        return any(prefix.startswith(p) for p in self.prefixes)
+
+    def covers_pattern(self, pattern: str) -> bool:
+        return "" in self.prefixes or pattern in self.patterns
 
 
 @dataclass(frozen=True)
@@ -223,6 +281,12 @@ class Observed:
     # succeeded and whose outputs were downloaded, so that a re-apply after clean-up
     # deleted the job, pool and containers still says "No changes".
     ledger: Mapping[str, str] = field(default_factory=dict)
+    # Local download targets (runner.downloads): download key -> why its files are not
+    # in place ("missing locally", "changed locally", "not downloaded yet"); absent
+    # when every file it wrote last time is still there unchanged.
+    downloads: Mapping[str, str] = field(default_factory=dict)
+    # Copies of output containers that clean-up deleted, kept in BWF_HOME (by name).
+    kept: Mapping[str, KeptCopy] = field(default_factory=dict)
 
     @staticmethod
     def empty() -> Observed:

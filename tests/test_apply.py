@@ -119,17 +119,20 @@ def test_changing_one_input_reruns_only_its_task_and_the_merge(
     assert results(tmp_path / "out" / "ALL_OUTPUT.txt") == top(every, 3)
 
 
-def test_after_containers_were_deleted_the_merge_still_sees_every_result(
+def test_without_a_kept_copy_the_merge_still_sees_every_result(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = topn_copy(tmp_path)  # clean-up deletes the containers after each run
     assert run_apply(str(spec), "local", {}, yes=True) == 0
+    name = spec.read_text().split("name: ")[1].split()[0]
+    (kept,) = (home / "kept").glob(f"{name}-*")
+    shutil.rmtree(kept)  # BWF_HOME lost the copy of the deleted output container
     (tmp_path / "workflows" / "data" / "topn" / "signal.txt").write_text(
         "zebra zebra zebra zebra\n"
     )
     assert run_apply(str(spec), "local", {}, yes=True) == 0
     out = capsys.readouterr().out
-    assert "(outputs gone)" in out
+    assert re.search(r"-/\+ 2 tasks in \S+  \(outputs gone\)", out), out  # run again instead
     data = tmp_path / "workflows" / "data" / "topn"
     every = "".join(p.read_text() for p in sorted(data.glob("*.txt")))
     assert results(tmp_path / "out" / "ALL_OUTPUT.txt") == top(every, 3)
@@ -147,9 +150,9 @@ def test_a_failing_task_fails_the_apply_but_keeps_the_other_outputs(
     )
     assert run_apply(str(spec), "local", {}, yes=True) == 1
     out = capsys.readouterr().out
-    assert re.search(r"\S+-orchard: exit code 2", out), out
+    assert re.search(r"\n  \S+-orchard: failed, exit code 2\n", out), out
     assert "unrecognized arguments: --bad-flag" in out  # the tail of its stderr
-    assert "will not run: it waits on failed tasks" in out
+    assert re.search(r"\n  topn-all: blocked, waits on \S+-orchard \(failed\)\n", out), out
     assert (tmp_path / "out" / "harbour_OUTPUT.txt").exists() and (
         tmp_path / "out" / "signal_OUTPUT.txt"
     ).exists()

@@ -16,6 +16,7 @@ from runner.commands.options import (
     yes_option,
 )
 from runner.errors import UsageError
+from runner.kept import Kept
 from runner.lock import workflow_lock
 from runner.paths import Allowed
 
@@ -61,4 +62,5 @@ def _destroy(s: Session, names: list[str]) -> None:
         click.echo(
             f"container {name}: {'deleted' if s.storage.delete_container(name) else 'not found'}"
         )
-    s.ledger.forget(list(s.ledger.tasks))
+    s.ledger.forget_all()
+    Kept(s.ledger).forget()

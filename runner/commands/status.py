@@ -1,8 +1,12 @@
-"""`bwf status SPEC`: pool nodes by state, the job, task counts and each task's state."""
+"""`bwf status SPEC`: pool nodes by state, the job, task counts and each task's state.
+
+When the job is gone (clean-up deleted it), the tasks come from the last run's record
+in BWF_HOME (runner.runrecord), and status says so."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -15,7 +19,9 @@ from runner.commands.options import (
     target_option,
     var_option,
 )
+from runner.ledger import Ledger
 from runner.paths import Allowed
+from runner.runrecord import RunRecord
 
 
 def collect(
@@ -59,7 +65,28 @@ def collect(
     out["ledger_done"] = sum(
         1 for t in desired.job.tasks if s.ledger.tasks.get(t.id) == t.fingerprint
     )
+    out["run"] = None
+    if job is None:
+        out["run"] = _last_run(s.ledger)
     return out
+
+
+def _last_run(ledger: Ledger) -> dict[str, Any] | None:
+    """The last run as its record in BWF_HOME tells it (the job itself is gone)."""
+    run = RunRecord(ledger).latest()
+    if run is None:
+        return None
+    counts: dict[str, int] = {}
+    for t in run.tasks.values():
+        counts[t.state] = counts.get(t.state, 0) + 1
+    return {
+        "id": run.id,
+        "started": run.started,
+        "finished": run.finished,
+        "outcome": run.outcome,
+        "task_counts": counts,
+        "tasks": [asdict(t) for t in run.tasks.values()],
+    }
 
 
 @click.command(name="status")
@@ -87,14 +114,7 @@ def command(
         nodes = ", ".join(f"{k} {v}" for k, v in pool["nodes"].items()) or "no nodes"
         click.echo(f"pool {pool['id']}: {pool['state']}/{pool['allocation_state']}, {nodes}")
     if job is None:
-        click.echo(
-            "job: none"
-            + (
-                f" ({data['ledger_done']} tasks done in earlier runs)"
-                if data["ledger_done"]
-                else ""
-            )
-        )
+        _show_run(data)
         return
     c = job["task_counts"]
     click.echo(f"job {job['id']}: {job['state']}; {c['succeeded']} succeeded, {c['failed']} failed, "
@@ -103,3 +123,31 @@ def command(
         result = f" {t['result']} (exit {t['exit_code']})" if t["state"] == "completed" else ""
         retries = f", {t['retry_count']} retries" if t["retry_count"] else ""
         click.echo(f"  {t['id']}: {t['state']}{result}{retries}")
+
+
+def _show_run(data: dict[str, Any]) -> None:
+    run = data["run"]
+    if run is None:
+        done = data["ledger_done"]
+        click.echo("job: none" + (f" ({done} tasks done in earlier runs)" if done else ""))
+        return
+    state = f"finished {run['finished']}, {run['outcome']}" if run["finished"] else "not finished"
+    click.echo(
+        f"job: none (deleted); from the record of run {run['id']} "
+        f"(started {run['started']}, {state}):"
+    )
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(run["task_counts"].items()))
+    click.echo(f"  tasks: {counts or 'none recorded'}")
+    for t in run["tasks"]:
+        detail = [t["state"]]
+        if t["exit_code"] is not None:
+            detail.append(f"exit {t['exit_code']}")
+        if t["node"]:
+            detail.append(f"on {t['node']}")
+        if t["retries"]:
+            detail.append(f"{t['retries']} retries")
+        if t["failure"] and t["state"] == "failed":
+            detail.append(t["failure"])
+        if t["blocked_by"]:
+            detail.append(f"waits on {t['blocked_by']}")
+        click.echo(f"  {t['id']}: " + ", ".join(detail))
