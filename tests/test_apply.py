@@ -35,11 +35,7 @@ def results(path: Path) -> list[tuple[str, int]]:
     return rows
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test runs in its tmp_path, so that downloads to tmp_path/out stay inside the
-    current directory (bwf refuses to write outside it without --allow-path)."""
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 @pytest.fixture()

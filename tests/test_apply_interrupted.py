@@ -6,8 +6,12 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.gated import TASKS, Apply, gated_spec
 from tests.run_cli import bwf_process
+
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 def test_ctrl_c_during_monitoring_exits_130_and_apply_resumes(

@@ -18,6 +18,8 @@ from runner import localstack
 from runner.engine import run_apply
 from tests.test_apply import ROOT, bwf, results, top
 
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
+
 
 @pytest.fixture()
 def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -137,6 +139,7 @@ def shipped_topn(tmp_path: Path) -> tuple[Path, str]:
     --yes answers), except that the pool is kept so that its nodes' execution counts
     can be read after each apply."""
     name = f"s{uuid.uuid4().hex[:8]}"
+    (tmp_path / ".git").mkdir()  # a repository, as the shipped workflows live in one
     (tmp_path / "workflows").mkdir()
     shutil.copytree(ROOT / "workflows" / "data", tmp_path / "workflows" / "data")
     shutil.copytree(ROOT / "node_scripts", tmp_path / "node_scripts")

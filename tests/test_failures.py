@@ -16,6 +16,8 @@ import pytest
 from runner import localstack
 from tests.test_apply import bwf, many_inputs, runs
 
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
+
 
 @pytest.fixture()
 def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -128,7 +130,7 @@ def test_a_batch_service_that_stops_answering_ends_monitoring_with_a_hint(
     home = tmp_path / "home"
     monkeypatch.setenv("BWF_HOME", str(home))
     try:
-        pid = localstack.up()["pids"]["batch"]  # type: ignore[index]
+        pid = localstack.up()["batch"]["pid"]  # type: ignore[index]
         spec = many_inputs(tmp_path, 2, sleep=15)
         spec.write_text(spec.read_text().replace("  tasks:\n", "  timeout: 4s\n  tasks:\n", 1))
         apply = bwf(home, "apply", str(spec), "--yes")

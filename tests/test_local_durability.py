@@ -16,6 +16,8 @@ from runner import localstack
 from tests.gated import TASKS, Apply, gated_spec
 from tests.run_cli import bwf_process
 
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
+
 
 def tasks_of(url: str, job_id: str) -> list[Any]:
     """Every task of the job, read from the local Batch service with the real SDK."""
