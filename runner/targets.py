@@ -5,7 +5,7 @@
 either `BWF_BATCH_KEY`/`BWF_STORAGE_KEY` or, without keys, Microsoft Entra ID through
 azure-identity's DefaultAzureCredential. Credentials never come from the spec.
 
-A `Target` is plain data: the service modules (`runner.storage`, `runner.batch`)
+A `Target` is plain data: the service modules (`runner.storage`, the package `runner.batch`)
 build SDK clients from it. Its repr never shows a key.
 """
 

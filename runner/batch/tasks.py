@@ -1,0 +1,126 @@
+"""Tasks: list, count, submit in chunks with bounded retries, delete, read their files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from azure.batch import models as m
+from azure.core.exceptions import AzureError, HttpResponseError
+
+from runner import secrets
+from runner.batch.connection import Connection
+from runner.batch.errors import translate
+from runner.batch.models import Resolver, task_options
+from runner.batch.observed import TASK_FIELDS, observed_task, value
+from runner.errors import BwfError
+from runner.state import DesiredTask, ObservedTask, TaskCounts
+
+CHUNK = 100
+SUBMIT_WORKERS = 8
+SUBMIT_ATTEMPTS = 8
+
+
+class Tasks:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.client = conn.client
+
+    def read(self, job_id: str, filter: str | None = None) -> list[ObservedTask]:
+        """The job's tasks (empty when the job is gone)."""
+        found = self.conn.call_or_none(
+            f"listing tasks of {job_id}",
+            lambda: [
+                observed_task(t)
+                for t in self.client.list_tasks(job_id, filter=filter, select=TASK_FIELDS)
+            ],
+        )
+        return found or []
+
+    def counts(self, job_id: str) -> TaskCounts:
+        c = self.conn.call(
+            f"reading task counts of {job_id}",
+            lambda: self.client.get_job_task_counts(job_id).task_counts,
+        )
+        return TaskCounts(c.active, c.running, c.completed, c.succeeded, c.failed)
+
+    def file(self, job_id: str, task_id: str, path: str) -> bytes | None:
+        """A file of a task on its node, None when the task, its node or the file is gone."""
+        try:
+            return b"".join(self.client.download_task_file(job_id, task_id, path, stream=False))
+        except HttpResponseError:
+            return None
+        except AzureError as e:
+            raise translate(
+                f"reading {path} of task {task_id}", e, self.conn.target.batch_url
+            ) from None
+
+    def delete(self, job_id: str, task_id: str) -> None:
+        self.conn.call_or_none(
+            f"deleting task {task_id}", lambda: self.client.delete_task(job_id, task_id)
+        )
+
+    def add(
+        self,
+        job_id: str,
+        desired: Sequence[DesiredTask],
+        r: Resolver,
+        progress: Callable[[int], None],
+        depends_on: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Submit tasks in chunks of 100 on a few threads. A chunk refused as too large is
+        split; server errors and throttling are retried with backoff, a bounded number of
+        times; a task that already exists counts as submitted (re-submitting is safe).
+        `depends_on` gives the dependencies to submit where they differ from the desired
+        ones (see runner.dag.submitted_dependencies)."""
+        given = depends_on or {}
+        tasks = [task_options(t, r, given.get(t.id)) for t in desired]
+        chunks = [list(tasks[i : i + CHUNK]) for i in range(0, len(tasks), CHUNK)]
+        with ThreadPoolExecutor(max_workers=SUBMIT_WORKERS) as pool:
+            for _ in pool.map(lambda chunk: self._submit(job_id, chunk, progress), chunks):
+                pass
+
+    def _submit(
+        self, job_id: str, chunk: list[m.BatchTaskCreateOptions], progress: Callable[[int], None]
+    ) -> None:
+        pending = list(chunk)
+        for attempt in range(SUBMIT_ATTEMPTS):
+            try:
+                result = self.client.create_task_collection(
+                    job_id, m.BatchTaskGroup(task_values=pending)
+                )
+            except HttpResponseError as e:
+                code = e.error.code if e.error is not None else ""
+                if code == "RequestBodyTooLarge" and len(pending) > 1:
+                    half = len(pending) // 2
+                    self._submit(job_id, pending[:half], progress)
+                    self._submit(job_id, pending[half:], progress)
+                    return
+                if e.status_code in (429, 500, 503, 504) or (e.status_code or 0) >= 500:
+                    time.sleep(min(8.0, 0.2 * 2**attempt))
+                    continue
+                raise translate(f"submitting tasks to {job_id}", e) from None
+            except AzureError as e:
+                raise translate(
+                    f"submitting tasks to {job_id}", e, self.conn.target.batch_url
+                ) from None
+            retry = []
+            by_id = {t.id: t for t in pending}
+            for r in result.result_values or []:
+                status = value(r.status)
+                code = r.error.code if r.error is not None else ""
+                if status == "success" or code == "TaskExists":
+                    progress(1)
+                elif status == "servererror":
+                    retry.append(by_id[r.task_id])
+                else:
+                    msg = r.error.message.value if r.error is not None and r.error.message else code
+                    raise BwfError(secrets.scrub(f"task {r.task_id} was refused: {code}: {msg}"))
+            if not retry:
+                return
+            pending = retry
+            time.sleep(min(8.0, 0.2 * 2**attempt))
+        raise BwfError(
+            f"submitting tasks to {job_id}: the service kept failing after {SUBMIT_ATTEMPTS} tries"
+        )
