@@ -10,14 +10,14 @@ moment, and never printed.
 from __future__ import annotations
 
 import time
-import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import click
 
-from runner import dag, secrets
+from runner import dag, sas_times
 from runner import downloads as dl
 from runner.batch import Batch
 from runner.errors import BwfError
@@ -28,52 +28,10 @@ from runner.monitor import Monitor, Outcome, wait_for_nodes
 from runner.plan import Action, Plan, all_tasks, tasks_in_job
 from runner.progress import Ui
 from runner.render import LOGS_KEY
+from runner.resolver import SasResolver
 from runner.runrecord import RunRecord
-from runner.state import Desired, DesiredTask, ResourceFile
+from runner.state import DesiredTask
 from runner.storage import Storage
-
-
-class _Resolver:
-    """Secret tokens and logical containers -> URLs with least-privilege SAS (cached)."""
-
-    def __init__(self, desired: Desired, storage: Storage) -> None:
-        self.desired = desired
-        self.storage = storage
-        self.cache: dict[tuple[str, str], str] = {}
-
-    def _name(self, key: str) -> str:
-        return self.desired.container(key).name
-
-    def sas(self, key: str, kind: str) -> str:
-        if (key, kind) not in self.cache:
-            name = self._name(key)
-            if kind == "url":
-                self.cache[(key, kind)] = self.storage.container_url(name)
-            else:
-                self.cache[(key, kind)] = self.storage.sas_url(name, kind, self.desired.sas_expiry)
-        return self.cache[(key, kind)]
-
-    def text(self, value: str) -> str:
-        return secrets.resolve(value, self.sas)
-
-    def resource(self, rf: ResourceFile) -> dict[str, str | None]:
-        base = {"file_path": rf.file_path, "file_mode": rf.file_mode}
-        if rf.url is not None:
-            return {**base, "http_url": self.text(rf.url)}
-        assert rf.container is not None
-        if rf.blob is not None:
-            url = self.sas(rf.container, "read")
-            container_url, _, query = url.partition("?")
-            blob_url = f"{container_url}/{urllib.parse.quote(rf.blob)}?{query}"
-            return {**base, "http_url": blob_url, "file_path": rf.file_path or rf.blob}
-        return {
-            **base,
-            "storage_container_url": self.sas(rf.container, "read"),
-            "blob_prefix": rf.prefix or None,
-        }
-
-    def output_url(self, container: str) -> str:
-        return self.sas(container, "write")
 
 
 def _confirm(question: str, yes: bool, policy: Literal["ask", "delete", "keep"] = "ask") -> bool:
@@ -99,7 +57,10 @@ class Executor:
         self.ledger = ledger
         self.ui = ui
         self.yes = yes
-        self.resolver = _Resolver(self.desired, storage)
+        self.resolver = SasResolver(self.desired, storage, self.desired.sas_expiry)
+        # a pool outlives the apply that signs its start task (see runner.sas_times)
+        self.pool_resolver = SasResolver(self.desired, storage, sas_times.START_TASK_LIFETIME)
+        batch.report_to(ui.say)
         self.kept = Kept(ledger)
         self.record = RunRecord(ledger)
         self.in_job = tasks_in_job(plan)
@@ -209,14 +170,11 @@ class Executor:
 
     def pool(self) -> None:
         (a,) = self.actions("pool") or (None,)
-        if a is None or a.change == "noop":
+        if a is None:
             return
         p = self.desired.pool
-        if a.change == "update":
-            self.ui.say(
-                f"Resizing pool [{p.id}] to {p.dedicated_nodes} dedicated + {p.spot_nodes} spot nodes..."
-            )
-            self.batch.resize_pool(p.id, p.dedicated_nodes, p.spot_nodes)
+        if a.change in ("noop", "update"):
+            self._keep_pool(a)
             return
         if a.change == "replace":
             if not _confirm(
@@ -228,10 +186,28 @@ class Executor:
                 )
             self.ui.say(f"Deleting pool [{p.id}] to replace it ({a.reason})...")
             self.batch.delete_pool(p.id)
-        agent = self.batch.node_agent_sku(p.publisher, p.offer, p.sku)
         self.ui.say(f"Creating pool [{p.id}]: {p.dedicated_nodes} x {p.vm_size}, "
-                    f"{p.image_alias or p.offer}, node agent {agent}...")  # fmt: skip
-        self.batch.create_pool(p, agent, self.resolver)
+                    f"{p.image_alias or p.offer}, node agent {p.node_agent_sku}...")  # fmt: skip
+        self.batch.create_pool(p, self.pool_resolver)
+
+    def _keep_pool(self, a: Action) -> None:
+        """A live pool: its start task signed afresh (a node that joins or reboots runs it
+        again), resized, and its nodes whose start task failed rebooted, as planned."""
+        p = self.desired.pool
+        if p.start_task is not None:
+            self.batch.refresh_start_task(p, self.pool_resolver)
+        if "from_nodes" in a.details:
+            self.ui.say(
+                f"Resizing pool [{p.id}] to {p.dedicated_nodes} dedicated + {p.spot_nodes} spot nodes..."
+            )
+            self.batch.resize_pool(p.id, p.dedicated_nodes, p.spot_nodes)
+        if a.details.get("reboot"):
+            failed = [n.id for n in self.batch.nodes(p.id) if n.state == "starttaskfailed"]
+            self.ui.say(
+                f"Rebooting {len(failed)} node(s) of pool [{p.id}] whose start task failed, "
+                "to run it again with its SAS signed afresh..."
+            )
+            self.batch.reboot_nodes(p.id, failed)
 
     def job(self) -> None:
         (a,) = self.actions("job") or (None,)
@@ -242,7 +218,8 @@ class Executor:
             self.ui.say(f"Deleting job [{j.id}] to replace it ({a.reason})...")
             self.batch.delete_job(j.id)
         self.ui.say(f"Creating job [{j.id}]...")
-        self.batch.create_job(j, self.resolver)
+        # waiting for the account's job quota is bounded as monitoring is
+        self.batch.create_job(j, self.resolver, quota_bound=j.timeout)
 
     def tasks(self) -> int:
         """Delete what is replaced (tasks the live job holds), submit what is created,
@@ -258,12 +235,10 @@ class Executor:
         for a in self.actions("tasks"):
             if a.change == "delete":
                 self.ui.say(f"Deleting {a.details['count']} tasks that the spec no longer has...")
-                for task_id in a.details["ids"]:
-                    self.batch.delete_task(self.desired.job.id, task_id)
+                self._delete_tasks(a.details["ids"])
         if replace_ids:
             self.ui.say(f"Deleting {len(replace_ids)} tasks to run them again...")
-            for task_id in replace_ids:
-                self.batch.delete_task(self.desired.job.id, task_id)
+            self._delete_tasks(replace_ids)
             self.ledger.forget(replace_ids)
         self.ledger.forget([t.id for t in create])
         if create:
@@ -278,6 +253,11 @@ class Executor:
                 )
             self.ui.say(f"  added {len(create)} tasks")
         return len(self.in_job)
+
+    def _delete_tasks(self, ids: list[str]) -> None:
+        job_id = self.desired.job.id
+        with self.ui.bar(f"Deleting tasks of {job_id}", len(ids), " tasks") as bar:
+            self.batch.delete_tasks(job_id, ids, bar.advance)
 
     def monitor(self) -> Outcome:
         in_job = [t for t in all_tasks(self.desired) if t.id in self.in_job]
@@ -369,7 +349,31 @@ class Executor:
         if not (self.actions("job") or self.in_job):
             return  # the job and the pool were gone before this apply
         job, pool = self.desired.job.id, self.desired.pool.id
-        if _confirm(f"Delete job {job}?", self.yes, cl.job) and self.batch.delete_job(job):
-            self.ui.say(f"Deleted job [{job}].")
-        if _confirm(f"Delete pool {pool}?", self.yes, cl.pool) and self.batch.delete_pool(pool):
-            self.ui.say(f"Deleted pool [{pool}].")
+        delete_job = _confirm(f"Delete job {job}?", self.yes, cl.job)
+        delete_pool = _confirm(f"Delete pool {pool}?", self.yes, cl.pool)
+        if not delete_job:
+            self._finish_job(outcome)
+        # deletions take minutes on Azure: both at once
+        with ThreadPoolExecutor(max_workers=2) as deleting:
+            job_gone = deleting.submit(self.batch.delete_job, job) if delete_job else None
+            pool_gone = deleting.submit(self.batch.delete_pool, pool) if delete_pool else None
+            if job_gone is not None and job_gone.result():
+                self.ui.say(f"Deleted job [{job}].")
+            if pool_gone is not None and pool_gone.result():
+                self.ui.say(f"Deleted pool [{pool}].")
+
+    def _finish_job(self, outcome: Outcome) -> None:
+        """A kept job whose run is over is terminated: an active job counts against the
+        account's active job quota for as long as it lives. One with tasks still to
+        finish stays active, for the next apply to resume."""
+        job = self.desired.job.id
+        if outcome.timed_out or outcome.unfinished:
+            self.ui.say(
+                f"Kept job [{job}] active: {len(outcome.unfinished)} task(s) have not finished; "
+                f"`bwf apply {self.desired.spec_path}` resumes monitoring."
+            )
+        elif self.batch.terminate_job(job):
+            self.ui.say(
+                f"Terminated job [{job}] (kept): a completed job does not count against the "
+                "account's active job quota."
+            )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from runner import durations
+from runner import durations, sas_times
 from runner.errors import Problem
 from runner.secrets import secret_token, secret_tokens
 from runner.spec import SourceMap, YamlPath
@@ -21,8 +21,6 @@ RESOURCE_FILES_MAX_CHARS = 32768
 COMMAND_LINE_MAX = 8191
 # How long a task may wait in the queue after the job timeout: SAS URLs outlive both.
 QUEUE_ALLOWANCE = 3600
-# A user-delegation SAS (Entra ID) lives at most 7 days.
-SAS_MAX_LIFETIME = 7 * 86400
 # The length a secret token stands for once resolved: a container URL with its SAS.
 SAS_URL_CHARS = 300
 
@@ -48,13 +46,15 @@ def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:
 def check(desired: Desired, source: SourceMap) -> list[Problem]:
     problems: list[Problem] = []
     job = desired.job
-    lifetime = job.timeout + QUEUE_ALLOWANCE
-    if lifetime > SAS_MAX_LIFETIME:
+    # a SAS is signed for its lifetime plus the clock skew allowed on either side
+    span = job.timeout + QUEUE_ALLOWANCE + 2 * sas_times.SKEW
+    if span > sas_times.MAX_LIFETIME:
         problems.append(
             Problem(
                 source.value(("job", "timeout")),
                 f"job.timeout: {durations.human(job.timeout)} plus {durations.human(QUEUE_ALLOWANCE)} of queueing "
-                f"exceeds the {durations.human(SAS_MAX_LIFETIME)} a SAS URL can live; tasks would lose their files",
+                f"and {durations.human(2 * sas_times.SKEW)} of clock skew allowance exceeds the "
+                f"{durations.human(sas_times.MAX_LIFETIME)} a SAS URL can live; tasks would lose their files",
             )
         )
 

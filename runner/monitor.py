@@ -24,7 +24,7 @@ from runner.errors import BwfError, ServiceUnreachable
 from runner.failures import STDERR_TAIL
 from runner.progress import Ui
 from runner.runrecord import RunRecord, TaskRecord
-from runner.state import Desired, ObservedNode, ObservedTask, TaskCounts
+from runner.state import Desired, ObservedNode, ObservedPool, ObservedTask, TaskCounts
 
 POLL_SECONDS = 1.0
 NODE_POLL_SECONDS = 0.5
@@ -35,8 +35,11 @@ T = TypeVar("T")
 
 
 def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) -> None:
-    """Until the pool has its nodes ready (or some, once all are allocated); a start
-    task that failed on every node stops here, with its stderr."""
+    """Until the pool has its nodes ready (or some, once all are allocated). A pool
+    that settled with fewer nodes than asked (a quota, no spot capacity) is reported,
+    with Batch's resize errors, and the run carries on with the nodes it has; it fails
+    only when none can run a task. A start task that failed on every node stops here,
+    with its stderr."""
     p = desired.pool
     want = p.dedicated_nodes + p.spot_nodes
     if want == 0:
@@ -44,13 +47,15 @@ def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) ->
     deadline = time.monotonic() + desired.job.timeout
     shown = ""
     while True:
+        pool = batch.get_pool(p.id, with_nodes=False)
         nodes = batch.nodes(p.id)
         states: dict[str, int] = {}
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
             record.node(p.id, n.id, n.state, n.dedicated)
         failed = [n for n in nodes if n.state in ("starttaskfailed", "unusable")]
-        if failed and len(failed) == len(nodes) and len(nodes) >= want:
+        settled = pool is not None and pool.allocation_state == "steady"
+        if failed and len(failed) == len(nodes) and (len(nodes) >= want or settled):
             raise _start_task_failed(desired, batch, failed[0])
         ready = states.get("idle", 0) + states.get("running", 0)
         text = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
@@ -59,11 +64,37 @@ def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) ->
             shown = text
         if ready >= want or (ready and len(nodes) >= want):
             return
+        if settled and len(nodes) < want and _short_pool(desired, pool, nodes, ready, ui):
+            return
         if time.monotonic() > deadline:
             raise BwfError(
                 f"pool {p.id}: nodes not ready after the job timeout ({text or 'none allocated'})"
             )
         time.sleep(NODE_POLL_SECONDS)
+
+
+def _short_pool(
+    desired: Desired, pool: ObservedPool | None, nodes: list[ObservedNode], ready: int, ui: Ui
+) -> bool:
+    """A steady pool with fewer nodes than asked: whether to carry on now (some are
+    ready; the others are still starting, or will not come). Raises when no node ever
+    can run a task."""
+    p = desired.pool
+    why = "; ".join(pool.resize_errors) if pool is not None and pool.resize_errors else ""
+    usable = [n for n in nodes if n.state not in ("starttaskfailed", "unusable")]
+    if not usable:
+        raise BwfError(
+            f"pool {p.id} got no node that can run tasks "
+            f"({len(nodes)} of {p.dedicated_nodes + p.spot_nodes}): {why or 'no resize error given'}"
+        )
+    if not ready:
+        return False
+    ui.warn(
+        f"Warning: pool [{p.id}] has {len(nodes)} of the {p.dedicated_nodes + p.spot_nodes} nodes "
+        f"asked for{': ' + why if why else ''}. The tasks run on {len(nodes)}; "
+        "the next apply resizes the pool again."
+    )
+    return True
 
 
 def _start_task_failed(desired: Desired, batch: Batch, node: ObservedNode) -> BwfError:
@@ -165,7 +196,9 @@ class Monitor:
                     f"waiting {c.active} ({rate:.1f}/s)",
                 )
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
-                if c != listed_counts and (settled or time.monotonic() >= next_listing):
+                due = time.monotonic() >= next_listing
+                changed = c != listed_counts and (settled or due)
+                if changed or (settled and due and self.counts_lag()):
                     took = self.listing()
                     listed_counts = c
                     next_listing = time.monotonic() + max(POLL_SECONDS, LISTING_SHARE * took)
@@ -176,6 +209,17 @@ class Monitor:
                     self.outcome.timed_out = not self.over()
                     return self.outcome
                 time.sleep(POLL_SECONDS)
+
+    def counts_lag(self) -> bool:
+        """Whether the counts, which say nothing runs or waits while the last listing
+        left tasks unfinished, are behind (Azure: "may not always be up to date"): a
+        filtered list of the tasks not completed, cheap and exact, tells."""
+        if not self.outcome.unfinished:
+            return False
+        left = self.call(
+            lambda: self.batch.list_tasks(self.job_id, filter="state ne 'completed'")
+        )
+        return not any(t.id in self.graph.depends for t in left)
 
     def over(self) -> bool:
         """Nothing left to wait for: every task completed or blocked."""

@@ -25,7 +25,9 @@ Semantics (the contract between diff and apply):
 - When tasks must run, containers are created when missing; uploads are the blobs
   whose MD5 differs or is absent; the pool is created, resized (`update`: only node
   counts differ) or replaced (anything in the pool fingerprint differs); the job is
-  created when missing, replaced when it is bound to another pool or completed.
+  created when missing, replaced when it is bound to another pool or completed. A
+  pool that settled with fewer nodes than asked (a quota) is resized again, and its
+  nodes whose start task failed (an expired SAS) are rebooted (`update`).
 """
 
 from __future__ import annotations
@@ -106,8 +108,9 @@ def digest(observed: Observed) -> str:
     """A digest of what in the observed state decides a plan: blobs and their MD5s, the
     pool's identity and size, the job, each task's fingerprint and whether it is done,
     failed or pending, the ledger, the local download targets and the kept copies.
-    Node states and running/active flips are left out, so a saved plan stays valid
-    while its tasks merely progress."""
+    Node states (but how many nodes failed their start task, and whether the pool
+    settled short of nodes) and running/active flips are left out, so a saved plan
+    stays valid while its tasks merely progress."""
 
     def bucket(t: ObservedTask) -> str:
         if t.state != "completed":
@@ -123,7 +126,14 @@ def digest(observed: Observed) -> str:
         },
         "pool": None
         if pool is None
-        else [pool.state, pool.fingerprint, pool.dedicated_target, pool.spot_target],
+        else [
+            pool.state,
+            pool.fingerprint,
+            pool.dedicated_target,
+            pool.spot_target,
+            pool.short,
+            pool.node_states.get("starttaskfailed", 0),
+        ],
         "job": None
         if job is None
         else [
@@ -311,9 +321,19 @@ def _pool_action(desired: Desired, observed: Observed) -> Action:
         return Action("pool", p.id, "replace", "pool is being deleted", details)
     if live.fingerprint != p.fingerprint:
         return Action("pool", p.id, "replace", "image, size or start task changed", details)
+    reasons = []
     if (live.dedicated_target, live.spot_target) != (p.dedicated_nodes, p.spot_nodes):
         details["from_nodes"] = {"dedicated": live.dedicated_target, "spot": live.spot_target}
-        return Action("pool", p.id, "update", "node count changed", details)
+        reasons.append("node count changed")
+    elif live.short:  # a quota or spot capacity left it short: ask again
+        details["from_nodes"] = {"dedicated": live.current_dedicated, "spot": live.current_spot}
+        reasons.append("fewer nodes than asked")
+    failed = live.node_states.get("starttaskfailed", 0)
+    if failed:  # its SAS may have expired: signed afresh, then run again
+        details["reboot"] = failed
+        reasons.append(f"start task failed on {failed} node{'s' if failed != 1 else ''}")
+    if reasons:
+        return Action("pool", p.id, "update", ", ".join(reasons), details)
     return Action("pool", p.id, "noop", "", details)
 
 

@@ -36,9 +36,11 @@ def task_status(t: DesiredTask, live: ObservedTask | None, ledger: Mapping[str, 
     """What to do with one task on its own, and why. The live job is the truth when it
     holds the task; the ledger answers for tasks whose job is gone."""
     if live is None:
-        return (
-            ("noop", DONE_EARLIER) if ledger.get(t.id) == t.fingerprint else ("create", "missing")
-        )
+        recorded = ledger.get(t.id)
+        if recorded == t.fingerprint:
+            return "noop", DONE_EARLIER
+        # done in an earlier run, whose job is completed or gone, with other inputs
+        return "create", "missing" if recorded is None else "changed"
     if live.fingerprint != t.fingerprint:
         return "replace", "changed"
     if live.state == "completed":

@@ -87,6 +87,8 @@ def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) 
             lines.append(
                 f"                 nodes {f['dedicated']}+{f['spot']} -> {d['dedicated_nodes']}+{d['spot_nodes']}"
             )
+        if d.get("reboot"):
+            lines.append(f"{INDENT}reboot {d['reboot']} node(s) whose start task failed")
         if d.get("start_task"):
             lines.append(f"{INDENT}start task: {escape(d['start_task'])}")
         return lines

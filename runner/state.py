@@ -200,6 +200,18 @@ class ObservedPool:
     task_slots_per_node: int
     fingerprint: str  # what bwf recorded at creation (pool metadata), "" if not bwf's
     node_states: Mapping[str, int] = field(default_factory=dict)  # idle: 2, starting: 1...
+    current_dedicated: int | None = None  # the nodes it has; None when not read
+    current_spot: int | None = None
+    # why the last resize got fewer nodes than asked ("AccountCoreQuotaReached: ...")
+    resize_errors: tuple[str, ...] = ()
+
+    @property
+    def short(self) -> bool:
+        """Steady with fewer nodes than its targets (a quota, no spot capacity)."""
+        if self.allocation_state != "steady" or self.current_dedicated is None:
+            return False
+        current = (self.current_dedicated, self.current_spot or 0)
+        return current[0] < self.dedicated_target or current[1] < self.spot_target
 
 
 @dataclass(frozen=True)

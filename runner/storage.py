@@ -32,7 +32,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from runner import secrets
+from runner import sas_times, secrets
 from runner.errors import BwfError, ServiceUnreachable
 from runner.state import DownloadedFile, ObservedBlob, ObservedContainer, Upload
 from runner.targets import Target
@@ -87,6 +87,7 @@ class Storage:
         self.target = target
         self.client = make_client(target)
         self._delegation_key: Any = None
+        self._delegation_key_expiry = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
     # --- reads -----------------------------------------------------------------------
 
@@ -215,25 +216,35 @@ class Storage:
         return f"{self.target.storage_url}/{container}"
 
     def sas_url(self, container: str, kind: str, lifetime: int) -> str:
-        """A container URL with a SAS: `read` (list+read) or `write` (create+write)."""
+        """A container URL with a SAS: `read` (list+read) or `write` (create+write), valid
+        for `lifetime` seconds (see runner.sas_times); https only on Azure."""
         now = dt.datetime.now(dt.timezone.utc)
-        start = now - dt.timedelta(minutes=5)  # tolerate clock skew between here and Azure
-        expiry = now + dt.timedelta(seconds=lifetime + 300)
+        start, expiry = sas_times.window(now, lifetime)
         permission = ContainerSasPermissions.from_string(PERMISSIONS[kind])
-        if self.target.storage_key:
-            sas = generate_container_sas(
-                self.target.storage_account, container, account_key=self.target.storage_key,
-                permission=permission, start=start, expiry=expiry,
-            )  # fmt: skip
-        else:
-            if self._delegation_key is None:
-                with _errors("getting a user delegation key"):
-                    self._delegation_key = self.client.get_user_delegation_key(start, expiry)
-            sas = generate_container_sas(
-                self.target.storage_account, container, user_delegation_key=self._delegation_key,
-                permission=permission, start=start, expiry=expiry,
-            )  # fmt: skip
+        signer: dict[str, Any] = {"account_key": self.target.storage_key}
+        if not self.target.storage_key:
+            signer = {"user_delegation_key": self._delegation_key_until(expiry, now)}
+        sas = generate_container_sas(
+            self.target.storage_account,
+            container,
+            permission=permission,
+            start=start,
+            expiry=expiry,
+            protocol="https" if self.target.name == "azure" else None,
+            **signer,
+        )
         return f"{self.container_url(container)}?{sas}"
+
+    def _delegation_key_until(self, expiry: dt.datetime, now: dt.datetime) -> Any:
+        """A user delegation key valid until `expiry` at least: a SAS cannot outlive the
+        key that signs it. One key, asked for as long as Storage allows, serves a whole
+        apply; a new one is asked for only when a SAS would outlive it."""
+        if self._delegation_key is None or self._delegation_key_expiry < expiry:
+            start, until = sas_times.key_window(now)
+            with _errors("getting a user delegation key"):
+                self._delegation_key = self.client.get_user_delegation_key(start, until)
+            self._delegation_key_expiry = until
+        return self._delegation_key
 
 
 def _file_md5(path: Path) -> str:

@@ -43,22 +43,48 @@ def _require(name: str) -> str:
     return value
 
 
+def _endpoint(name: str) -> tuple[str, str]:
+    """An Azure endpoint from the variable `name`: an https URL with a host (SAS URLs
+    and keys travel over it); the URL without a trailing slash, and its host."""
+    url = _require(name).rstrip("/")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise UsageError(
+            f"{name} must be an https URL with a host, such as "
+            f"{_EXAMPLES[name]}; got {url!r} (see docs/targets.md)"
+        )
+    return url, parts.hostname
+
+
+_EXAMPLES = {
+    "BWF_BATCH_URL": "https://ACCOUNT.REGION.batch.azure.com",
+    "BWF_STORAGE_URL": "https://ACCOUNT.blob.core.windows.net",
+}
+
+
+def _account(variable: str, url_variable: str, host: str) -> str:
+    """The account name: `variable` when set, else the first label of the host."""
+    name = (os.environ.get(variable) or "").strip() or host.split(".")[0]
+    if not name:
+        raise UsageError(
+            f"no account name: set {variable}, or give {url_variable} a host that starts "
+            "with it (see docs/targets.md)"
+        )
+    return name
+
+
 def azure_target() -> Target:
     """A real Batch and storage account from BWF_* variables; keys optional (Entra ID)."""
-    batch_url = _require("BWF_BATCH_URL").rstrip("/")
-    storage_url = _require("BWF_STORAGE_URL").rstrip("/")
-    batch_key = os.environ.get("BWF_BATCH_KEY") or None
-    storage_key = os.environ.get("BWF_STORAGE_KEY") or None
-    batch_host = urllib.parse.urlsplit(batch_url).hostname or ""
-    storage_host = urllib.parse.urlsplit(storage_url).hostname or ""
+    batch_url, batch_host = _endpoint("BWF_BATCH_URL")
+    storage_url, storage_host = _endpoint("BWF_STORAGE_URL")
     return Target(
         name="azure",
         batch_url=batch_url,
-        batch_account=os.environ.get("BWF_BATCH_ACCOUNT") or batch_host.split(".")[0],
+        batch_account=_account("BWF_BATCH_ACCOUNT", "BWF_BATCH_URL", batch_host),
         storage_url=storage_url,
-        storage_account=os.environ.get("BWF_STORAGE_ACCOUNT") or storage_host.split(".")[0],
-        batch_key=batch_key,
-        storage_key=storage_key,
+        storage_account=_account("BWF_STORAGE_ACCOUNT", "BWF_STORAGE_URL", storage_host),
+        batch_key=os.environ.get("BWF_BATCH_KEY") or None,
+        storage_key=os.environ.get("BWF_STORAGE_KEY") or None,
     )
 
 

@@ -107,7 +107,9 @@ def test_changing_one_input_reruns_only_its_task_and_the_merge(
     assert run_apply(str(spec), "local", {}, yes=True) == 0
     out = capsys.readouterr().out
     assert "Adding 2 tasks" in out
-    assert re.search(r"-/\+ 1 task in \S+  \(changed\)", out), out
+    # the job, terminated at the end of the first run, is replaced
+    assert re.search(r"-/\+ job +\S+ .*\(job is completed\)", out), out
+    assert re.search(r" \+ 1 task in \S+  \(changed\)", out), out
     assert results(tmp_path / "out" / "signal_OUTPUT.txt") == [("yak", 5), ("zebra", 4), ("x", 1)]
     assert "Uploading 1 files" in out and "Uploading 3" not in out  # only the changed blob
     data = tmp_path / "workflows" / "data" / "topn"
@@ -128,7 +130,7 @@ def test_without_a_kept_copy_the_merge_still_sees_every_result(
     )
     assert run_apply(str(spec), "local", {}, yes=True) == 0
     out = capsys.readouterr().out
-    assert re.search(r"-/\+ 2 tasks in \S+  \(outputs gone\)", out), out  # run again instead
+    assert re.search(r" \+ 2 tasks in \S+  \(outputs gone\)", out), out  # run again instead
     data = tmp_path / "workflows" / "data" / "topn"
     every = "".join(p.read_text() for p in sorted(data.glob("*.txt")))
     assert results(tmp_path / "out" / "ALL_OUTPUT.txt") == top(every, 3)
@@ -358,17 +360,28 @@ def test_the_job_timeout_names_what_did_not_finish(
     assert len(list((tmp_path / "out").glob("*.out"))) == 2  # what finished is still downloaded
 
 
-def test_a_removed_input_removes_its_task(
+def test_removed_inputs_remove_their_tasks_from_an_active_job(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = many_inputs(tmp_path, 3)
-    assert run_apply(str(spec), "local", {}, yes=True) == 0
-    (tmp_path / "data" / "in0002.txt").unlink()
+    """A job whose run was interrupted stays active: the inputs removed meanwhile leave
+    it, all their tasks deleted at once (a finished run's job is terminated instead,
+    and is history)."""
+    spec = many_inputs(tmp_path, 40, sleep=0.5)
+    first = bwf(home, "apply", str(spec), "--yes")
+    assert first.stdout is not None
+    for line in first.stdout:
+        if "Monitoring" in line:
+            first.kill()
+            break
+    assert first.wait(timeout=60) == -9
+    for i in range(10, 40):
+        (tmp_path / "data" / f"in{i:04d}.txt").unlink()
     capsys.readouterr()
     assert run_apply(str(spec), "local", {}, yes=True) == 0
     out = capsys.readouterr().out
-    assert "(not in the spec)" in out and "Deleting 1 tasks that the spec no longer has" in out
-    assert "Adding" not in out
+    assert "(not in the spec)" in out and "Deleting 30 tasks that the spec no longer has" in out
+    assert "Terminated job [" in out
     from runner.commands.status import collect
 
-    assert sorted(t["id"] for t in collect(str(spec), "local", ())["tasks"]) == ["in0000", "in0001"]
+    ids = sorted(t["id"] for t in collect(str(spec), "local", ())["tasks"])
+    assert ids == [f"in{i:04d}" for i in range(10)]

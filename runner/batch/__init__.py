@@ -45,17 +45,27 @@ class Batch:
         self.tasks = Tasks(self.conn)
         self.jobs = Jobs(self.conn, self.tasks)
 
-    def node_agent_sku(self, publisher: str, offer: str, sku: str) -> str:
-        return self.pools.node_agent_sku(publisher, offer, sku)
+    def report_to(self, say: Callable[[str], None]) -> None:
+        """Where to tell what a long wait waits for (a deletion, the job quota...)."""
+        self.conn.say = say
 
-    def get_pool(self, pool_id: str) -> ObservedPool | None:
-        return self.pools.get(pool_id)
+    def get_pool(self, pool_id: str, with_nodes: bool = True) -> ObservedPool | None:
+        return self.pools.get(pool_id, with_nodes)
 
-    def create_pool(self, pool: DesiredPool, node_agent_sku: str, r: Resolver) -> None:
-        self.pools.create(pool, node_agent_sku, r)
+    def create_pool(self, pool: DesiredPool, r: Resolver) -> None:
+        """Create the pool (see `Pools.create`)."""
+        self.pools.create(pool, r)
 
     def resize_pool(self, pool_id: str, dedicated: int, spot: int) -> None:
+        """Resize the pool and wait until it is steady (see `Pools.resize`)."""
         self.pools.resize(pool_id, dedicated, spot)
+
+    def refresh_start_task(self, pool: DesiredPool, r: Resolver) -> None:
+        """Sign the pool's start task afresh (see `Pools.refresh_start_task`)."""
+        self.pools.refresh_start_task(pool, r)
+
+    def reboot_nodes(self, pool_id: str, node_ids: list[str]) -> None:
+        self.pools.reboot(pool_id, node_ids)
 
     def delete_pool(self, pool_id: str) -> bool:
         """Delete a pool and wait until it is gone; False when there was none."""
@@ -72,8 +82,14 @@ class Batch:
     def get_job(self, job_id: str, with_tasks: bool = True) -> ObservedJob | None:
         return self.jobs.get(job_id, with_tasks)
 
-    def create_job(self, job: DesiredJob, r: Resolver) -> None:
-        self.jobs.create(job, r)
+    def create_job(self, job: DesiredJob, r: Resolver, quota_bound: float) -> None:
+        """Create the job (see `Jobs.create`)."""
+        self.jobs.create(job, r, quota_bound)
+
+    def terminate_job(self, job_id: str) -> bool:
+        """Terminate an active job and wait until it is completed; False when it was not
+        active."""
+        return self.jobs.terminate(job_id)
 
     def delete_job(self, job_id: str) -> bool:
         """Delete a job and wait until it is gone; False when there was none."""
@@ -90,8 +106,11 @@ class Batch:
         """A file of a task on its node, None when the task, its node or the file is gone."""
         return self.tasks.file(job_id, task_id, path)
 
-    def delete_task(self, job_id: str, task_id: str) -> None:
-        self.tasks.delete(job_id, task_id)
+    def delete_tasks(
+        self, job_id: str, task_ids: Sequence[str], progress: Callable[[int], None]
+    ) -> None:
+        """Delete tasks, many at a time; gone ones count as deleted."""
+        self.tasks.delete(job_id, task_ids, progress)
 
     def add_tasks(
         self,

@@ -1,23 +1,34 @@
 """The SDK client for a target and the calls made through it: every SDK error leaves
-through `errors.translate`."""
+through `errors.translate`.
+
+Throttling: azure-core's retry policy retries any answer that carries `Retry-After`
+(POST included) after sleeping that long, and 408/429/500/502/503/504 without it
+(POST and PATCH only on 500/503/504), with at most `retry_status` such retries per
+request (3 unless set, fewer than a busy Azure account needs). Past those, `call`
+honours `Retry-After` on 429 and 503 itself, for up to `THROTTLED_FOR` seconds.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 from runner import secrets
-from runner.batch.errors import translate
+from runner.batch import waiting
+from runner.batch.errors import retry_after, throttled, translate
+from runner.batch.waiting import Pace, Say, pace_for
 from runner.targets import Target
 
-# The SDK types polling_interval as int, but sleeps any number: the local service
-# answers in a fraction of a second, Azure in tens of seconds.
-POLL: Any = 0.5
+# Retries of one request in the SDK's pipeline (each after Retry-After or a backoff).
+SDK_RETRIES = 8
+# How long `call` keeps honouring Retry-After once the SDK's retries are used up.
+THROTTLED_FOR = 120.0
 
 # The SDK logs a warning with a full traceback whenever it cannot parse an error body
 # (a 404 on a streamed file download, for one). Errors reach users through
@@ -37,30 +48,86 @@ def make_client(target: Target) -> BatchClient:
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-    return BatchClient(target.batch_url, credential, retry_total=8, retry_backoff_factor=0.4)
+    return BatchClient(
+        target.batch_url,
+        credential,
+        retry_total=SDK_RETRIES,
+        retry_status=SDK_RETRIES,
+        retry_backoff_factor=0.4,
+    )
+
+
+def _quiet(_text: str) -> None:
+    pass
 
 
 class Connection:
-    """A client and the way every module of this package calls it."""
+    """A client, the pace of waits on this target, where progress goes, and the way
+    every module of this package calls the SDK."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
         self.client = make_client(target)
+        self.pace: Pace = pace_for(target.name)
+        # the SDK's pollers take their interval as int, but sleep any number
+        self.poll_interval: Any = self.pace.first
+        self.slow_poll_interval: Any = self.pace.most  # for pollers nobody waits on
+        self.say: Say = _quiet
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         try:
-            return fn()
+            return self._patiently(fn)
         except AzureError as e:
             raise translate(what, e, self.target.batch_url) from None
 
     def call_or_none(self, what: str, fn: Callable[[], T]) -> T | None:
         """Like `call`, but None when the resource does not exist."""
         try:
-            return fn()
+            return self._patiently(fn)
         except ResourceNotFoundError:
             return None
         except AzureError as e:
             raise translate(what, e, self.target.batch_url) from None
 
-    def wait_deleted(self, what: str, begin: Callable[[], Any]) -> bool:
-        return self.call_or_none(f"deleting {what}", lambda: begin().result() or True) is not None
+    def call_sdk(self, what: str, fn: Callable[[], T]) -> T:
+        """Like `call`, but an HTTP error is raised as the SDK's, for the caller to read
+        its code (and translate it)."""
+        try:
+            return self._patiently(fn)
+        except HttpResponseError:
+            raise
+        except AzureError as e:
+            raise translate(what, e, self.target.batch_url) from None
+
+    def follow(
+        self,
+        poller: Any,
+        done: Callable[[], bool],
+        pending: str,
+        bound: float,
+        giving_up: str = "",
+    ) -> None:
+        """Wait for an operation the SDK's poller follows (or None: no poller) until
+        `done()` says it is over. The poller swallows errors and then only marks itself
+        failed, so its status is checked and never assumed: after it stops, or if it
+        failed, our own reads (`done`) decide."""
+        started = time.monotonic()
+        if poller is not None:
+            waiting.until(poller.done, pending, bound, self.pace, self.say, giving_up)
+            if poller.status() == "Succeeded" and done():
+                return
+        left = bound - (time.monotonic() - started)
+        waiting.until(done, pending, left, self.pace, self.say, giving_up)
+
+    def _patiently(self, fn: Callable[[], T]) -> T:
+        """`fn()`, again after Retry-After while Batch throttles it (429 or 503)."""
+        give_up = time.monotonic() + THROTTLED_FOR
+        wait = 1.0
+        while True:
+            try:
+                return fn()
+            except HttpResponseError as e:
+                if not throttled(e) or time.monotonic() >= give_up:
+                    raise
+                time.sleep(retry_after(e) or wait)
+                wait = min(wait * 2, 30.0)

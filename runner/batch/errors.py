@@ -40,3 +40,18 @@ def translate(what: str, e: AzureError, url: str = "") -> BwfError:
         message = e.error.message if e.error is not None else e.reason
         return BwfError(secrets.scrub(f"{what}: {code}: {message}"))
     return BwfError(secrets.scrub(f"{what}: {e}"))
+
+
+def throttled(e: HttpResponseError) -> bool:
+    """Batch asks the client to slow down: 429, or 503 (`ServerBusy`)."""
+    return e.status_code in (429, 503)
+
+
+def retry_after(e: HttpResponseError) -> float | None:
+    """The seconds the answer's `Retry-After` header asks to wait, if it has one."""
+    headers = getattr(e.response, "headers", None) or {}
+    raw = headers.get("Retry-After")
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None  # an HTTP date: Batch sends seconds; the caller backs off instead

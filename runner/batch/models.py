@@ -107,18 +107,23 @@ def task_options(
     )
 
 
-def pool_options(p: DesiredPool, node_agent_sku: str, r: Resolver) -> m.BatchPoolCreateOptions:
+def start_task(p: DesiredPool, r: Resolver) -> m.BatchStartTask | None:
+    """The pool's start task, its SAS URLs signed now by `r`."""
     st = p.start_task
-    start = None
-    if st is not None:
-        start = m.BatchStartTask(
-            command_line=r.text(st.command_line),
-            resource_files=_resource_files(st.resource_files, r),
-            environment_settings=_env(st.env, r),
-            user_identity=_identity(st.elevated),
-            max_task_retry_count=st.retries,
-            wait_for_success=st.wait_for_success,
-        )
+    if st is None:
+        return None
+    return m.BatchStartTask(
+        command_line=r.text(st.command_line),
+        resource_files=_resource_files(st.resource_files, r),
+        environment_settings=_env(st.env, r),
+        user_identity=_identity(st.elevated),
+        max_task_retry_count=st.retries,
+        wait_for_success=st.wait_for_success,
+    )
+
+
+def pool_options(p: DesiredPool, r: Resolver) -> m.BatchPoolCreateOptions:
+    """The pool as Batch creates it, with the node agent SKU the spec names."""
     return m.BatchPoolCreateOptions(
         id=p.id,
         vm_size=p.vm_size,
@@ -126,12 +131,12 @@ def pool_options(p: DesiredPool, node_agent_sku: str, r: Resolver) -> m.BatchPoo
             image_reference=m.BatchVmImageReference(
                 publisher=p.publisher, offer=p.offer, sku=p.sku, version=p.version
             ),
-            node_agent_sku_id=node_agent_sku,
+            node_agent_sku_id=p.node_agent_sku,
         ),
         target_dedicated_nodes=p.dedicated_nodes,
         target_low_priority_nodes=p.spot_nodes,
         task_slots_per_node=p.task_slots_per_node,
-        start_task=start,
+        start_task=start_task(p, r),
         metadata=[m.BatchMetadataItem(name=FINGERPRINT_METADATA, value=p.fingerprint)],
     )
 

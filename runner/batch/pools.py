@@ -1,14 +1,28 @@
-"""Pools and their nodes: read, create, resize, delete."""
+"""Pools and their nodes: read, create, resize, refresh the start task, reboot, delete.
+
+Azure refuses to resize a pool that is still resizing (409 `PoolBeingResized`) and to
+create one whose ID is being deleted (409 `PoolBeingDeleted`); a create that azure-core
+retried after it had succeeded gets 409 `PoolExists`. Each is handled here: stop the
+resize first, wait until the old pool is gone, accept the pool that matches.
+"""
 
 from __future__ import annotations
 
 from azure.batch import models as m
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from runner.batch.connection import POLL, Connection
-from runner.batch.models import FINGERPRINT_METADATA, Resolver, pool_options
+from runner import secrets
+from runner.batch.connection import Connection
+from runner.batch.errors import error_code, translate
+from runner.batch.models import FINGERPRINT_METADATA, Resolver, pool_options, start_task
 from runner.batch.observed import observed_node, value
-from runner.errors import BwfError
 from runner.state import DesiredPool, ObservedNode, ObservedPool
+
+# Azure deletes a pool in minutes (its nodes first), and settles a resize within its
+# resize timeout (15 minutes unless set): bounds well past both.
+DELETE_BOUND = 30 * 60.0
+RESIZE_BOUND = 30 * 60.0
+STILL_DELETING = "Azure is still deleting it: apply again later, or use another pool id"
 
 
 class Pools:
@@ -16,24 +30,8 @@ class Pools:
         self.conn = conn
         self.client = conn.client
 
-    def node_agent_sku(self, publisher: str, offer: str, sku: str) -> str:
-        """The node agent SKU Batch pairs with an image (as the tutorial's
-        select_latest_verified_vm_image_with_node_agent_sku does)."""
-        wanted = (publisher.lower(), offer.lower(), sku.lower())
-        images = self.conn.call(
-            "listing supported images", lambda: list(self.client.list_supported_images())
-        )
-        for image in images:
-            ref = image.image_reference
-            if (
-                (ref.publisher or "").lower(),
-                (ref.offer or "").lower(),
-                (ref.sku or "").lower(),
-            ) == wanted:
-                return str(image.node_agent_sku_id)
-        raise BwfError(f"the Batch account does not support the image {publisher}/{offer}/{sku}")
-
-    def get(self, pool_id: str) -> ObservedPool | None:
+    def get(self, pool_id: str, with_nodes: bool = True) -> ObservedPool | None:
+        """The pool (None when there is none); `with_nodes` also counts its nodes' states."""
         p = self.conn.call_or_none(f"reading pool {pool_id}", lambda: self.client.get_pool(pool_id))
         if p is None:
             return None
@@ -41,9 +39,13 @@ class Pools:
         ref = vmc.image_reference if vmc else None
         meta = {i.name: i.value for i in p.metadata or []}
         states: dict[str, int] = {}
-        if p.current_dedicated_nodes or p.current_low_priority_nodes:
+        if with_nodes and (p.current_dedicated_nodes or p.current_low_priority_nodes):
             for n in self.nodes(pool_id):
                 states[n.state] = states.get(n.state, 0) + 1
+        errors = tuple(
+            secrets.scrub(f"{e.code}: {e.message}" if e.message else str(e.code))
+            for e in p.resize_errors or []
+        )
         return ObservedPool(
             id=p.id,
             state=value(p.state),
@@ -59,25 +61,163 @@ class Pools:
             task_slots_per_node=p.task_slots_per_node or 1,
             fingerprint=meta.get(FINGERPRINT_METADATA, ""),
             node_states=states,
+            current_dedicated=p.current_dedicated_nodes or 0,
+            current_spot=p.current_low_priority_nodes or 0,
+            resize_errors=errors,
         )
 
-    def create(self, pool: DesiredPool, node_agent_sku: str, r: Resolver) -> None:
-        options = pool_options(pool, node_agent_sku, r)
-        self.conn.call(f"creating pool {pool.id}", lambda: self.client.create_pool(options))
+    def create(self, pool: DesiredPool, r: Resolver) -> None:
+        """Create the pool; wait first for a pool of that ID being deleted to be gone."""
+        options = pool_options(pool, r)
+        what = f"creating pool {pool.id}"
+        for attempt in range(2):
+            try:
+                self.conn.call_sdk(what, lambda: self.client.create_pool(options))
+                return
+            except HttpResponseError as e:
+                code = error_code(e)
+                if code == "PoolBeingDeleted" and attempt == 0:
+                    self.conn.say(f"Pool [{pool.id}] is being deleted: waiting until it is gone...")
+                    self.wait_gone(pool.id)
+                    continue
+                if code == "PoolExists":
+                    self._accept_existing(pool, e)
+                    return
+                raise translate(what, e, self.conn.target.batch_url) from None
+
+    def _accept_existing(self, pool: DesiredPool, e: HttpResponseError) -> None:
+        """409 PoolExists: a create retried after it had succeeded, or a pool created
+        meanwhile. The pool is accepted when it is the one asked for."""
+        live = self.get(pool.id, with_nodes=False)
+        if (
+            live is not None
+            and live.state == "active"
+            and live.fingerprint == pool.fingerprint
+            and (live.dedicated_target, live.spot_target) == (pool.dedicated_nodes, pool.spot_nodes)
+        ):
+            return
+        raise translate(
+            f"creating pool {pool.id} (it exists, and differs from the spec: plan again)",
+            e,
+            self.conn.target.batch_url,
+        ) from None
 
     def resize(self, pool_id: str, dedicated: int, spot: int) -> None:
+        """Resize the pool and wait until it is steady; a resize under way is stopped
+        first (Azure refuses to resize a pool that is resizing)."""
         options = m.BatchPoolResizeOptions(
             target_dedicated_nodes=dedicated, target_low_priority_nodes=spot
         )
+        what = f"resizing pool {pool_id}"
+        for attempt in range(3):
+            self._steady(pool_id)
+            try:
+                poller = self.conn.call_sdk(
+                    what,
+                    lambda: self.client.begin_resize_pool(
+                        pool_id, options, polling_interval=self.conn.poll_interval
+                    ),
+                )
+            except HttpResponseError as e:
+                if error_code(e) == "PoolBeingResized" and attempt < 2:
+                    continue  # resized by someone else meanwhile: stop that one too
+                raise translate(what, e, self.conn.target.batch_url) from None
+            self.conn.follow(
+                poller,
+                lambda: self._allocation(pool_id) != "resizing",
+                f"pool {pool_id} is resizing",
+                RESIZE_BOUND,
+            )
+            return
+
+    def _allocation(self, pool_id: str) -> str:
+        p = self.conn.call(f"reading pool {pool_id}", lambda: self.client.get_pool(pool_id))
+        return value(p.allocation_state)
+
+    def _steady(self, pool_id: str) -> None:
+        """Stop a resize under way, and wait until the pool is steady."""
+        if self._allocation(pool_id) == "steady":
+            return
+        self.conn.say(f"Pool [{pool_id}] is resizing: stopping that resize first...")
+        poller = self.conn.call(
+            f"stopping the resize of pool {pool_id}",
+            lambda: self.client.begin_stop_pool_resize(
+                pool_id, polling_interval=self.conn.poll_interval
+            ),
+        )
+        self.conn.follow(
+            poller,
+            lambda: self._allocation(pool_id) == "steady",
+            f"pool {pool_id} is still stopping its resize",
+            RESIZE_BOUND,
+        )
+
+    def refresh_start_task(self, pool: DesiredPool, r: Resolver) -> None:
+        """Replace the pool's start task with the same one signed afresh: its SAS URLs
+        are valid again for nodes that join or reboot. Nodes keep their state."""
+        options = m.BatchPoolReplaceOptions(
+            start_task=start_task(pool, r),
+            application_package_references=[],
+            metadata=[m.BatchMetadataItem(name=FINGERPRINT_METADATA, value=pool.fingerprint)],
+        )
         self.conn.call(
-            f"resizing pool {pool_id}",
-            lambda: self.client.begin_resize_pool(pool_id, options, polling_interval=POLL).result(),
+            f"refreshing the start task of pool {pool.id}",
+            lambda: self.client.replace_pool_properties(pool.id, options),
+        )
+
+    def reboot(self, pool_id: str, node_ids: list[str]) -> None:
+        """Ask Batch to reboot these nodes (they run the start task again); what they
+        become is for the caller to watch."""
+        for node_id in node_ids:
+            self._reboot(pool_id, node_id)
+
+    def _reboot(self, pool_id: str, node_id: str) -> None:
+        self.conn.call(
+            f"rebooting node {node_id} of pool {pool_id}",
+            lambda: self.client.begin_reboot_node(
+                pool_id, node_id, polling_interval=self.conn.slow_poll_interval
+            ),
         )
 
     def delete(self, pool_id: str) -> bool:
-        """Delete a pool and wait until it is gone; False when there was none."""
-        return self.conn.wait_deleted(
-            f"pool {pool_id}", lambda: self.client.begin_delete_pool(pool_id, polling_interval=POLL)
+        """Delete a pool and wait until it is gone; False when there was none. A pool
+        that is being deleted already is only waited for."""
+        live = self.get(pool_id, with_nodes=False)
+        if live is None:
+            return False
+        if live.state == "deleting":
+            self.wait_gone(pool_id)
+            return True
+        try:
+            poller = self.conn.call_sdk(
+                f"deleting pool {pool_id}",
+                lambda: self.client.begin_delete_pool(
+                    pool_id, polling_interval=self.conn.poll_interval
+                ),
+            )
+        except ResourceNotFoundError:
+            return False
+        except HttpResponseError as e:
+            if error_code(e) != "PoolBeingDeleted":
+                raise translate(f"deleting pool {pool_id}", e, self.conn.target.batch_url) from None
+            poller = None  # someone else's deletion: wait for it all the same
+        self.conn.follow(
+            poller,
+            lambda: self._gone(pool_id),
+            f"pool {pool_id} is being deleted",
+            DELETE_BOUND,
+            STILL_DELETING,
+        )
+        return True
+
+    def wait_gone(self, pool_id: str) -> None:
+        pending = f"pool {pool_id} is being deleted"
+        self.conn.follow(None, lambda: self._gone(pool_id), pending, DELETE_BOUND, STILL_DELETING)
+
+    def _gone(self, pool_id: str) -> bool:
+        return (
+            self.conn.call_or_none(f"reading pool {pool_id}", lambda: self.client.get_pool(pool_id))
+            is None
         )
 
     def nodes(self, pool_id: str) -> list[ObservedNode]:

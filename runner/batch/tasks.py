@@ -11,7 +11,7 @@ from azure.core.exceptions import AzureError, HttpResponseError
 
 from runner import secrets
 from runner.batch.connection import Connection
-from runner.batch.errors import translate
+from runner.batch.errors import retry_after, throttled, translate
 from runner.batch.models import Resolver, task_options
 from runner.batch.observed import TASK_FIELDS, observed_task, value
 from runner.errors import BwfError
@@ -20,6 +20,7 @@ from runner.state import DesiredTask, ObservedTask, TaskCounts
 CHUNK = 100
 SUBMIT_WORKERS = 8
 SUBMIT_ATTEMPTS = 8
+DELETE_WORKERS = 16
 
 
 class Tasks:
@@ -56,10 +57,19 @@ class Tasks:
                 f"reading {path} of task {task_id}", e, self.conn.target.batch_url
             ) from None
 
-    def delete(self, job_id: str, task_id: str) -> None:
-        self.conn.call_or_none(
-            f"deleting task {task_id}", lambda: self.client.delete_task(job_id, task_id)
-        )
+    def delete(self, job_id: str, task_ids: Sequence[str], progress: Callable[[int], None]) -> None:
+        """Delete tasks, many requests at a time (Batch has no bulk delete); a task that
+        is already gone counts as deleted."""
+
+        def one(task_id: str) -> None:
+            self.conn.call_or_none(
+                f"deleting task {task_id}", lambda: self.client.delete_task(job_id, task_id)
+            )
+            progress(1)
+
+        with ThreadPoolExecutor(max_workers=DELETE_WORKERS) as pool:
+            for _ in pool.map(one, task_ids):
+                pass
 
     def add(
         self,
@@ -97,8 +107,8 @@ class Tasks:
                     self._submit(job_id, pending[:half], progress)
                     self._submit(job_id, pending[half:], progress)
                     return
-                if e.status_code in (429, 500, 503, 504) or (e.status_code or 0) >= 500:
-                    time.sleep(min(8.0, 0.2 * 2**attempt))
+                if throttled(e) or (e.status_code or 0) >= 500:
+                    time.sleep(retry_after(e) or min(8.0, 0.2 * 2**attempt))
                     continue
                 raise translate(f"submitting tasks to {job_id}", e) from None
             except AzureError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import click
@@ -56,8 +57,13 @@ def _warn(message: str) -> None:
 
 def _destroy(s: Session, names: list[str]) -> None:
     job_id, pool_id = s.desired.job.id, s.desired.pool.id
-    click.echo(f"job {job_id}: {'deleted' if s.batch.delete_job(job_id) else 'not found'}")
-    click.echo(f"pool {pool_id}: {'deleted' if s.batch.delete_pool(pool_id) else 'not found'}")
+    s.batch.report_to(click.echo)  # what a long deletion waits for
+    # Azure takes minutes to delete each: both at once
+    with ThreadPoolExecutor(max_workers=2) as deleting:
+        job = deleting.submit(s.batch.delete_job, job_id)
+        pool = deleting.submit(s.batch.delete_pool, pool_id)
+        click.echo(f"job {job_id}: {'deleted' if job.result() else 'not found'}")
+        click.echo(f"pool {pool_id}: {'deleted' if pool.result() else 'not found'}")
     for name in names:
         click.echo(
             f"container {name}: {'deleted' if s.storage.delete_container(name) else 'not found'}"

@@ -44,6 +44,7 @@ class Api(TaskApi):
             ("POST", R(r"^pools/([^/]+)/stopresize$"), self.stop_resize_pool),
             ("GET", R(r"^pools/([^/]+)/nodes$"), self.list_nodes),
             ("GET", R(r"^pools/([^/]+)/nodes/([^/]+)$"), self.get_node),
+            ("POST", R(r"^pools/([^/]+)/nodes/([^/]+)/reboot$"), self.reboot_node),
             ("GET", R(r"^pools/([^/]+)/nodes/([^/]+)/files$"), self.list_node_files),
             ("GET", R(r"^pools/([^/]+)/nodes/([^/]+)/files/(.+)$"), self.get_node_file),
             ("HEAD", R(r"^pools/([^/]+)/nodes/([^/]+)/files/(.+)$"), self.get_node_file),
@@ -317,6 +318,16 @@ class Api(TaskApi):
             200, odata.select(public(self._node(pool_id, node_id)), req.query.get("$select"))
         )
 
+    @accepts(shapes.NO_BODY)
+    def reboot_node(self, req: Request, pool_id: str, node_id: str) -> Response:
+        """The node reboots: its tasks are re-queued, its start task runs again."""
+        self._updatable(self._pool(pool_id))
+        node = self._node(pool_id, node_id)
+        if node["state"] in ("creating", "starting", "waitingforstarttask", "rebooting"):
+            raise ApiError(409, "NodeBeingRebooted", f"The node is {node['state']}.")
+        self.s.restart_node(pool_id.lower(), node_id, "rebooting", REBOOT_SECONDS)
+        return Response(202)
+
     def list_node_files(self, req: Request, pool_id: str, node_id: str) -> Response:
         node = self._node(pool_id, node_id)
         url = f"{node['url']}/files"
@@ -439,6 +450,7 @@ class Api(TaskApi):
                               "taskSlotCounts": dict(counts)})  # fmt: skip
 
 
+REBOOT_SECONDS = 0.3  # how long a rebooting node stays down before its start task runs
 JOB_BEING_DELETED = "The specified job has been marked for deletion and is being garbage collected."
 
 

@@ -330,11 +330,16 @@ class Execution:
 
     def kill_node(self, pool_key: str, node_id: str) -> None:
         """Fault injection: the node dies; its tasks are re-queued and it reboots."""
+        self.restart_node(pool_key, node_id, "unusable", 0.5)
+
+    def restart_node(self, pool_key: str, node_id: str, state: str, after: float) -> None:
+        """The node goes down in `state` (its tasks killed and re-queued, its start and
+        job tasks too) and boots again `after` seconds later: its start task runs again."""
         with self.cond:
             node = self.store.nodes.get(pool_key, {}).get(node_id)
             if node is None:
                 return
-            set_state(node, "unusable")
+            set_state(node, state)
             self.store.save_node(pool_key, node)
             for r in self.running.values():
                 if r.pool_key == pool_key and r.node_id == node_id:
@@ -342,7 +347,7 @@ class Execution:
             kill_under(Path(node["_root"]))  # its tasks, and its start or job tasks too
 
         def reboot() -> None:
-            time.sleep(0.5)
+            time.sleep(after)
             with self.cond:
                 n = self.store.nodes.get(pool_key, {}).get(node_id)
                 if n is not None:
