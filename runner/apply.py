@@ -207,7 +207,8 @@ class Executor:
                 f"Rebooting {len(failed)} node(s) of pool [{p.id}] whose start task failed, "
                 "to run it again with its SAS signed afresh..."
             )
-            self.batch.reboot_nodes(p.id, failed)
+            for refusal in self.batch.reboot_nodes(p.id, failed):
+                self.ui.warn(f"Warning: {refusal}")
 
     def job(self) -> None:
         (a,) = self.actions("job") or (None,)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner import bounds, durations, images, names, yamlpos
+from runner import bounds, durations, images, names, vm_sizes, yamlpos
 from runner.errors import Loc, Problem, SpecError, UsageError
 from runner.schema import did_you_mean, dotted, schema_problems, validator
 from runner.spec import (
@@ -292,9 +292,16 @@ class _Builder:
             image=img,
             dedicated_nodes=dedicated,
             spot_nodes=spot,
-            task_slots_per_node=p.get("task_slots_per_node", 1),
+            task_slots_per_node=self._task_slots(p),
             start_task=start,
         )
+
+    def _task_slots(self, p: dict[str, Any]) -> int:
+        slots: int = p.get("task_slots_per_node", 1)
+        if refusal := vm_sizes.too_many_slots(p["vm_size"], slots):
+            where = self.source.value(("pool", "task_slots_per_node"))
+            self.problem(where, f"pool.task_slots_per_node: {refusal}")
+        return slots
 
     def _task(
         self, t: dict[str, Any], path: YamlPath, task_id: str, item_allowed: bool = False

@@ -385,3 +385,28 @@ def test_removed_inputs_remove_their_tasks_from_an_active_job(
 
     ids = sorted(t["id"] for t in collect(str(spec), "local", ())["tasks"])
     assert ids == [f"in{i:04d}" for i in range(10)]
+
+
+def test_the_node_agent_sku_of_the_spec_is_the_pools(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An image Batch does not list as supported (a custom one) runs with the node agent
+    the spec names, which is not looked up elsewhere."""
+    spec = many_inputs(tmp_path, 2)
+    image = (
+        "{publisher: myorg, offer: custom-image, sku: '1', node_agent_sku: batch.node.debian 12}"
+    )
+    spec.write_text(spec.read_text().replace("image: ubuntu-22.04", f"image: {image}"))
+    assert run_apply(str(spec), "local", {}, yes=True) == 0
+    assert "node agent batch.node.debian 12..." in capsys.readouterr().out
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    url = localstack.status()["batch"]["url"]  # type: ignore[index]
+    client = BatchClient(
+        url, AzureNamedKeyCredential(localstack.BATCH_ACCOUNT, localstack.BATCH_KEY)
+    )
+    name = spec.read_text().split("name: ")[1].split()[0]
+    vmc = client.get_pool(f"{name}-pool").virtual_machine_configuration
+    assert vmc.node_agent_sku_id == "batch.node.debian 12"
+    assert vmc.image_reference.offer == "custom-image"

@@ -4,15 +4,20 @@ private stack started with its switches (tests/harsh_stack.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from azure.batch import models as m
 from azure.batch.models._models import BatchJobTerminateOptions
+from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
+from runner import localstack
 from tests.gated import Apply
 from tests.harsh_stack import batch_client, fan_out, harsh_stack, word_counts, workflow_ids
 from tests.run_cli import bwf
@@ -183,3 +188,80 @@ def test_stale_task_counts_neither_end_monitoring_early_nor_hold_it_to_the_timeo
         # done once the task is: not when the job timeout gives up on the frozen counts
         assert time.monotonic() - started < 120, run.out
         assert word_counts(tmp_path / "out") == {**EXPECTED, "in2": 9}
+
+
+def _expire_start_task_sas(client: Any, pool_id: str) -> None:
+    """What time does to a kept pool: its start task's SAS URLs expire. Done here by
+    signing them with an expiry in the past (the rest of the pool unchanged)."""
+    pool = client.get_pool(pool_id)
+    start = pool.start_task
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    for rf in start.resource_files:
+        url, _, _ = rf.storage_container_url.partition("?")
+        sas = generate_container_sas(
+            localstack.STORAGE_ACCOUNT,
+            url.rsplit("/", 1)[1],
+            account_key=localstack.STORAGE_KEY,
+            permission=ContainerSasPermissions(read=True, list=True),
+            start=past - dt.timedelta(hours=1),
+            expiry=past,
+        )
+        rf.storage_container_url = f"{url}?{sas}"
+    client.replace_pool_properties(
+        pool_id,
+        m.BatchPoolReplaceOptions(
+            start_task=start, application_package_references=[], metadata=pool.metadata
+        ),
+    )
+
+
+def _wait_for_nodes(client: Any, pool_id: str, state: str) -> list[Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        nodes = list(client.list_nodes(pool_id))
+        if nodes and all(n.state == state for n in nodes):
+            return nodes
+        assert time.monotonic() < deadline, [n.state for n in nodes]
+        time.sleep(0.1)
+
+
+def test_a_kept_pool_whose_start_task_sas_expired_is_signed_afresh_and_its_nodes_rebooted(
+    tmp_path: Path,
+) -> None:
+    tool = tmp_path / "tool.sh"
+    tool.write_text("wc -w\n")
+    start_task = (
+        "  start_task:\n"
+        '    commands: [\'cp "$AZ_BATCH_TASK_WORKING_DIR"/tool.sh "$AZ_BATCH_NODE_SHARED_DIR"/\']\n'
+        "    resource_files: [{container: application}]\n"
+    )
+    with harsh_stack(tmp_path / "home") as home:
+        spec = fan_out(tmp_path, nodes=1, pool_extra=start_task)
+        text = spec.read_text().replace(
+            "    output: {}\n", "    output: {}\n    application: {upload: [tool.sh]}\n"
+        )
+        spec.write_text(text.replace("wc -w <", "sh $AZ_BATCH_NODE_SHARED_DIR/tool.sh <"))
+        pool_id, _ = workflow_ids(spec)
+        run = bwf("apply", str(spec), "--yes")
+        assert run.code == 0, run.out + run.err
+        client = batch_client(home)
+        _expire_start_task_sas(client, pool_id)
+        # the node reboots (here: the service restarts, which reboots every node); its
+        # start task cannot download its files any more
+        localstack.stop_process(localstack.status()["batch"]["pid"])  # type: ignore[index]
+        localstack.up()
+        (node,) = _wait_for_nodes(client, pool_id, "starttaskfailed")
+        failure = node.start_task_info.failure_info
+        assert failure.code == "ResourceFileDownloadFailed" and "403" in failure.message
+        (tmp_path / "data" / "in1.txt").write_text("a b c d e f\n")
+        run = bwf("apply", str(spec), "--yes")
+        assert run.code == 0, run.out + run.err
+        assert "(start task failed on 1 node)" in run.out and "Rebooting 1 node(s)" in run.out
+        assert word_counts(tmp_path / "out") == {**EXPECTED, "in1": 6}
+        # the start task now holds a SAS valid for days: a node that reboots tomorrow
+        # still starts
+        url = client.get_pool(pool_id).start_task.resource_files[0].storage_container_url
+        expiry = dt.datetime.fromisoformat(
+            parse_qs(urlsplit(url).query)["se"][0].replace("Z", "+00:00")
+        )
+        assert expiry - dt.datetime.now(dt.timezone.utc) > dt.timedelta(days=6)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 
-from runner import batch, secrets, storage
+from runner import batch, sas_times, secrets, storage
 from runner.errors import UsageError
 from runner.targets import Target, azure_target, resolve_target
 
@@ -105,3 +107,82 @@ def test_local_target_is_the_same_code_path(azure_env: None) -> None:
     assert local_blobs.account_name == "devstoreaccount1"
     assert local_blobs.credential.account_key == KEY
     assert local_blobs.url.startswith("http://127.0.0.1:2/devstoreaccount1")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BWF_BATCH_URL", "mybatch.westeurope.batch.azure.com"),  # no scheme
+        ("BWF_BATCH_URL", "http://mybatch.westeurope.batch.azure.com"),  # keys in clear text
+        ("BWF_STORAGE_URL", "https://"),  # no host
+        ("BWF_STORAGE_URL", "mystore"),
+    ],
+)
+def test_an_azure_endpoint_must_be_an_https_url_with_a_host(
+    azure_env: None, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(UsageError, match=f"{variable} must be an https URL with a host") as e:
+        azure_target()
+    assert value in str(e.value) and KEY not in str(e.value)
+
+
+def test_an_empty_account_name_is_a_usage_error(
+    azure_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BWF_STORAGE_URL", "https://.blob.core.windows.net")
+    with pytest.raises(UsageError, match="BWF_STORAGE_ACCOUNT"):
+        azure_target()
+    monkeypatch.setenv("BWF_STORAGE_ACCOUNT", "mystore")
+    assert azure_target().storage_account == "mystore"
+
+
+def test_a_bad_endpoint_is_reported_by_the_cli_without_a_traceback(
+    azure_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.run_cli import bwf
+    from tests.test_plan import write_spec
+
+    monkeypatch.setenv("BWF_BATCH_URL", "http://mybatch.westeurope.batch.azure.com")
+    result = bwf("plan", str(write_spec(tmp_path)), "--target", "azure")
+    assert result.code == 2, result.out + result.err
+    assert "BWF_BATCH_URL must be an https URL" in result.err and "Traceback" not in result.err
+
+
+def _sas(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).items()}
+
+
+def _time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_sas_on_azure_are_https_only_and_their_window_fits_in_seven_days(azure_env: None) -> None:
+    st = storage.Storage(azure_target())
+    for lifetime in (3600, sas_times.START_TASK_LIFETIME):
+        sas = _sas(st.sas_url("inputs", "read", lifetime))
+        assert sas["spr"] == "https"
+        start, expiry = _time(sas["st"]), _time(sas["se"])
+        assert expiry - start <= dt.timedelta(seconds=sas_times.MAX_LIFETIME)
+        now = dt.datetime.now(dt.timezone.utc)
+        assert start < now - dt.timedelta(minutes=4)  # a clock up to 5 minutes ahead
+        assert expiry > now + dt.timedelta(seconds=lifetime)
+    # the start task's SAS lives as long as allowed: days, not the job's timeout
+    assert _time(sas["se"]) - dt.datetime.now(dt.timezone.utc) > dt.timedelta(days=6, hours=23)
+
+
+def test_local_sas_allow_http() -> None:
+    local = Target(
+        "local", "http://127.0.0.1:1", "bwflocal", "http://127.0.0.1:2/acct", "acct", KEY, KEY
+    )
+    assert "spr" not in _sas(storage.Storage(local).sas_url("inputs", "read", 60))
+
+
+def test_a_user_delegation_key_is_asked_for_the_longest_sas_storage_allows() -> None:
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    key_start, key_expiry = sas_times.key_window(now)
+    # every SAS an apply signs, the start task's included, ends before the key does
+    for lifetime in (60, 86400, sas_times.START_TASK_LIFETIME):
+        start, expiry = sas_times.window(now, lifetime)
+        assert key_start <= start and expiry <= key_expiry
+    assert key_expiry - now <= dt.timedelta(days=7)  # "within seven days of the current time"

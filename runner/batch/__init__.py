@@ -64,8 +64,9 @@ class Batch:
         """Sign the pool's start task afresh (see `Pools.refresh_start_task`)."""
         self.pools.refresh_start_task(pool, r)
 
-    def reboot_nodes(self, pool_id: str, node_ids: list[str]) -> None:
-        self.pools.reboot(pool_id, node_ids)
+    def reboot_nodes(self, pool_id: str, node_ids: list[str]) -> list[str]:
+        """Reboot these nodes; why each refused reboot was refused."""
+        return self.pools.reboot(pool_id, node_ids)
 
     def delete_pool(self, pool_id: str) -> bool:
         """Delete a pool and wait until it is gone; False when there was none."""

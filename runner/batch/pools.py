@@ -9,6 +9,7 @@ resize first, wait until the old pool is gone, accept the pool that matches.
 from __future__ import annotations
 
 from azure.batch import models as m
+from azure.batch.models._models import BatchNodeRebootOptions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import secrets
@@ -16,6 +17,7 @@ from runner.batch.connection import Connection
 from runner.batch.errors import error_code, translate
 from runner.batch.models import FINGERPRINT_METADATA, Resolver, pool_options, start_task
 from runner.batch.observed import observed_node, value
+from runner.errors import BwfError
 from runner.state import DesiredPool, ObservedNode, ObservedPool
 
 # Azure deletes a pool in minutes (its nodes first), and settles a resize within its
@@ -165,17 +167,26 @@ class Pools:
             lambda: self.client.replace_pool_properties(pool.id, options),
         )
 
-    def reboot(self, pool_id: str, node_ids: list[str]) -> None:
+    def reboot(self, pool_id: str, node_ids: list[str]) -> list[str]:
         """Ask Batch to reboot these nodes (they run the start task again); what they
-        become is for the caller to watch."""
+        become is for the caller to watch. Returns why each refused reboot was refused
+        (the REST reference allows only idle or running nodes; the service reboots a
+        node whose start task failed all the same), for the caller to report."""
+        refused = []
         for node_id in node_ids:
-            self._reboot(pool_id, node_id)
+            try:
+                self._reboot(pool_id, node_id)
+            except BwfError as e:
+                refused.append(str(e))
+        return refused
 
     def _reboot(self, pool_id: str, node_id: str) -> None:
+        # without options the SDK fails on the client (as begin_terminate_job does)
+        options = BatchNodeRebootOptions(node_reboot_kind="requeue")
         self.conn.call(
             f"rebooting node {node_id} of pool {pool_id}",
             lambda: self.client.begin_reboot_node(
-                pool_id, node_id, polling_interval=self.conn.slow_poll_interval
+                pool_id, node_id, options, polling_interval=self.conn.slow_poll_interval
             ),
         )
 
