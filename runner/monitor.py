@@ -91,8 +91,8 @@ def _short_pool(
         return False
     ui.warn(
         f"Warning: pool [{p.id}] has {len(nodes)} of the {p.dedicated_nodes + p.spot_nodes} nodes "
-        f"asked for{': ' + why if why else ''}. The tasks run on {len(nodes)}; "
-        "the next apply resizes the pool again."
+        f"asked for{f' ({why})' if why else ''}; the tasks run on those, and the next apply "
+        "that runs tasks asks for the others again."
     )
     return True
 

@@ -252,6 +252,7 @@ class ObservedNode:
     total_tasks_run: int = 0
     start_task_exit_code: int | None = None
     start_task_failure: str | None = None  # failure code and message of the start task
+    start_task_started: str | None = None  # when its start task last started (ISO 8601)
 
 
 @dataclass(frozen=True)

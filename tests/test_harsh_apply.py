@@ -265,3 +265,33 @@ def test_a_kept_pool_whose_start_task_sas_expired_is_signed_afresh_and_its_nodes
             parse_qs(urlsplit(url).query)["se"][0].replace("Z", "+00:00")
         )
         assert expiry - dt.datetime.now(dt.timezone.utc) > dt.timedelta(days=6)
+
+
+def test_two_workflows_under_every_switch_at_once(tmp_path: Path) -> None:
+    switches = {
+        "BWF_LOCALBATCH_MAX_NODES": "1",
+        "BWF_LOCALBATCH_ALLOCATION_DELAY": "0.5",
+        "BWF_LOCALBATCH_DELETE_DELAY": "1",
+        "BWF_LOCALBATCH_THROTTLE_RATE": "0.2",
+        "BWF_LOCALBATCH_THROTTLE_RETRY_AFTER": "0.02",
+        "BWF_LOCALBATCH_FAULT_SEED": "4",
+        "BWF_LOCALBATCH_STALE_COUNTS": "1",
+        "BWF_LOCALBATCH_MAX_ACTIVE_JOBS": "1",
+    }
+    cleanup = "{containers: keep, job: keep, pool: delete}"  # frees the one node allowed
+    with harsh_stack(tmp_path / "home", **switches):
+        first = fan_out(tmp_path / "a", nodes=2, cleanup=cleanup)
+        second = fan_out(tmp_path / "b", nodes=2, cleanup=cleanup)
+        for spec in (first, second):
+            run = bwf("apply", str(spec), "--yes")
+            assert run.code == 0, run.out + run.err
+            assert "AccountCoreQuotaReached" in run.err and "1 of the 2 nodes" in run.err
+            assert "Terminated job [" in run.out and "Deleted pool [" in run.out
+            assert word_counts(spec.parent / "out") == EXPECTED
+        run = bwf("destroy", str(first), "--yes")
+        assert run.code == 0, run.out + run.err
+        (tmp_path / "a" / "data" / "in2.txt").write_text("a b c d e f g h i\n")
+        run = bwf("apply", str(first), "--yes")
+        assert run.code == 0, run.out + run.err
+        assert word_counts(tmp_path / "a" / "out") == {**EXPECTED, "in2": 9}
+        assert "Traceback" not in run.out + run.err

@@ -74,4 +74,5 @@ def observed_node(node: Any) -> ObservedNode:
         total_tasks_run=node.total_tasks_run or 0,
         start_task_exit_code=info.exit_code if info else None,
         start_task_failure=secrets.scrub(f"{failure.code}: {failure.message}") if failure else None,
+        start_task_started=iso(info.start_time) if info else None,
     )

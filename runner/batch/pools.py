@@ -24,6 +24,7 @@ from runner.state import DesiredPool, ObservedNode, ObservedPool
 # resize timeout (15 minutes unless set): bounds well past both.
 DELETE_BOUND = 30 * 60.0
 RESIZE_BOUND = 30 * 60.0
+REBOOT_BOUND = 10 * 60.0
 STILL_DELETING = "Azure is still deleting it: apply again later, or use another pool id"
 
 
@@ -172,12 +173,28 @@ class Pools:
         become is for the caller to watch. Returns why each refused reboot was refused
         (the REST reference allows only idle or running nodes; the service reboots a
         node whose start task failed all the same), for the caller to report."""
-        refused = []
+        before = {n.id: n.start_task_started for n in self.nodes(pool_id)}
+        refused, rebooting = [], []
         for node_id in node_ids:
             try:
                 self._reboot(pool_id, node_id)
+                rebooting.append(node_id)
             except BwfError as e:
                 refused.append(str(e))
+
+        def taken() -> bool:
+            """Every node rebooting has left the state it failed in, or run its start
+            task again (a node may still show `starttaskfailed` just after the request)."""
+            now = {n.id: n for n in self.nodes(pool_id)}
+            return all(
+                i not in now
+                or now[i].state != "starttaskfailed"
+                or now[i].start_task_started != before.get(i)
+                for i in rebooting
+            )
+
+        pending = f"{len(rebooting)} node(s) of pool {pool_id} are to reboot"
+        self.conn.follow(None, taken, pending, REBOOT_BOUND)
         return refused
 
     def _reboot(self, pool_id: str, node_id: str) -> None:
