@@ -44,7 +44,7 @@ def test_a_rebooted_node_runs_its_start_task_again(batch_client: BatchClient) ->
     )
     with pytest.raises(ResourceExistsError) as e:  # not twice at once
         batch_client.begin_reboot_node(pool_id, node.id, options)
-    assert e.value.error.code == "NodeBeingRebooted"
+    assert e.value.error.code in ("NodeBeingRebooted", "NodeBeingStarted")
     (node,) = _nodes_in(batch_client, pool_id, "idle")
     assert node.start_task_info.start_time > first
     boots = b"".join(batch_client.download_node_file(pool_id, node.id, "shared/boots"))

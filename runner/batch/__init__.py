@@ -7,8 +7,11 @@ tasks in chunks with bounded retries. Every SDK error leaves through
 the service does not answer at all); no SDK object leaves this package.
 
 `Batch` is the engine's one entry point; its parts: `connection` (the client and how
-it is called), `models` (desired state to SDK bodies), `observed` (SDK models to
-observed state), `pools`, `jobs` and `tasks` (the operations on each).
+it is called, throttling included), `waiting` (the pace and bound of waits on slow
+operations), `models` (desired state to SDK bodies), `observed` (SDK models to
+observed state), `pools`, `jobs` and `tasks` (the operations on each). Azure is slower
+and harsher than the local service; what differs, and how each module copes, is in
+docs/targets.md ("What differs on Azure").
 """
 
 from __future__ import annotations

@@ -323,8 +323,9 @@ class Api(TaskApi):
         """The node reboots: its tasks are re-queued, its start task runs again."""
         self._updatable(self._pool(pool_id))
         node = self._node(pool_id, node_id)
-        if node["state"] in ("creating", "starting", "waitingforstarttask", "rebooting"):
-            raise ApiError(409, "NodeBeingRebooted", f"The node is {node['state']}.")
+        busy = _NODE_BUSY.get(node["state"])
+        if busy is not None:
+            raise ApiError(409, busy, f"The node is {node['state']}: it cannot be rebooted now.")
         self.s.restart_node(pool_id.lower(), node_id, "rebooting", REBOOT_SECONDS)
         return Response(202)
 
@@ -451,6 +452,13 @@ class Api(TaskApi):
 
 
 REBOOT_SECONDS = 0.3  # how long a rebooting node stays down before its start task runs
+# a node in one of these states refuses a reboot, with Batch's code
+_NODE_BUSY = {
+    "creating": "NodeBeingCreated",
+    "starting": "NodeBeingStarted",
+    "waitingforstarttask": "NodeBeingStarted",
+    "rebooting": "NodeBeingRebooted",
+}
 JOB_BEING_DELETED = "The specified job has been marked for deletion and is being garbage collected."
 
 
