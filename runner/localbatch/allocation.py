@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from runner.localbatch import stats
 from runner.localbatch.nodes import Node, Process, kill_group
-from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
+from runner.localbatch.store import Obj, Store, now_iso, set_plain_state, touch
 
 if TYPE_CHECKING:
     from runner.localbatch.scheduler import Running
@@ -138,7 +138,7 @@ class Allocation:
             option = node["_leaving"]
             if option in WAIT_FOR_TASKS and self.runs_on(pool_key, node["id"]):
                 if node["state"] != "leavingpool":
-                    set_state(node, "leavingpool")
+                    set_plain_state(node, "leavingpool")
                     self.store.save_node(pool_key, node)
                 waiting = True
                 continue
@@ -168,7 +168,7 @@ class Allocation:
             if node.pop("_leaving", None) is not None:
                 if node["state"] == "leavingpool":
                     busy = bool(self.runs_on(pool_key, node["id"]))
-                    set_state(node, "running" if busy else idle_state(node))
+                    set_plain_state(node, "running" if busy else idle_state(node))
                 self.store.save_node(pool_key, node)
 
     def _remove_node(self, pool_key: str, node_id: str, how: str = "requeue") -> None:
@@ -188,7 +188,7 @@ class Allocation:
 
     def _reboot(self, pool_key: str, node: Obj) -> None:
         """The node boots (again): its start task runs, then it takes tasks."""
-        set_state(node, "starting")
+        set_plain_state(node, "starting")
         node["runningTasksCount"] = 0
         node["runningTaskSlotsCount"] = 0
         node["lastBootTime"] = now_iso()
@@ -200,7 +200,7 @@ class Allocation:
         node["_restart"] = kind
         if option not in WAIT_FOR_TASKS:
             self.cancel_runs(self.runs_on(pool_key, node["id"]), option)
-            set_state(node, "rebooting" if kind == "reboot" else "reimaging")
+            set_plain_state(node, "rebooting" if kind == "reboot" else "reimaging")
         self.store.save_node(pool_key, node)
 
     def _restart_nodes(self, pool_key: str) -> None:
@@ -210,7 +210,7 @@ class Allocation:
                 continue
             shown = "rebooting" if kind == "reboot" else "reimaging"
             if node["state"] != shown:
-                set_state(node, shown)  # seen for one scheduling pass at least
+                set_plain_state(node, shown)  # seen for one scheduling pass at least
                 self.store.save_node(pool_key, node)
                 continue
             proc = self.start_tasks.pop((pool_key, node["id"]), None)
@@ -244,11 +244,11 @@ class Allocation:
         if option not in WAIT_FOR_TASKS:
             self.cancel_runs(self.runs_on(pool_key, node["id"]), option)
         if node["state"] == "idle":
-            set_state(node, "offline")
+            set_plain_state(node, "offline")
         self.store.save_node(pool_key, node)
 
     def enable_scheduling(self, pool_key: str, node: Obj) -> None:
         node["schedulingState"] = "enabled"
         if node["state"] == "offline":
-            set_state(node, "idle")
+            set_plain_state(node, "idle")
         self.store.save_node(pool_key, node)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runner.localbatch import blobs
 from runner.localbatch.allocation import idle_state
 from runner.localbatch.nodes import Process, environment
-from runner.localbatch.store import Obj, now_iso, set_state, touch
+from runner.localbatch.store import Obj, now_iso, set_plain_state, set_state, touch
 
 if TYPE_CHECKING:
     from runner.localbatch.faults import Faults
@@ -54,12 +54,12 @@ class Execution:
             spec = pool.get("startTask")
             handle = self.node_handle(pool_key, node)
             if not spec:
-                set_state(node, idle_state(node))
+                set_plain_state(node, idle_state(node))
                 self.store.save_node(pool_key, node)
                 self.cond.notify_all()
                 return
             wait = spec.get("waitForSuccess", True)
-            set_state(node, "waitingforstarttask" if wait else idle_state(node))
+            set_plain_state(node, "waitingforstarttask" if wait else idle_state(node))
             self.store.save_node(pool_key, node)
             self.cond.notify_all()
         retries = int(spec.get("maxTaskRetryCount") or 0)
@@ -118,9 +118,9 @@ class Execution:
                 if ok or attempt >= retries:
                     if ok or not wait:
                         if node["state"] in ("waitingforstarttask", "starting"):
-                            set_state(node, idle_state(node))
+                            set_plain_state(node, idle_state(node))
                     else:
-                        set_state(node, "starttaskfailed")
+                        set_plain_state(node, "starttaskfailed")
                     self.store.save_node(pool_key, node)
                     self.cond.notify_all()
                     return
@@ -310,7 +310,7 @@ class Execution:
                     node["runningTasksCount"] = max(0, node["runningTasksCount"] - 1)
                     node["runningTaskSlotsCount"] = node["runningTasksCount"]
                     if node["runningTasksCount"] == 0 and node["state"] == "running":
-                        set_state(node, idle_state(node))
+                        set_plain_state(node, idle_state(node))
             self.cond.notify_all()
 
     def _settle(
@@ -373,7 +373,7 @@ class Execution:
             node = self.store.nodes.get(pool_key, {}).get(node_id)
             if node is None:
                 return
-            set_state(node, "unusable")
+            set_plain_state(node, "unusable")
             self.store.save_node(pool_key, node)
             self.cancel_runs(self.runs_on(pool_key, node_id), "lost")
 

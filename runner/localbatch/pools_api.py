@@ -13,7 +13,7 @@ from runner.localbatch.errors import ApiError, invalid, not_found
 from runner.localbatch.odata import parse_time
 from runner.localbatch.resources import Resources, Route, expands, route
 from runner.localbatch.rest import Request, Response, check_id, created
-from runner.localbatch.store import Obj, now_iso, set_state, touch
+from runner.localbatch.store import Obj, now_iso, set_plain_state, touch
 
 NODE_LIST_MAX = 100  # nodes per removenodes request
 COUNT_KEYS = {
@@ -178,7 +178,7 @@ class PoolApi:
 
     def delete_pool(self, req: Request, pool_id: str) -> Response:
         pool = self._writable(req, pool_id)
-        set_state(pool, "deleting")
+        set_plain_state(pool, "deleting")
         self._save(pool)
         return Response(202)
 
@@ -253,7 +253,7 @@ class PoolApi:
             node["_leaving"] = option
             key = "targetDedicatedNodes" if node.get("isDedicated") else "targetLowPriorityNodes"
             pool[key] = max(int(pool.get(key) or 0) - 1, 0)
-            set_state(node, "leavingpool")
+            set_plain_state(node, "leavingpool")
             self.store.save_node(pool_key, node)
         pool["allocationState"] = "resizing"
         pool["allocationStateTransitionTime"] = now_iso()

@@ -18,7 +18,7 @@ from runner.localbatch.allocation import Allocation, takes_tasks
 from runner.localbatch.execution import Execution
 from runner.localbatch.faults import Faults
 from runner.localbatch.nodes import Node, Process, is_ours, kill_group
-from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
+from runner.localbatch.store import Obj, Store, now_iso, set_plain_state, set_state, touch
 
 TICK = 0.2  # seconds between scheduling passes when nothing wakes the scheduler
 _ISO_UNITS = {"D": 86400, "H": 3600, "M": 60, "S": 1}
@@ -350,6 +350,6 @@ class Scheduler(Allocation, Execution):
         st.save_task(job_key, task)
         node["runningTasksCount"] += 1
         node["runningTaskSlotsCount"] = node["runningTasksCount"]
-        set_state(node, "running")
+        set_plain_state(node, "running")
         self.running[(job_key, task_key)] = Running(job_key, task_key, pool_key, node["id"])
         self.workers.submit(self._run_task, job_key, task_key)

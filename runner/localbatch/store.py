@@ -47,10 +47,18 @@ def touch(obj: Obj) -> None:
 
 
 def set_state(obj: Obj, state: str) -> None:
-    """A state change; it is a change of the resource, so one with an ETag gets a new one."""
+    """A job's or task's state change: the previous state is kept, as Batch shows it, and
+    the resource gets a new ETag."""
     if obj.get("state") != state:
         obj["previousState"] = obj.get("state")
         obj["previousStateTransitionTime"] = obj.get("stateTransitionTime")
+        set_plain_state(obj, state)
+
+
+def set_plain_state(obj: Obj, state: str) -> None:
+    """A pool's or node's state change (Batch shows no previous state for those); one with
+    an ETag (a pool) gets a new one."""
+    if obj.get("state") != state:
         obj["state"] = state
         obj["stateTransitionTime"] = now_iso()
         if "eTag" in obj:
