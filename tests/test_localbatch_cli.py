@@ -74,7 +74,7 @@ class Az:
         proc = subprocess.run(
             [str(self.executable), "batch", *args, "--output", "json"],
             capture_output=True, text=True, env=self.env, cwd=cwd, timeout=180,
-        )  # fmt: skip
+        )
         result = Result(proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None, proc.stderr)
         if ok:
             assert result.rc == 0, f"az batch {' '.join(args)} exited {result.rc}: {result.err}"
@@ -93,7 +93,7 @@ def pool(az: Az, batch_service: Any) -> Iterator[str]:
     """A pool of 2 nodes made with `az batch pool create`."""
     pool_id = uid("clipool")
     az("pool", "create", "--id", pool_id, "--vm-size", "standard_d2s_v3", "--image", IMAGE,
-       "--node-agent-sku-id", "batch.node.ubuntu 22.04", "--target-dedicated-nodes", "2")  # fmt: skip
+       "--node-agent-sku-id", "batch.node.ubuntu 22.04", "--target-dedicated-nodes", "2")
     yield pool_id
     az("pool", "delete", "--pool-id", pool_id, "--yes")
 
@@ -115,7 +115,7 @@ def test_pool_show_nodes_counts_images_and_errors(az: Az, pool: str, sdk: BatchC
     assert "PoolNotFound" in missing.err
     retired = az("pool", "create", "--id", uid("old"), "--vm-size", "standard_d2s_v3",
                  "--image", "canonical:0001-com-ubuntu-server-focal:20_04-lts",
-                 "--node-agent-sku-id", "batch.node.ubuntu 20.04", ok=False)  # fmt: skip
+                 "--node-agent-sku-id", "batch.node.ubuntu 20.04", ok=False)
     assert "retired" in retired.err and "batch.node.ubuntu 24.04" in retired.err
 
 
@@ -159,7 +159,7 @@ def test_tasks_from_a_json_file_filters_and_files(az: Az, job: str, tmp_path: Pa
     names = {f["name"] for f in az("task", "file", "list", "--job-id", job, "--task-id", "t007").out}
     assert {"stdout.txt", "stderr.txt", "wd"} <= names
     az("task", "file", "download", "--job-id", job, "--task-id", "t007", "--file-path", "stdout.txt",
-       "--destination", str(tmp_path / "out.txt"))  # fmt: skip
+       "--destination", str(tmp_path / "out.txt"))
     assert (tmp_path / "out.txt").read_text() == "out 7\n"
 
 
@@ -185,7 +185,7 @@ def test_job_set_reset_disable_enable_and_stop(az: Az, pool: str, sdk: BatchClie
         "id": job_id, "poolInfo": {"poolId": pool}, "metadata": [{"name": "owner", "value": "me"}],
         "jobPreparationTask": {"commandLine": "/bin/sh -c 'echo prep'"},
         "jobReleaseTask": {"commandLine": "/bin/sh -c 'echo release'"},
-    }))  # fmt: skip
+    }))
     az("job", "create", "--json-file", str(spec))
     az("job", "set", "--job-id", job_id, "--priority", "22")
     shown = az("job", "show", "--job-id", job_id).out
@@ -215,11 +215,11 @@ def test_job_set_reset_disable_enable_and_stop(az: Az, pool: str, sdk: BatchClie
     az("job", "delete", "--job-id", job_id, "--yes")
 
 
-def test_pool_resize_abort_reboot_scheduling_and_node_delete(az: Az, sdk: BatchClient) -> None:
+def test_pool_resize_abort_reboot_scheduling_files_users_and_node_delete(az: Az, sdk: BatchClient, tmp_path: Path) -> None:
     pool_id = uid("clipool")
     az("pool", "create", "--id", pool_id, "--vm-size", "standard_d2s_v3", "--image", IMAGE,
        "--node-agent-sku-id", "batch.node.ubuntu 22.04", "--target-dedicated-nodes", "2",
-       "--start-task-command-line", "/bin/sh -c 'echo boot >> $AZ_BATCH_NODE_SHARED_DIR/boots'")  # fmt: skip
+       "--start-task-command-line", "/bin/sh -c 'echo boot >> $AZ_BATCH_NODE_SHARED_DIR/boots'")
     wait_nodes(sdk, pool_id, 2)
     az("pool", "resize", "--pool-id", pool_id, "--target-dedicated-nodes", "3")
     az("pool", "resize", "--pool-id", pool_id, "--abort")
@@ -242,6 +242,22 @@ def test_pool_resize_abort_reboot_scheduling_and_node_delete(az: Az, sdk: BatchC
     assert "NodeAlreadyInTargetSchedulingState" in again.err
     az("node", "scheduling", "enable", "--pool-id", pool_id, "--node-id", node_id)
     assert az("node", "show", "--pool-id", pool_id, "--node-id", node_id).out["state"] == "idle"
+    files = {f["name"] for f in az("node", "file", "list", "--pool-id", pool_id, "--node-id", node_id, "--recursive").out}
+    assert {"shared/boots", "startup/stdout.txt"} <= files
+    az("node", "file", "download", "--pool-id", pool_id, "--node-id", node_id, "--file-path", "shared/boots",
+       "--destination", str(tmp_path / "boots"))
+    assert (tmp_path / "boots").read_text() == "boot\nboot\n"  # created, then rebooted
+    az("node", "file", "delete", "--pool-id", pool_id, "--node-id", node_id, "--file-path", "shared/boots", "--yes")
+    gone = az("node", "file", "download", "--pool-id", pool_id, "--node-id", node_id, "--file-path", "shared/boots",
+              "--destination", str(tmp_path / "again"), ok=False)
+    assert "FileNotFound" in gone.err
+    az("node", "user", "create", "--pool-id", pool_id, "--node-id", node_id, "--name", "ops", "--password", "Secret-123")
+    assert "NodeUserExists" in az("node", "user", "create", "--pool-id", pool_id, "--node-id", node_id,
+                                  "--name", "ops", "--password", "Secret-123", ok=False).err
+    az("node", "user", "reset", "--pool-id", pool_id, "--node-id", node_id, "--user-name", "ops", "--password", "Other-456")
+    az("node", "user", "delete", "--pool-id", pool_id, "--node-id", node_id, "--user-name", "ops", "--yes")
+    assert "NodeUserNotFound" in az("node", "user", "delete", "--pool-id", pool_id, "--node-id", node_id,
+                                    "--user-name", "ops", "--yes", ok=False).err
     az("node", "delete", "--pool-id", pool_id, "--node-list", node_id)
     wait_for("the pool to shrink", lambda: sdk.get_pool(pool_id).allocation_state == "steady")
     shrunk = az("pool", "show", "--pool-id", pool_id).out

@@ -234,12 +234,12 @@ def _jobs_and_tasks(client: BatchClient, pool_id: str) -> str:
         job_preparation_task=m.BatchJobPreparationTask(command_line="true"),
         job_release_task=m.BatchJobReleaseTask(command_line="true"),
         metadata=[m.BatchMetadataItem(name="a", value="b")],
-    )  # fmt: skip
+    )
     client.create_task_collection(job_id, m.BatchTaskGroup(task_values=[
         m.BatchTaskCreateOptions(id="ok", command_line="/bin/sh -c 'echo hi'"),
         m.BatchTaskCreateOptions(id="bad", command_line="false", depends_on=m.BatchTaskDependencies(task_ids=["ok"])),
         m.BatchTaskCreateOptions(id="ok", command_line="true"),  # a duplicate: a per-task error
-    ]))  # fmt: skip
+    ]))
     wait_completed(client, job_id, 2)
     client.replace_task(job_id, "ok", m.BatchTask(constraints=m.BatchTaskConstraints(max_task_retry_count=1)))
     client.reactivate_task(job_id, "bad")
@@ -259,7 +259,7 @@ def _jobs_and_tasks(client: BatchClient, pool_id: str) -> str:
     client.begin_terminate_job(job_id, BatchJobTerminateOptions(termination_reason="done"), polling_interval=0.1).result()
     wait_for("the release task", lambda: all(
         s.job_release_task_execution_info and s.job_release_task_execution_info.state == "completed"
-        for s in client.list_job_preparation_and_release_task_status(job_id)))  # fmt: skip
+        for s in client.list_job_preparation_and_release_task_status(job_id)))
     list(client.list_jobs(filter=f"id eq '{job_id}'", expand=["stats"]))
     return job_id
 
@@ -297,7 +297,7 @@ def test_every_body_matches_the_sdk_models(recorded: tuple[BatchClient, list[Rec
 def test_the_contract_checker_finds_what_is_wrong() -> None:
     """The checker itself: each kind of mismatch is reported."""
     good = {"taskCounts": {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0},
-            "taskSlotCounts": {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}}  # fmt: skip
+            "taskSlotCounts": {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}}
     assert list(check_model(good, m.BatchTaskCountsResult, "x")) == []
     bad = json.loads(json.dumps(good))
     bad["taskCounts"]["active"] = "0"

@@ -74,7 +74,7 @@ def test_patch_replaces_only_what_is_sent_and_put_resets_the_rest(batch_client: 
         batch_client, pool_id, priority=3, max_parallel_tasks=4,
         constraints=m.BatchJobConstraints(max_wall_clock_time=dt.timedelta(hours=1), max_task_retry_count=2),
         metadata=[m.BatchMetadataItem(name="owner", value="me")],
-    )  # fmt: skip
+    )
     batch_client.update_job(job_id, m.BatchJobUpdateOptions(constraints=m.BatchJobConstraints(max_task_retry_count=5)))
     job = batch_client.get_job(job_id)
     # the other properties stay; the constraints sent replace the job's constraints whole
@@ -104,7 +104,7 @@ def test_task_update_replaces_its_constraints(batch_client: BatchClient) -> None
     job_id = make_job(batch_client, make_pool(batch_client, nodes=0))
     batch_client.create_task(job_id, m.BatchTaskCreateOptions(
         id="one", command_line="true",
-        constraints=m.BatchTaskConstraints(max_wall_clock_time=dt.timedelta(minutes=5), max_task_retry_count=1)))  # fmt: skip
+        constraints=m.BatchTaskConstraints(max_wall_clock_time=dt.timedelta(minutes=5), max_task_retry_count=1)))
     task = batch_client.get_task(job_id, "one")
     batch_client.replace_task(job_id, "one", m.BatchTask(constraints=m.BatchTaskConstraints(max_task_retry_count=4)))
     constraints = batch_client.get_task(job_id, "one").constraints
@@ -153,7 +153,7 @@ def test_the_retired_ubuntu_agent_is_refused_with_the_supported_ones_named(batch
 
 def test_a_wrong_shaped_pool_is_a_400(batch_service: Any) -> None:
     pool = {"id": uid("pool"), "vmSize": "standard_d2s_v3",
-            "virtualMachineConfiguration": {"imageReference": {}, "nodeAgentSKUId": "batch.node.ubuntu 22.04"}}  # fmt: skip
+            "virtualMachineConfiguration": {"imageReference": {}, "nodeAgentSKUId": "batch.node.ubuntu 22.04"}}
     for key, value in (("targetDedicatedNodes", "two"), ("taskSlotsPerNode", 0), ("startTask", "run"), ("metadata", [{"value": "x"}])):
         status, _, body = call(batch_service.url, "POST", "/pools", {**pool, key: value})
         assert status == 400, (key, value, body)

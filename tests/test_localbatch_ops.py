@@ -6,6 +6,7 @@ preparation and release status, statistics."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +17,10 @@ from azure.batch.models._models import (
     BatchNodeRebootOptions,
     BatchNodeReimageOptions,
 )
+from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from runner import localstack
 from tests.batch_helpers import make_job, make_pool, wait_completed, wait_for, wait_nodes
 
 BOOT_LOG = "/bin/sh -c 'echo boot >> $AZ_BATCH_NODE_SHARED_DIR/boots'"
@@ -200,7 +203,7 @@ def test_node_counts_usage_metrics_and_stats(batch_client: BatchClient) -> None:
     batch_client.create_tasks(job_id, [
         m.BatchTaskCreateOptions(id="ok", command_line="true"),
         m.BatchTaskCreateOptions(id="bad", command_line="false", constraints=m.BatchTaskConstraints(max_task_retry_count=1)),
-    ])  # fmt: skip
+    ])
     wait_completed(batch_client, job_id, 2)
     stats = batch_client.get_job(job_id, expand=["stats"]).job_statistics
     assert (stats.succeeded_tasks_count, stats.failed_tasks_count, stats.task_retries_count) == (1, 1, 1)
@@ -215,7 +218,7 @@ def test_preparation_and_release_status_per_node(batch_client: BatchClient) -> N
         batch_client, pool_id,
         job_preparation_task=m.BatchJobPreparationTask(command_line="true"),
         job_release_task=m.BatchJobReleaseTask(command_line="/bin/sh -c 'exit 4'"),
-    )  # fmt: skip
+    )
     batch_client.create_task(job_id, m.BatchTaskCreateOptions(id="one", command_line="true"))
     wait_completed(batch_client, job_id, 1)
     (status,) = batch_client.list_job_preparation_and_release_task_status(job_id)
@@ -236,3 +239,29 @@ def test_preparation_and_release_status_per_node(batch_client: BatchClient) -> N
         list(batch_client.list_job_preparation_and_release_task_status(plain))
     assert e.value.status_code == 409 and e.value.error.code == "JobPreparationTaskNotSpecified"
     assert list(batch_client.list_subtasks(job_id, "one")) == []
+
+
+def test_node_user_accounts_are_recorded_without_secrets(tmp_path: Path) -> None:
+    home = tmp_path / "batch"
+    service = localstack.start_batch_service(home)
+    try:
+        client = BatchClient(
+            endpoint=service.url,
+            credential=AzureNamedKeyCredential(localstack.BATCH_ACCOUNT, localstack.BATCH_KEY),
+        )
+        pool_id = make_pool(client, nodes=1, slots=1)
+        (node,) = wait_nodes(client, pool_id, 1)
+        user = m.BatchNodeUserCreateOptions(name="ops", is_admin=True, password="Secret-123")
+        client.create_node_user(pool_id, node.id, user)
+        with pytest.raises(HttpResponseError) as e:
+            client.create_node_user(pool_id, node.id, user)
+        assert e.value.status_code == 409 and e.value.error.code == "NodeUserExists"
+        client.replace_node_user(pool_id, node.id, "ops", m.BatchNodeUserReplaceOptions(password="Other-456"))
+        client.delete_node_user(pool_id, node.id, "ops")
+        with pytest.raises(ResourceNotFoundError) as e:
+            client.delete_node_user(pool_id, node.id, "ops")
+        assert e.value.error.code == "NodeUserNotFound"
+    finally:
+        localstack.stop_process(service.pid)
+    state = b"".join(p.read_bytes() for p in home.rglob("batch.sqlite*"))
+    assert b"ops" in state and b"Secret-123" not in state and b"Other-456" not in state

@@ -89,9 +89,7 @@ def check(req: Request, obj: dict[str, Any]) -> None:
     enforce(req, obj.get("eTag"), parse_iso(obj["lastModified"]), validators(obj))
 
 
-def enforce(
-    req: Request, etag: str | None, modified: datetime, headers: dict[str, str]
-) -> None:
+def enforce(req: Request, etag: str | None, modified: datetime, headers: dict[str, str]) -> None:
     failed = _failed(req, etag, modified)
     if failed is None:
         return

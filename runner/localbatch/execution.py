@@ -155,7 +155,8 @@ class Execution:
         except OSError as e:
             failure = _failure("usererror", "CommandProgramNotFound", str(e))
         with self.cond:
-            info.update(state="completed", endTime=now_iso(), result="success" if code == 0 else "failure")
+            result = "success" if code == 0 else "failure"
+            info.update(state="completed", endTime=now_iso(), result=result)
             if code is not None:
                 info["exitCode"] = code
             if failure is None and code != 0:
@@ -170,7 +171,11 @@ class Execution:
         """A fresh execution info for a preparation or release task on `node` (lock held)."""
         status = job.setdefault("_jobtasks", {}).setdefault(
             f"{pool_key}/{node['id']}",
-            {"poolId": self.store.pools[pool_key]["id"], "nodeId": node["id"], "nodeUrl": node["url"]},
+            {
+                "poolId": self.store.pools[pool_key]["id"],
+                "nodeId": node["id"],
+                "nodeUrl": node["url"],
+            },
         )
         root = f"workitems/{job['id']}/job-1/{name}"
         info: Obj = {

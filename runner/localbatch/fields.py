@@ -19,7 +19,9 @@ from runner.localbatch.rest import Request
 Body = dict[str, Any]
 
 _INT = re.compile(r"^\s*[-+]?\d+\s*$")
-_DURATION = re.compile(r"^-?P(?!$)(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$")
+_DURATION = re.compile(
+    r"^-?P(?!$)(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
+)
 
 
 def body(req: Request) -> Body:

@@ -105,7 +105,11 @@ class JobApi:
         if given("onAllTasksComplete"):
             mode = fields.choice(body, "onAllTasksComplete", specs.ALL_TASKS_COMPLETE, "noaction")
             if job.get("onAllTasksComplete") == "terminatejob" and mode == "noaction":
-                raise invalid("onAllTasksComplete", mode, "A job that terminates when its tasks complete cannot go back to noaction.")
+                raise invalid(
+                    "onAllTasksComplete",
+                    mode,
+                    "A job that terminates when its tasks complete cannot go back to noaction.",
+                )
             job["onAllTasksComplete"] = mode
         if given("poolInfo"):
             self._set_pool(job, specs.pool_info(body, required=replace))
@@ -114,15 +118,27 @@ class JobApi:
         if info is None:
             return
         current = (job.get("poolInfo") or {}).get("poolId")
-        if current is not None and current.lower() != info["poolId"].lower() and job["state"] != "disabled":
-            raise ApiError(409, "OperationInvalidForCurrentState", "A job's pool can change only while the job is disabled.")
+        if (
+            current is not None
+            and current.lower() != info["poolId"].lower()
+            and job["state"] != "disabled"
+        ):
+            raise ApiError(
+                409,
+                "OperationInvalidForCurrentState",
+                "A job's pool can change only while the job is disabled.",
+            )
         job["poolInfo"] = info
         job.setdefault("executionInfo", {})["poolId"] = info["poolId"]
 
     def _stats(self, req: Request) -> Any:
         if not expands(req, "stats"):
             return None
-        return lambda job: {"stats": stats.job_stats(job, list(self.store.tasks.get(job["id"].lower(), {}).values()))}
+        return lambda job: {
+            "stats": stats.job_stats(
+                job, list(self.store.tasks.get(job["id"].lower(), {}).values())
+            )
+        }
 
     def list_jobs(self, req: Request) -> Response:
         jobs = list(self.store.jobs.values())
@@ -175,7 +191,11 @@ class JobApi:
         job = self._guarded(req, job_id)
         _refuse_if_ending(job)
         if job["state"] not in ("disabled", "disabling"):
-            raise ApiError(409, "OperationInvalidForCurrentState", f"The specified job is {job['state']}; only a disabled job can be enabled.")
+            raise ApiError(
+                409,
+                "OperationInvalidForCurrentState",
+                f"The specified job is {job['state']}; only a disabled job can be enabled.",
+            )
         self.scheduler.enable_job(job_id.lower(), job)
         return self._changed(job, 202)
 
@@ -200,13 +220,21 @@ class JobApi:
                 counts["running"] += 1
             else:
                 counts["active"] += 1
-        body = {"odata.metadata": f"{self.res.base}/$metadata", "taskCounts": counts, "taskSlotCounts": dict(counts)}
+        body = {
+            "odata.metadata": f"{self.res.base}/$metadata",
+            "taskCounts": counts,
+            "taskSlotCounts": dict(counts),
+        }
         return Response(200, body)
 
     def prep_release_status(self, req: Request, job_id: str) -> Response:
         job = self.res.job(job_id)
         if not job.get("jobPreparationTask") and not job.get("jobReleaseTask"):
-            raise ApiError(409, "JobPreparationTaskNotSpecified", "The specified job does not have a job preparation task.")
+            raise ApiError(
+                409,
+                "JobPreparationTaskNotSpecified",
+                "The specified job does not have a job preparation task.",
+            )
         items = list((job.get("_jobtasks") or {}).values())
         path = f"jobs/{job_id}/jobpreparationandreleasetaskstatus"
         return self.res.page(req, items, path, filterable.PREP_RELEASE)

@@ -1,6 +1,10 @@
 """The REST handlers for compute nodes: list, get, reboot, reimage, scheduling disabled
-and enabled, and the files under a node's directory. The state changes themselves are
-the scheduler's (`allocation`)."""
+and enabled, user accounts, and the files under a node's directory. The state changes
+themselves are the scheduler's (`allocation`).
+
+User accounts are recorded on the node (name, admin, expiry; never a password or key)
+so that scripts that manage them work, but no operating system account is made: local
+nodes run everything as the service's user."""
 
 from __future__ import annotations
 
@@ -44,6 +48,9 @@ class NodeApi:
             route("POST", NODE + "/reimage", self.reimage),
             route("POST", NODE + "/disablescheduling", self.disable_scheduling),
             route("POST", NODE + "/enablescheduling", self.enable_scheduling),
+            route("POST", NODE + "/users", self.create_user),
+            route("PUT", NODE + "/users/([^/]+)", self.replace_user),
+            route("DELETE", NODE + "/users/([^/]+)", self.delete_user),
             route("GET", NODE + "/files", self.list_files),
             route("GET", NODE + "/files/(.+)", self.get_file),
             route("HEAD", NODE + "/files/(.+)", self.get_file),
@@ -65,7 +72,9 @@ class NodeApi:
         option = fields.choice(body, f"node{kind.capitalize()}Option", RESTART_OPTIONS, "requeue")
         pending = node.get("_restart")
         code = _BUSY.get(node["state"]) or (
-            ("NodeBeingRebooted" if pending == "reboot" else "NodeBeingReimaged") if pending else None
+            ("NodeBeingRebooted" if pending == "reboot" else "NodeBeingReimaged")
+            if pending
+            else None
         )
         if code is not None:
             raise ApiError(409, code, f"The node is {node['state']}: it cannot be {kind}ed now.")
@@ -99,6 +108,54 @@ class NodeApi:
         self._already(node, "enabled")
         self.scheduler.enable_scheduling(pool_id.lower(), node)
         return Response(200, None, {"DataServiceId": node["url"]})
+
+    def _users(self, pool_id: str, node_id: str) -> tuple[Obj, dict[str, Obj]]:
+        node = self.res.node(pool_id, node_id)
+        if node["state"] not in ("idle", "running"):
+            code = _BUSY.get(node["state"], "OperationNotValidOnNode")
+            raise ApiError(
+                409,
+                code,
+                f"The node is {node['state']}: user accounts change only on an idle or running node.",
+            )
+        return node, node.setdefault("_users", {})
+
+    def _user_fields(self, body: fields.Body, user: Obj) -> None:
+        user["expiryTime"] = fields.text(body, "expiryTime", user.get("expiryTime"))
+        fields.text(body, "password")  # checked, never kept
+        fields.text(body, "sshPublicKey")
+
+    def create_user(self, req: Request, pool_id: str, node_id: str) -> Response:
+        node, users = self._users(pool_id, node_id)
+        body = fields.body(req)
+        name = fields.text(body, "name", required=True) or ""
+        if name.lower() in users:
+            raise ApiError(409, "NodeUserExists", "The specified node user already exists.")
+        user: Obj = {"name": name, "isAdmin": fields.boolean(body, "isAdmin", False)}
+        self._user_fields(body, user)
+        users[name.lower()] = user
+        self.store.save_node(pool_id.lower(), node)
+        return Response(201, None, {"DataServiceId": f"{node['url']}/users/{name}"})
+
+    def _user(self, pool_id: str, node_id: str, name: str) -> tuple[Obj, dict[str, Obj]]:
+        node, users = self._users(pool_id, node_id)
+        if name.lower() not in users:
+            raise ApiError(
+                404, "NodeUserNotFound", "The specified node user does not exist.", {"Name": name}
+            )
+        return node, users
+
+    def replace_user(self, req: Request, pool_id: str, node_id: str, name: str) -> Response:
+        node, users = self._user(pool_id, node_id, name)
+        self._user_fields(fields.body(req), users[name.lower()])
+        self.store.save_node(pool_id.lower(), node)
+        return Response(200, None, {"DataServiceId": f"{node['url']}/users/{name}"})
+
+    def delete_user(self, req: Request, pool_id: str, node_id: str, name: str) -> Response:
+        node, users = self._user(pool_id, node_id, name)
+        del users[name.lower()]
+        self.store.save_node(pool_id.lower(), node)
+        return Response(200)
 
     def list_files(self, req: Request, pool_id: str, node_id: str) -> Response:
         node = self.res.node(pool_id, node_id)

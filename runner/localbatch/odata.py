@@ -114,7 +114,9 @@ class _Parser:
     def expect(self, text: str) -> None:
         tok = self.take()
         if tok.text != text:
-            raise _bad(self.text, f"expected {text!r} at {tok.pos}, found {tok.text or 'the end'!r}")
+            raise _bad(
+                self.text, f"expected {text!r} at {tok.pos}, found {tok.text or 'the end'!r}"
+            )
 
     def parse(self) -> Predicate:
         pred = self.disjunction()
@@ -149,7 +151,9 @@ class _Parser:
         if tok.kind == "name" and tok.text.lower() == "startswith":
             return self.startswith()
         if tok.kind != "name":
-            raise _bad(self.text, f"expected a property name at {tok.pos}, found {tok.text or 'the end'!r}")
+            raise _bad(
+                self.text, f"expected a property name at {tok.pos}, found {tok.text or 'the end'!r}"
+            )
         return self.comparison()
 
     def prop(self, op: str) -> tuple[str, Prop]:
@@ -159,9 +163,15 @@ class _Parser:
         prop = self.props.get(tok.text)
         if prop is None:
             allowed = ", ".join(self.props) or "none"
-            raise _bad(self.text, f"the property {tok.text!r} cannot be filtered on in this list (allowed: {allowed})")
+            raise _bad(
+                self.text,
+                f"the property {tok.text!r} cannot be filtered on in this list (allowed: {allowed})",
+            )
         if op not in prop.ops:
-            raise _bad(self.text, f"the operator {op!r} is not supported on {tok.text!r} (allowed: {', '.join(prop.ops)})")
+            raise _bad(
+                self.text,
+                f"the operator {op!r} is not supported on {tok.text!r} (allowed: {', '.join(prop.ops)})",
+            )
         return tok.text, prop
 
     def startswith(self) -> Predicate:
@@ -188,7 +198,10 @@ class _Parser:
         op_tok = self.toks[self.i + 1]
         op = op_tok.text.lower()
         if op_tok.kind != "name" or op not in COMPARISONS:
-            raise _bad(self.text, f"expected one of {', '.join(COMPARISONS)} after {name.text!r} at {op_tok.pos}")
+            raise _bad(
+                self.text,
+                f"expected one of {', '.join(COMPARISONS)} after {name.text!r} at {op_tok.pos}",
+            )
         path, prop = self.prop(op)
         self.take()  # the operator
         value = self.literal(prop)

@@ -130,7 +130,9 @@ class PoolApi:
             "targetDedicatedNodes": fields.integer(body, "targetDedicatedNodes", 0, lo=0),
             "targetLowPriorityNodes": fields.integer(body, "targetLowPriorityNodes", 0, lo=0),
             "enableAutoScale": False,
-            "enableInterNodeCommunication": fields.boolean(body, "enableInterNodeCommunication", False),
+            "enableInterNodeCommunication": fields.boolean(
+                body, "enableInterNodeCommunication", False
+            ),
             "taskSlotsPerNode": fields.integer(body, "taskSlotsPerNode", 1, lo=1, hi=256),
             "taskSchedulingPolicy": specs.scheduling_policy(body),
             "startTask": specs.start_task(body),
@@ -217,7 +219,9 @@ class PoolApi:
         for key in ("targetDedicatedNodes", "targetLowPriorityNodes"):
             pool[key] = fields.integer(body, key, pool.get(key, 0), lo=0)
         pool["resizeTimeout"] = fields.duration(body, "resizeTimeout", "PT15M")
-        pool["_deallocation"] = fields.choice(body, "nodeDeallocationOption", specs.DEALLOCATION, "requeue")
+        pool["_deallocation"] = fields.choice(
+            body, "nodeDeallocationOption", specs.DEALLOCATION, "requeue"
+        )
         pool["allocationState"] = "resizing"
         pool["allocationStateTransitionTime"] = now_iso()
         self._save(pool)
@@ -238,11 +242,17 @@ class PoolApi:
         body = fields.body(req)
         node_ids = fields.array(body, "nodeList", required=True) or []
         if not 1 <= len(node_ids) <= NODE_LIST_MAX or not all(isinstance(n, str) for n in node_ids):
-            raise invalid("nodeList", len(node_ids), f"nodeList holds 1 to {NODE_LIST_MAX} node IDs.")
+            raise invalid(
+                "nodeList", len(node_ids), f"nodeList holds 1 to {NODE_LIST_MAX} node IDs."
+            )
         option = fields.choice(body, "nodeDeallocationOption", specs.DEALLOCATION, "requeue")
         fields.duration(body, "resizeTimeout")
         if pool.get("allocationState") != "steady":
-            raise ApiError(409, "PoolBeingResized", "The specified pool is being resized; nodes can be removed only from a steady pool.")
+            raise ApiError(
+                409,
+                "PoolBeingResized",
+                "The specified pool is being resized; nodes can be removed only from a steady pool.",
+            )
         pool_key = pool_id.lower()
         nodes = self.store.nodes.get(pool_key, {})
         missing = [n for n in node_ids if n not in nodes]

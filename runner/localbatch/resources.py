@@ -66,7 +66,9 @@ class Resources:
         view = public(obj)
         if extra:
             view.update(extra)
-        return Response(200, odata.select(view, req.query.get("$select")), conditional.validators(obj))
+        return Response(
+            200, odata.select(view, req.query.get("$select")), conditional.validators(obj)
+        )
 
     def updated(self, obj: Obj, status: int = 200) -> Response:
         """The answer to a change: no body, the resource's new ETag and Last-Modified."""
@@ -120,7 +122,10 @@ def _paging(req: Request, limit: int) -> tuple[int, int]:
             400,
             "InvalidQueryParameterValue",
             "Value for one of the query parameters specified in the request URI is invalid.",
-            {"QueryParameterName": "maxresults", "Reason": "maxresults and $skiptoken are integers."},
+            {
+                "QueryParameterName": "maxresults",
+                "Reason": "maxresults and $skiptoken are integers.",
+            },
         ) from None
     if size < 1 or skip < 0:
         raise ApiError(

@@ -81,7 +81,9 @@ def preparation_task(src: Body, job: Body) -> Body | None:
     spec.setdefault("id", "jobpreparation")
     spec["constraints"] = task_constraints(raw, job)
     spec["waitForSuccess"] = fields.boolean(raw, "waitForSuccess", True)
-    spec["rerunOnNodeRebootAfterSuccess"] = fields.boolean(raw, "rerunOnNodeRebootAfterSuccess", True)
+    spec["rerunOnNodeRebootAfterSuccess"] = fields.boolean(
+        raw, "rerunOnNodeRebootAfterSuccess", True
+    )
     return spec
 
 

@@ -217,11 +217,8 @@ class TaskApi:
         _, task = self._guarded(req, job_id, task_id)
         if not self._stop(job_id, task_id, "terminate") and task["state"] == "active":
             info = task.setdefault("executionInfo", {})
-            info.update(
-                result="failure",
-                endTime=now_iso(),
-                failureInfo={"category": "usererror", "code": "TaskEnded", "message": "The task was terminated"},
-            )
+            ended = {"category": "usererror", "code": "TaskEnded", "message": "The task was terminated"}
+            info.update(result="failure", endTime=now_iso(), failureInfo=ended)
             set_state(task, "completed")
             self.store.save_task(job_id.lower(), task)
         return Response(204, None, {"DataServiceId": task["url"]})
@@ -231,9 +228,17 @@ class TaskApi:
         self._check_job_accepts(job)
         info = task.get("executionInfo") or {}
         if task["state"] != "completed":
-            raise ApiError(409, "TaskNotCompleted", "The specified task is not in a completed state: only a failed task can be reactivated.")
+            raise ApiError(
+                409,
+                "TaskNotCompleted",
+                "The specified task is not in a completed state: only a failed task can be reactivated.",
+            )
         if info.get("result") != "failure":
-            raise ApiError(409, "TaskSucceeded", "The specified task has already completed successfully: only a failed task can be reactivated.")
+            raise ApiError(
+                409,
+                "TaskSucceeded",
+                "The specified task has already completed successfully: only a failed task can be reactivated.",
+            )
         task["executionInfo"] = {"retryCount": 0, "requeueCount": info.get("requeueCount", 0)}
         set_state(task, "active")
         task.pop("nodeInfo", None)
