@@ -111,6 +111,10 @@ def test_pool_show_nodes_counts_images_and_errors(az: Az, pool: str, sdk: BatchC
     assert any(i["nodeAgentSkuId"] == "batch.node.ubuntu 22.04" for i in images)
     usage = az("pool", "usage-metrics", "list").out
     assert any(u["poolId"] == pool and u["totalCoreHours"] > 0 for u in usage)
+    az("pool", "set", "--pool-id", pool, "--metadata", "owner=cli")
+    assert az("pool", "show", "--pool-id", pool).out["metadata"] == [{"name": "owner", "value": "cli"}]
+    reset = az("pool", "reset", "--pool-id", pool, "--start-task-command-line", "/bin/true").out
+    assert (reset["metadata"], reset["startTask"]["commandLine"]) == ([], "/bin/true")
     missing = az("pool", "show", "--pool-id", "no-such-pool", ok=False)
     assert "PoolNotFound" in missing.err
     retired = az("pool", "create", "--id", uid("old"), "--vm-size", "standard_d2s_v3",
@@ -212,6 +216,8 @@ def test_job_set_reset_disable_enable_and_stop(az: Az, pool: str, sdk: BatchClie
     assert [(j["id"], j["executionInfo"]["terminateReason"]) for j in stopped] == [(job_id, "enough")]
     assert "JobCompleted" in az("job", "enable", "--job-id", job_id, ok=False).err
     assert az("task", "subtask", "list", "--job-id", job_id, "--task-id", "long").out == []
+    az("task", "delete", "--job-id", job_id, "--task-id", "long", "--yes")
+    assert "TaskNotFound" in az("task", "show", "--job-id", job_id, "--task-id", "long", ok=False).err
     az("job", "delete", "--job-id", job_id, "--yes")
 
 

@@ -249,6 +249,8 @@ def _jobs_and_tasks(client: BatchClient, pool_id: str) -> str:
         list(client.list_task_files(job_id, task_id, recursive=True))
         list(client.list_subtasks(job_id, task_id))
     list(client.list_tasks(job_id, filter="executionInfo/exitCode ne 0"))
+    props = client.get_task_file_properties(job_id, "ok", "stdout.txt")
+    assert (props.content_length, props.is_directory) == (3, False)
     client.get_job_task_counts(job_id)
     list(client.list_job_preparation_and_release_task_status(job_id))
     client.update_job(job_id, m.BatchJobUpdateOptions(priority=5))

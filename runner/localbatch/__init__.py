@@ -7,8 +7,12 @@ run as local processes on "compute nodes" with Batch's directory layout and
 survives a restart. bwf's client code never imports this package: they meet over HTTP.
 
 Modules: `auth` (Shared Key), `errors` (Batch error bodies), `store` (state and its
-persistence), `odata` ($filter/$select), `blobs` (resource files and output files over
-the Blob REST API), `nodes` (node processes: start tasks, tasks, preparation and
-release), `scheduler` (pools, nodes, dispatch, lifecycle), `api` (the REST handlers),
-`server` (HTTP), `__main__` (`python -m runner.localbatch serve`).
+persistence), `odata` ($filter parser, $select) with `filterable` (each list's
+filterable properties), `conditional` (If-Match and friends), `fields` and `specs`
+(typed request bodies), `blobs` (resource files and output files over the Blob REST
+API), `nodes` (node processes), `scheduler` (dispatch, lifecycle) with `allocation`
+(nodes in and out of pools, reboot, scheduling) and `execution` (start tasks, tasks,
+preparation and release), `stats` (statistics, usage metrics), `api` (the router) with
+one handler group per resource (`pools_api`, `nodes_api`, `jobs_api`, `tasks_api`,
+sharing `resources`), `server` (HTTP), `__main__` (`python -m runner.localbatch serve`).
 """
