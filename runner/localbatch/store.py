@@ -32,7 +32,7 @@ def new_etag() -> str:
     """A fresh ETag, different from every earlier one even within the same nanosecond."""
     global _last_etag
     with _etag_lock:
-        _last_etag = max(_last_etag + 1, time.time_ns() // 100)  # .NET ticks, as Batch's
+        _last_etag = max(_last_etag + 1, time.time_ns() // 100)  # 100 ns units, as Batch counts
         return f"0x8D{_last_etag:X}"
 
 
