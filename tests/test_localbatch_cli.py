@@ -42,15 +42,17 @@ class Result:
 
 @pytest.fixture(scope="module")
 def az_executable() -> Path:
-    """`.venv-az/bin/az`, installed on first use (a couple of minutes), then reused."""
-    if not (VENV / ".ready").exists():
+    """`.venv-az/bin/az`, installed on first use (a couple of minutes), then reused until
+    the pinned version changes."""
+    ready = VENV / ".ready"
+    if not ready.exists() or ready.read_text().strip() != AZURE_CLI:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, timeout=120)
         subprocess.run(
             [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", AZURE_CLI],
             check=True,
             timeout=900,
         )
-        (VENV / ".ready").touch()
+        ready.write_text(AZURE_CLI)
     return VENV / "bin" / "az"
 
 
