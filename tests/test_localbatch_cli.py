@@ -231,9 +231,13 @@ def test_pool_resize_abort_reboot_scheduling_files_users_and_node_delete(az: Az,
     wait_nodes(sdk, pool_id, 2)
     az("pool", "resize", "--pool-id", pool_id, "--target-dedicated-nodes", "3")
     az("pool", "resize", "--pool-id", pool_id, "--abort")
-    nodes = wait_nodes(sdk, pool_id, 3)
+    # allocation is immediate, so the resize is done before the abort, unless the machine
+    # is so loaded that the abort stops it first: then the pool keeps the nodes it has
+    wait_for("a steady pool", lambda: sdk.get_pool(pool_id).allocation_state == "steady")
     pool = az("pool", "show", "--pool-id", pool_id).out
-    assert (pool["allocationState"], pool["targetDedicatedNodes"], pool["currentDedicatedNodes"]) == ("steady", 3, 3)
+    size = pool["currentDedicatedNodes"]
+    assert (pool["allocationState"], pool["targetDedicatedNodes"], size in (2, 3)) == ("steady", 3, True)
+    nodes = wait_nodes(sdk, pool_id, size)
     node_id = nodes[0].id
     booted = sdk.get_node(pool_id, node_id).last_boot_time
     az("node", "reboot", "--pool-id", pool_id, "--node-id", node_id)

@@ -32,7 +32,8 @@ def test_if_match_with_a_stale_etag_changes_nothing(batch_client: BatchClient) -
 
 def test_if_none_match_and_if_modified_since_answer_304_to_reads(batch_client: BatchClient, batch_service: Any) -> None:
     pool_id = make_pool(batch_client, nodes=0)
-    pool = batch_client.get_pool(pool_id)
+    # once steady, nothing changes the pool (its allocation settling would: a new ETag)
+    pool = wait_for("a steady pool", lambda: (p := batch_client.get_pool(pool_id)).allocation_state == "steady" and p)
     with pytest.raises(HttpResponseError) as e:
         batch_client.get_pool(pool_id, etag=pool.etag, match_condition=MatchConditions.IfModified)
     assert e.value.status_code == 304
