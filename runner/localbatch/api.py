@@ -21,7 +21,7 @@ from runner.localbatch.tasks_api import TaskApi
 
 class Api:
     def __init__(self, scheduler: Scheduler, base_url: str) -> None:
-        self.s = scheduler
+        self.scheduler = scheduler
         self.base = base_url
         resources = Resources(scheduler, base_url)
         self.routes: list[Route] = [
@@ -37,13 +37,13 @@ class Api:
         for method, pattern, handler in self.routes:
             m = pattern.match(path)
             if m and method == req.method:
-                with self.s.cond:
+                with self.scheduler.cond:
                     try:
                         resp = handler(req, *m.groups())
                     except NotModified as e:
                         return Response(304, None, e.headers)
                     if req.method not in ("GET", "HEAD"):
-                        self.s.cond.notify_all()
+                        self.scheduler.cond.notify_all()
                     return resp
         if any(p.match(path) for _, p, _ in self.routes):
             raise ApiError(
