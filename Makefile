@@ -5,6 +5,7 @@ bootstrap:
 	@./scripts/bootstrap
 
 # Run the founding workflow end to end on the local stack (Azurite + local Batch).
+# Its task script lives in node_scripts/, outside the spec's directory: allow it.
 run: bootstrap
 	.venv/bin/bwf apply workflows/topn.yaml --yes
 	@for f in out/topn/*_OUTPUT.txt; do echo "== $$f"; grep -v "^#" "$$f"; done

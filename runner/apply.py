@@ -1,36 +1,36 @@
 """Apply: execute a Plan against Storage and Batch, step by step like the tutorial.
 
-Containers and uploads, pool, job, tasks, monitoring, failure report, downloads,
-the ledger, clean-up. The plan decides *what*; this module only does it, in order,
-with progress, and reports. Secrets are resolved here, at the last moment, and
-never printed.
+Containers, restored outputs and uploads, pool, job, tasks, monitoring
+(runner.monitor), the failure report (runner.failures), downloads, the ledger,
+clean-up, and the run record all along. The plan decides *what*; this module only
+does it, in order, with progress, and reports. Secrets are resolved here, at the last
+moment, and never printed.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import click
 
-from runner import batch as batch_mod
-from runner import durations
+from runner import dag, secrets
+from runner import downloads as dl
 from runner.batch import Batch
 from runner.errors import BwfError
+from runner.failures import failures, unfinished
+from runner.kept import Kept
 from runner.ledger import Ledger
-from runner.plan import Action, Plan, all_tasks
+from runner.monitor import Monitor, Outcome, wait_for_nodes
+from runner.plan import Action, Plan, all_tasks, tasks_in_job
 from runner.progress import Ui
 from runner.render import LOGS_KEY
+from runner.runrecord import RunRecord
 from runner.state import Desired, DesiredTask, ResourceFile
 from runner.storage import Storage
-
-POLL_SECONDS = 1.0
-_SECRET = re.compile(r"@@bwf-secret:([a-z0-9_-]+):(read|write|url)@@")
-STDERR_TAIL = 10
 
 
 class _Resolver:
@@ -54,7 +54,7 @@ class _Resolver:
         return self.cache[(key, kind)]
 
     def text(self, value: str) -> str:
-        return _SECRET.sub(lambda m: self.sas(m.group(1), m.group(2)), value)
+        return secrets.resolve(value, self.sas)
 
     def resource(self, rf: ResourceFile) -> dict[str, str | None]:
         base = {"file_path": rf.file_path, "file_mode": rf.file_mode}
@@ -74,16 +74,6 @@ class _Resolver:
 
     def output_url(self, container: str) -> str:
         return self.sas(container, "write")
-
-
-@dataclass
-class Outcome:
-    succeeded: int = 0
-    failed: int = 0
-    unfinished: int = 0
-    failed_ids: tuple[str, ...] = ()
-    timed_out: bool = False
-    blocked: bool = False
 
 
 def _confirm(question: str, yes: bool, policy: Literal["ask", "delete", "keep"] = "ask") -> bool:
@@ -110,46 +100,99 @@ class Executor:
         self.ui = ui
         self.yes = yes
         self.resolver = _Resolver(self.desired, storage)
+        self.kept = Kept(ledger)
+        self.record = RunRecord(ledger)
+        self.in_job = tasks_in_job(plan)
+        self.depends = dag.submitted_dependencies(all_tasks(self.desired), self.in_job)
 
     def actions(self, kind: str) -> list[Action]:
         return [a for a in self.plan.actions if a.kind == kind]
 
-    # --- the steps ---------------------------------------------------------------------
-
     def run(self) -> int:
         started = time.monotonic()
+        runs_tasks = bool(self.actions("job"))  # tasks to run or still running
+        if runs_tasks or self.record.open_run() is not None:
+            self.record.begin(self._run_info())
+        try:
+            outcome = self._execute(runs_tasks)
+            return self._summary(outcome, time.monotonic() - started)
+        finally:
+            self.record.close()  # an apply that stops early leaves the run open
+
+    def _execute(self, runs_tasks: bool) -> Outcome:
         self.containers()
+        self.restore()
         self.uploads()
         self.pool()
         self.job()
-        total = self.tasks()
-        if any(a.kind == "pool" for a in self.plan.actions):  # tasks to run, not only downloads
-            self.wait_for_nodes()
-        outcome = self.monitor(total)
-        if outcome.failed:
-            self.report_failures(outcome)
-        if outcome.timed_out:
-            self.report_unfinished(outcome)
+        self.tasks()
+        outcome = Outcome()
+        if runs_tasks:
+            wait_for_nodes(self.desired, self.batch, self.ui, self.record)
+        if self.in_job:
+            outcome = self.monitor()
+        self.report(outcome)
         self.downloads()
-        self.record_ledger()
+        self.record_ledger(outcome)
         self.cleanup(outcome)
-        elapsed = time.monotonic() - started
-        if outcome.failed or outcome.unfinished:
-            parts = [f"{outcome.succeeded} succeeded", f"{outcome.failed} failed"]
-            if outcome.unfinished:
-                parts.append(f"{outcome.unfinished} did not finish")
-            self.ui.say(
-                f"Apply finished with problems in {elapsed:.1f}s: " + ", ".join(parts) + "."
-            )
-            return 1
-        self.ui.say(f"Apply complete in {elapsed:.1f}s: {outcome.succeeded} tasks succeeded.")
-        return 0
+        return outcome
+
+    def _run_info(self) -> dict[str, object]:
+        d = self.desired
+        to_run = sum(
+            len(a.details["ids"])
+            for a in self.plan.actions
+            if a.kind in ("tasks", "merge") and a.change in ("create", "replace")
+        )
+        return {
+            "workflow": d.name,
+            "job": d.job.id,
+            "pool": d.pool.id,
+            "target": self.plan.target,
+            "spec": d.spec_path,
+            "tasks": len(all_tasks(d)),
+            "to_run": to_run,
+        }
+
+    def _summary(self, outcome: Outcome, elapsed: float) -> int:
+        failed, blocked, left = len(outcome.failed), len(outcome.blocked), len(outcome.unfinished)
+        counts = {
+            "succeeded": outcome.succeeded,
+            "failed": failed,
+            "blocked": blocked,
+            "unfinished": left + len(outcome.missing),
+        }
+        problems = failed or blocked or left or outcome.missing
+        verdict = "timed out" if outcome.timed_out else "failed" if problems else "succeeded"
+        self.record.finish(verdict, counts, elapsed)
+        if not problems:
+            done = f": {outcome.succeeded} tasks succeeded" if self.in_job else ""
+            self.ui.say(f"Apply complete in {elapsed:.1f}s{done}.")
+            return 0
+        parts = [f"{outcome.succeeded} succeeded", f"{failed} failed"]
+        if blocked:
+            parts.append(f"{blocked} blocked")
+        if left or outcome.missing:
+            parts.append(f"{left + len(outcome.missing)} did not finish")
+        self.ui.say(f"Apply finished with problems in {elapsed:.1f}s: " + ", ".join(parts) + ".")
+        return 1
+
+    # --- the steps ---------------------------------------------------------------------
 
     def containers(self) -> None:
         for a in self.actions("container"):
             if a.change == "create":
                 self.storage.create_container(a.details["name"])
                 self.ui.say(f"Container [{a.details['name']}] created.")
+
+    def restore(self) -> None:
+        for a in self.actions("restore"):
+            name = a.details["name"]
+            self.ui.say(
+                f"Restoring {a.details['count']} blobs to [{name}] from the copy kept in BWF_HOME..."
+            )
+            with self.ui.bar(f"Restoring {name}", a.details["count"], " files") as bar:
+                self.kept.restore(name, self.storage, lambda _n: bar.advance())
 
     def uploads(self) -> None:
         for a in self.actions("upload"):
@@ -159,8 +202,10 @@ class Executor:
             self.ui.say(f"Uploading {len(todo)} files to [{c.name}]...")
             with self.ui.bar(f"Uploading to {c.name}", len(todo), " files") as bar:
                 self.storage.upload(c.name, todo, lambda _n: bar.advance())
-            self.ui.say(f"  uploaded {len(todo)} files" + (
-                f" ({a.details['unchanged']} unchanged)" if a.details.get("unchanged") else ""))  # fmt: skip
+            unchanged = a.details.get("unchanged")
+            self.ui.say(
+                f"  uploaded {len(todo)} files" + (f" ({unchanged} unchanged)" if unchanged else "")
+            )
 
     def pool(self) -> None:
         (a,) = self.actions("pool") or (None,)
@@ -186,7 +231,7 @@ class Executor:
         agent = self.batch.node_agent_sku(p.publisher, p.offer, p.sku)
         self.ui.say(f"Creating pool [{p.id}]: {p.dedicated_nodes} x {p.vm_size}, "
                     f"{p.image_alias or p.offer}, node agent {agent}...")  # fmt: skip
-        self.batch.create_pool(batch_mod.pool_options(p, agent, self.resolver))
+        self.batch.create_pool(p, agent, self.resolver)
 
     def job(self) -> None:
         (a,) = self.actions("job") or (None,)
@@ -197,190 +242,134 @@ class Executor:
             self.ui.say(f"Deleting job [{j.id}] to replace it ({a.reason})...")
             self.batch.delete_job(j.id)
         self.ui.say(f"Creating job [{j.id}]...")
-        self.batch.create_job(batch_mod.job_options(j, self.resolver))
+        self.batch.create_job(j, self.resolver)
 
     def tasks(self) -> int:
-        """Delete what is replaced, submit what is created; the number of tasks in the job."""
+        """Delete what is replaced (tasks the live job holds), submit what is created,
+        each waiting only on tasks in the job; the number of tasks in the job."""
         by_id = {t.id: t for t in all_tasks(self.desired)}
-        replace: list[str] = []
+        replace_ids: list[str] = []
         create: list[DesiredTask] = []
         for a in self.actions("tasks") + self.actions("merge"):
-            ids = a.details["ids"]
             if a.change == "replace":
-                replace += ids
+                replace_ids += a.details["ids"]
             if a.change in ("create", "replace"):
-                create += [by_id[i] for i in ids]
-        job_replaced = any(a.change == "replace" for a in self.actions("job"))
+                create += [by_id[i] for i in a.details["ids"]]
         for a in self.actions("tasks"):
-            if a.change == "delete" and not job_replaced:
+            if a.change == "delete":
                 self.ui.say(f"Deleting {a.details['count']} tasks that the spec no longer has...")
                 for task_id in a.details["ids"]:
                     self.batch.delete_task(self.desired.job.id, task_id)
-        if replace and not job_replaced:
-            self.ui.say(f"Deleting {len(replace)} tasks to run them again...")
-            for task_id in replace:
+        if replace_ids:
+            self.ui.say(f"Deleting {len(replace_ids)} tasks to run them again...")
+            for task_id in replace_ids:
                 self.batch.delete_task(self.desired.job.id, task_id)
-            self.ledger.forget(replace)
+            self.ledger.forget(replace_ids)
+        self.ledger.forget([t.id for t in create])
         if create:
-            # the fan-out first, then barriers and the merge (which depend on it)
+            order = {t.id: i for i, t in enumerate(all_tasks(self.desired))}
+            create.sort(key=lambda t: order[t.id])  # what a task waits on comes first
             self.ui.say(f"Adding {len(create)} tasks to job [{self.desired.job.id}]...")
-            options = [batch_mod.task_options(t, self.resolver) for t in create]
             with self.ui.bar(
-                f"Adding tasks to {self.desired.job.id}", len(options), " tasks"
+                f"Adding tasks to {self.desired.job.id}", len(create), " tasks"
             ) as bar:
-                self.batch.add_tasks(self.desired.job.id, options, bar.advance)
-            self.ui.say(f"  added {len(options)} tasks")
-        return len(by_id)
-
-    def wait_for_nodes(self) -> None:
-        p = self.desired.pool
-        want = p.dedicated_nodes + p.spot_nodes
-        if want == 0:
-            return
-        deadline = time.monotonic() + self.desired.job.timeout
-        shown = ""
-        while True:
-            nodes = self.batch.nodes(p.id)
-            states: dict[str, int] = {}
-            for n in nodes:
-                s = str(getattr(n.state, "value", n.state))
-                states[s] = states.get(s, 0) + 1
-            failed = [
-                n
-                for n in nodes
-                if str(getattr(n.state, "value", n.state)) in ("starttaskfailed", "unusable")
-            ]
-            if failed and len(failed) == len(nodes) and len(nodes) >= want:
-                self._start_task_failed(failed[0])
-            ready = states.get("idle", 0) + states.get("running", 0)
-            text = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-            if text != shown:
-                self.ui.say(f"Pool [{p.id}] nodes: {text or 'allocating'}")
-                shown = text
-            if ready >= want or (ready and len(nodes) >= want):
-                return
-            if time.monotonic() > deadline:
-                raise BwfError(
-                    f"pool {p.id}: nodes not ready after the job timeout ({text or 'none allocated'})"
+                self.batch.add_tasks(
+                    self.desired.job.id, create, self.resolver, bar.advance, self.depends
                 )
-            time.sleep(POLL_SECONDS / 2)
+            self.ui.say(f"  added {len(create)} tasks")
+        return len(self.in_job)
 
-    def _start_task_failed(self, node: Any) -> None:
-        info = node.start_task_info
-        stderr = (
-            self.batch.node_file(self.desired.pool.id, node.id, "startup/stderr.txt")
-            if node.id
-            else b""
+    def monitor(self) -> Outcome:
+        in_job = [t for t in all_tasks(self.desired) if t.id in self.in_job]
+        graph = dag.Graph.of(
+            replace(t, depends_on=self.depends.get(t.id, t.depends_on)) for t in in_job
         )
-        tail = "\n".join(stderr.decode(errors="replace").splitlines()[-STDERR_TAIL:])
-        code = info.exit_code if info else None
-        raise BwfError(
-            f"the start task failed on node {node.id} of pool {self.desired.pool.id} (exit code {code}); "
-            f"no task can run there. Its stderr ends with:\n{tail}"
-        )
-
-    def monitor(self, total: int) -> Outcome:
-        job_id = self.desired.job.id
-        deadline = time.monotonic() + self.desired.job.timeout
-        blockers = self._blockers()
-        self.ui.say(
-            f"Monitoring all tasks for 'Completed' state, timeout in {durations.human(self.desired.job.timeout)}..."
-        )
-        started = time.monotonic()
-        with self.ui.bar("Tasks", total) as bar:
-            while True:
-                c = self.batch.task_counts(job_id)
-                rate = c.completed / max(time.monotonic() - started, 1e-3)
-                bar.update(
-                    c.completed,
-                    f"ok {c.succeeded} failed {c.failed} running {c.running} waiting {c.active} "
-                    f"({rate:.1f}/s)",
-                )
-                # the job may also hold tasks of earlier runs: done means nothing left to run
-                if c.active == 0 and c.running == 0 and c.completed >= total:
-                    return Outcome(c.succeeded, c.failed)
-                # what is left can only wait on failed dependencies: Batch keeps it active for ever
-                if c.failed and c.running == 0 and 0 < c.active <= blockers:
-                    return Outcome(c.succeeded, c.failed, unfinished=c.active, blocked=True)
-                if time.monotonic() > deadline:
-                    return Outcome(
-                        c.succeeded, c.failed, unfinished=total - c.completed, timed_out=True
-                    )
-                time.sleep(POLL_SECONDS)
-
-    def _blockers(self) -> int:
-        """How many tasks wait on others (merge and barriers) and block when those fail."""
         merge = self.desired.job.merge
-        if merge is None:
-            return 0
-        return 1 + sum(1 for t in all_tasks(self.desired) if t.display == "barrier")
+        steps = {
+            t.id: "merge" if t is merge else "barrier" if t.display == "barrier" else "tasks"
+            for t in in_job
+        }
+        hint = f"When it answers again, `bwf apply {self.desired.spec_path}` resumes monitoring."
+        if self.plan.target == "local":
+            hint += " For the local stack: `bwf local status`, then `bwf local up`."
+        return Monitor(self.desired, self.batch, self.ui, self.record, graph, steps, hint).run()
 
-    def report_failures(self, outcome: Outcome) -> None:
+    def report(self, outcome: Outcome) -> None:
         job_id = self.desired.job.id
-        failed = self.batch.list_tasks(job_id, filter="executionInfo/result eq 'failure'")
-        self.ui.say(f"{len(failed)} task(s) failed:")
-        for t in failed[:20]:
-            stderr = self.storage.read_blob(
-                self.desired.container(LOGS_KEY).name, f"{job_id}/{t.id}/stderr.txt"
+        logs = self.desired.container(LOGS_KEY).name
+
+        def stderr(task_id: str) -> bytes | None:
+            data = self.storage.read_blob(logs, f"{job_id}/{task_id}/stderr.txt")
+            return data if data is not None else self.batch.task_file(job_id, task_id, "stderr.txt")
+
+        by_id = {t.id: t for t in all_tasks(self.desired)}
+        for line in failures(outcome.failed, outcome.blocked, by_id, stderr):
+            self.ui.say(line)
+        if outcome.missing:
+            self.ui.say(
+                f"{len(outcome.missing)} task(s) are no longer in the job (deleted by "
+                f"someone else?): {', '.join(outcome.missing[:20])}"
             )
-            if stderr is None:
-                stderr = self.batch.task_file(job_id, t.id, "stderr.txt") or b""
-            tail = stderr.decode(errors="replace").splitlines()[-STDERR_TAIL:]
-            self.ui.say(f"  {t.id}: exit code {t.exit_code}, {t.retry_count} retries")
-            for line in tail:
-                self.ui.say(f"    | {line}")
-        if len(failed) > 20:
-            self.ui.say(f"  ... and {len(failed) - 20} more (bwf status shows them all)")
-        if outcome.blocked and self.desired.job.merge is not None:
-            self.ui.say(f"The merge task {self.desired.job.merge.id} will not run: it waits on failed tasks "
-                        "(on_failure: block).")  # fmt: skip
-
-    def report_unfinished(self, outcome: Outcome) -> None:
-        job_id = self.desired.job.id
-        left = self.batch.list_tasks(job_id, filter="state ne 'completed'")
-        self.ui.say(
-            f"The job timeout ({durations.human(self.desired.job.timeout)}) passed with "
-            f"{outcome.unfinished} task(s) not finished; they keep running in Batch, and the next "
-            "apply picks them up:"
-        )
-        for t in left[:20]:
-            self.ui.say(f"  {t.id}: {t.state}")
-        if len(left) > 20:
-            self.ui.say(f"  ... and {len(left) - 20} more (bwf status shows them all)")
+        if outcome.timed_out:
+            for line in unfinished(outcome.unfinished, self.desired.job.timeout):
+                self.ui.say(line)
 
     def downloads(self) -> None:
+        sources = {
+            a.details["to"] + "|" + a.details["pattern"]: a for a in self.actions("download")
+        }
         for d in self.desired.downloads:
+            a = sources.get(d.to + "|" + d.pattern)
+            if a is None:
+                continue
             to = Path(d.to)
-            self.ui.say(f"Downloading [{d.container_name}]/{d.pattern} to {to}...")
-            written, same = self.storage.download(d.container_name, d.pattern, to)
-            self.ui.say(f"  {written} files downloaded, {same} already identical.")
+            if a.details["source"] == "kept":
+                self.ui.say(
+                    f"Copying [{d.container_name}]/{d.pattern} to {to} from the copy kept in BWF_HOME..."
+                )
+                files = self.kept.copy_out(d.container_name, d.pattern, to)
+                self.ui.say(f"  {len(files)} files copied.")
+            else:
+                self.ui.say(f"Downloading [{d.container_name}]/{d.pattern} to {to}...")
+                files = self.storage.download(d.container_name, d.pattern, to)
+                self.ui.say(f"  {len(files)} files in place.")
+            self.ledger.record_download(dl.key(d), dl.entries(d.to, files))
 
-    def record_ledger(self) -> None:
-        job_id = self.desired.job.id
-        succeeded = self.batch.list_tasks(job_id, filter="executionInfo/result eq 'success'")
+    def record_ledger(self, outcome: Outcome) -> None:
         by_id = {t.id: t for t in all_tasks(self.desired)}
         self.ledger.record({
-            t.id: t.fingerprint for t in succeeded if t.id in by_id and by_id[t.id].fingerprint == t.fingerprint
+            t.id: t.fingerprint for t in outcome.tasks.values()
+            if t.result == "success" and t.id in by_id and by_id[t.id].fingerprint == t.fingerprint
         })  # fmt: skip
 
     def cleanup(self, outcome: Outcome) -> None:
         cl = self.desired.cleanup
-        clean = not (outcome.failed or outcome.unfinished)
+        clean = not (outcome.failed or outcome.blocked or outcome.unfinished or outcome.missing)
         if cl.containers == "delete":
             if clean:
-                for c in self.desired.containers:
-                    if c.key != LOGS_KEY:
-                        self.storage.delete_container(c.name)
-                self.ui.say("Deleted the workflow's containers.")
+                local = dl.local_copies(self.desired.downloads, self.ledger.downloads)
+                kept = self.kept.take(self.desired, self.storage, self.ledger.tasks, local)
+                if kept:
+                    self.ui.say(
+                        f"Kept a copy of {kept} output blobs in BWF_HOME for later applies."
+                    )
+                deleted = [
+                    self.storage.delete_container(c.name)
+                    for c in self.desired.containers
+                    if c.key != LOGS_KEY
+                ]
+                if any(deleted):
+                    self.ui.say("Deleted the workflow's containers.")
             else:
                 self.ui.say(
                     "Kept the containers: the next apply re-runs what failed without uploading again."
                 )
         if cl.logs == "delete" and clean:
             self.storage.delete_container(self.desired.container(LOGS_KEY).name)
-        if _confirm(f"Delete job {self.desired.job.id}?", self.yes, cl.job):
-            self.batch.delete_job(self.desired.job.id)
-            self.ui.say(f"Deleted job [{self.desired.job.id}].")
-        if _confirm(f"Delete pool {self.desired.pool.id}?", self.yes, cl.pool):
-            self.batch.delete_pool(self.desired.pool.id)
-            self.ui.say(f"Deleted pool [{self.desired.pool.id}].")
+        if not (self.actions("job") or self.in_job):
+            return  # the job and the pool were gone before this apply
+        job, pool = self.desired.job.id, self.desired.pool.id
+        if _confirm(f"Delete job {job}?", self.yes, cl.job) and self.batch.delete_job(job):
+            self.ui.say(f"Deleted job [{job}].")
+        if _confirm(f"Delete pool {pool}?", self.yes, cl.pool) and self.batch.delete_pool(pool):
+            self.ui.say(f"Deleted pool [{pool}].")

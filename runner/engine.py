@@ -19,9 +19,12 @@ from runner.apply import Executor
 from runner.batch import Batch
 from runner.errors import BwfError, UsageError
 from runner.ledger import Ledger
-from runner.observe import all_done, ledger_for, observe
+from runner.lock import workflow_lock
+from runner.observe import all_done, ledger_for, observe, observe_local
+from runner.paths import Allowed
 from runner.plan import Plan, all_tasks, diff
 from runner.plan_json import desired_digest
+from runner.plan_tasks import IN_PROGRESS
 from runner.progress import Ui
 from runner.show import render_plan
 from runner.state import Desired
@@ -55,7 +58,13 @@ def load_saved_plan(path: str) -> dict[str, Any]:
     return data
 
 
-def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool) -> int:
+def run_apply(
+    spec: str,
+    target_name: str,
+    overrides: dict[str, Any],
+    yes: bool,
+    allowed: Allowed | None = None,
+) -> int:
     ui = Ui()
     saved = None
     if spec.endswith(".json"):
@@ -67,32 +76,46 @@ def run_apply(spec: str, target_name: str, overrides: dict[str, Any], yes: bool)
             dict(saved.get("vars") or {}),
             saved.get("target", target_name),
         )
-    desired = pipeline.desired_state(spec, overrides)
+    desired = pipeline.desired_state(spec, overrides, allowed)
     if saved is not None and desired_digest(desired) != saved.get("desired_digest"):
         raise BwfError(
             f"the saved plan is stale: {spec} or its input files changed since it was made; plan again"
         )
+    # observed exactly as `bwf plan` observes, so that a saved plan's digest compares
     ledger = ledger_for(desired, target_name)
-    if saved is None and all_done(desired, ledger):
-        ui.say(
-            f"No changes. All {len(all_tasks(desired))} tasks of {desired.job.id} are done with the same inputs."
-        )
-        return 0
-    s = connect(desired, target_name)
-    observed = observe(desired, s.storage, s.batch, s.ledger)
-    plan: Plan = diff(desired, observed, s.target.name)
-    s.ledger.keep_only({t.id for t in all_tasks(desired)})
+    # the ledger's name says which job on which account: one apply of it at a time
+    with workflow_lock(ledger.path.stem, f"workflow '{desired.name}'", ui.warn):
+        return _apply_locked(desired, saved, ledger, target_name, yes, ui)
+
+
+def _apply_locked(
+    desired: Desired,
+    saved: dict[str, Any] | None,
+    ledger: Ledger,
+    target_name: str,
+    yes: bool,
+    ui: Ui,
+) -> int:
+    local = observe_local(desired, ledger)
+    s: Session | None = None
+    observed = local
+    if not all_done(desired, local):
+        s = connect(desired, target_name)
+        observed = observe(desired, s.storage, s.batch, local)
+        s.ledger.keep_only({t.id for t in all_tasks(desired)})
+    plan: Plan = diff(desired, observed, target_name)
     if saved is not None and plan.observed_digest != saved.get("observed_digest"):
         raise BwfError(
-            "the saved plan is stale: the storage account or Batch account changed since it was made; plan again"
+            "the saved plan is stale: the storage account, the Batch account or the local "
+            "results changed since it was made; plan again"
         )
-    text = render_plan(plan)
-    ui.say(text.rstrip())
-    in_progress = any(a.reason == "in progress" for a in plan.actions)
-    if not plan.has_changes and not in_progress:
-        # every task is done and nothing is left to download: remember it, so that the
-        # next apply needs no service at all
-        s.ledger.record({t.id: t.fingerprint for t in all_tasks(desired)})
+    ui.say(render_plan(plan).rstrip())
+    in_progress = any(a.reason == IN_PROGRESS for a in plan.actions)
+    if s is None or (not plan.has_changes and not in_progress):
+        if s is not None:
+            # every task is done and nothing is left to download: remember it, so that
+            # the next apply needs no service at all
+            s.ledger.record({t.id: t.fingerprint for t in all_tasks(desired)})
         return 0
     if not yes and saved is None:
         if not sys.stdin.isatty():

@@ -10,8 +10,9 @@ import json
 
 from runner import durations
 from runner.errors import Problem
+from runner.secrets import secret_token, secret_tokens
 from runner.spec import SourceMap, YamlPath
-from runner.state import Desired, DesiredTask, ResourceFile, secret_tokens
+from runner.state import Desired, DesiredTask, ResourceFile
 
 # A task's resource files travel as JSON; Batch refuses more than this.
 RESOURCE_FILES_MAX_CHARS = 32768
@@ -29,7 +30,7 @@ SAS_URL_CHARS = 300
 def measured_length(text: str) -> int:
     """Length of `text` once its secret tokens are replaced by real SAS URLs."""
     tokens = secret_tokens(text)
-    return len(text) + sum(SAS_URL_CHARS - len(f"@@bwf-secret:{k}:{kind}@@") for k, kind in tokens)
+    return len(text) + sum(SAS_URL_CHARS - len(secret_token(k, kind)) for k, kind in tokens)
 
 
 def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:

@@ -8,11 +8,12 @@ network; render-time checks (globs, templates, rendered IDs) live in `runner.ren
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner import durations, images, names, yamlpos
+from runner import bounds, durations, images, names, yamlpos
 from runner.errors import Loc, Problem, SpecError, UsageError
 from runner.schema import did_you_mean, dotted, schema_problems, validator
 from runner.spec import (
@@ -47,11 +48,13 @@ def load_spec(path: Path | str, overrides: Mapping[str, Any] | None = None) -> S
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text, problems = yamlpos.read(path, file)
     except FileNotFoundError:
         raise UsageError(f"{file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{file}: cannot read: {e}") from None
+    except OSError as e:
+        raise UsageError(f"{file}: cannot read: {e.strerror or e}") from None
+    if text is None:
+        raise SpecError(problems)
     data, source, problems = yamlpos.parse(text, file)
     if data is None and not problems:
         problems.append(Problem(Loc(file, 1, 1), "the spec is empty"))
@@ -332,16 +335,29 @@ class _Builder:
                 pattern=fe.get("pattern"),
             )
         if kind == "values":
+            self._fan_out_size(len(fe["values"]), (*path, "values"))
             return ForEachSpec(kind="values", values=tuple(fe["values"]))
         if kind == "range":
             r = fe["range"]
             start, stop, step = r.get("start", 0), r["stop"], r.get("step", 1)
-            if not range(start, stop, step):
+            numbers = range(start, stop, step)
+            if not numbers:
                 self.problem(
                     self.source.value((*path, "range")), f"{dotted(path)}.range: produces no items"
                 )
+            self._fan_out_size(max(0, -((start - stop) // step)), (*path, "range"))
             return ForEachSpec(kind="range", range=(start, stop, step))
+        self._fan_out_size(math.prod(len(v) for v in fe["matrix"].values()), (*path, "matrix"))
         return ForEachSpec(kind="matrix", matrix={k: tuple(v) for k, v in fe["matrix"].items()})
+
+    def _fan_out_size(self, items: int, path: YamlPath) -> None:
+        """Every item becomes a task in memory: a range of 10**12 would never finish."""
+        if items > bounds.FAN_OUT_MAX:
+            self.problem(
+                self.source.value(path),
+                f"{dotted(path)}: fans out to {items:,} items, more than the "
+                f"{bounds.FAN_OUT_MAX:,} bwf accepts",
+            )
 
     def _job(self, j: dict[str, Any]) -> JobSpec:
         t = j["tasks"]

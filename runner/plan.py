@@ -1,26 +1,31 @@
 """The plan: desired state against observed state, as data.
 
 `diff(desired, observed)` is a pure function returning a `Plan` (frozen dataclasses
-with a stable JSON form in `runner.plan_json`, see docs/plan-json.md). `runner.apply` executes a Plan and
-makes no decisions of its own; `runner.show` renders one for humans.
+with a stable JSON form in `runner.plan_json`, see docs/plan-json.md). `runner.apply`
+executes a Plan and makes no decisions of its own; `runner.show` renders one for
+humans. Which tasks run is decided in `runner.plan_tasks`.
 
 Semantics (the contract between diff and apply):
 - A task is *done* when the live job holds it completed with result success and the
-  same fingerprint, or the ledger holds its id with the same fingerprint. Done tasks
-  are no-ops. Active/preparing/running tasks with the same fingerprint are left to
-  run (no-op, counted as "in progress"). Tasks that are missing are created; tasks
-  whose fingerprint changed or that failed are replaced (deleted and re-created).
+  same fingerprint (`done`), or, when the job no longer holds it, the ledger holds its
+  id with the same fingerprint (`done earlier`: not in the job). Done tasks are
+  no-ops. Active/preparing/running tasks with the same fingerprint are left to run
+  (no-op, "in progress"). Missing tasks are created; tasks of the live job whose
+  fingerprint changed or that failed are replaced (deleted and re-created).
+- A task runs again when a task it waits on runs (`inputs re-run`), and when it is
+  done but its outputs are needed and gone (`outputs gone`).
+- A task never waits on a task that is not in the job: apply submits each task with
+  only the dependencies the job holds (`tasks_in_job`).
 - Tasks of the live job that the spec no longer renders are deleted.
-- When every task (and the merge) is done, nothing else is needed: containers,
-  uploads, pool and job that are absent stay absent. If some done tasks are not in
-  the ledger yet (their outputs were never downloaded), the plan only downloads;
-  otherwise it has no changes.
+- A container that tasks write to and that clean-up deleted is restored from its
+  kept copy (`restore`) whenever tasks run.
+- Downloads are part of the desired state: one whose local files are missing or
+  changed is planned (from its container, or from the kept copy when the container
+  is gone). When every task is done and every download in place: no changes.
 - When tasks must run, containers are created when missing; uploads are the blobs
   whose MD5 differs or is absent; the pool is created, resized (`update`: only node
   counts differ) or replaced (anything in the pool fingerprint differs); the job is
   created when missing, replaced when it is bound to another pool or completed.
-- The merge task is replaced whenever any fan-out task is created or replaced; done
-  fan-out tasks whose output containers are gone are then replaced too.
 """
 
 from __future__ import annotations
@@ -31,10 +36,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runner import shell
+from runner import downloads, shell
+from runner.plan_tasks import (
+    DONE_EARLIER,
+    Change,
+    TaskPlan,
+    all_tasks,
+    live_tasks,
+    plan_tasks,
+    usable_job,
+)
 from runner.state import Desired, DesiredTask, Observed, ObservedTask
 
-Change = Literal["create", "update", "replace", "delete", "noop"]
+__all__ = ["Action", "Change", "Plan", "all_tasks", "diff", "digest", "tasks_in_job"]
 MARKERS: Mapping[str, str] = {
     "create": "+",
     "update": "~",
@@ -50,7 +64,8 @@ ResourceKind = Literal[
     "job",  # id: job id
     "tasks",  # id: job id; details: {"ids": [task ids]} (create or replace a group)
     "merge",  # id: merge task id
-    "download",  # id: container key; details: {"to", "pattern"}
+    "restore",  # id: container key; details: {"name", "count", "bytes"} (from the kept copy)
+    "download",  # id: container key; details: {"name", "to", "pattern", "source"}
     "cleanup",  # id: "containers" | "job" | "pool" | "logs"; details: {"policy"}
 ]
 
@@ -87,19 +102,12 @@ class Plan:
         return any(a.change != "noop" for a in self.actions if a.kind != "cleanup")
 
 
-def all_tasks(desired: Desired) -> tuple[DesiredTask, ...]:
-    """Every task of the job in submission order: fan-out, barriers, merge."""
-    from runner.render import barrier_tasks
-
-    merge = (desired.job.merge,) if desired.job.merge is not None else ()
-    return desired.job.tasks + barrier_tasks(desired) + merge
-
-
 def digest(observed: Observed) -> str:
     """A digest of what in the observed state decides a plan: blobs and their MD5s, the
     pool's identity and size, the job, each task's fingerprint and whether it is done,
-    failed or pending, the ledger. Node states and running/active flips are left out,
-    so a saved plan stays valid while its tasks merely progress."""
+    failed or pending, the ledger, the local download targets and the kept copies.
+    Node states and running/active flips are left out, so a saved plan stays valid
+    while its tasks merely progress."""
 
     def bucket(t: ObservedTask) -> str:
         if t.state != "completed":
@@ -124,157 +132,38 @@ def digest(observed: Observed) -> str:
             sorted((t.id, t.fingerprint, bucket(t)) for t in job.tasks.values()),
         ],
         "ledger": sorted(observed.ledger.items()),
+        "downloads": sorted(observed.downloads.items()),
+        "kept": {
+            n: [sorted((b.name, b.md5) for b in k.blobs.values()), sorted(k.tasks.items())]
+            for n, k in observed.kept.items()
+        },
     }
     return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
 
 
-def task_status(
-    t: DesiredTask, live: ObservedTask | None, ledger: Mapping[str, str]
-) -> tuple[Change, str]:
-    """What to do with one task, and why."""
-    if ledger.get(t.id) == t.fingerprint:
-        return "noop", "done"
-    if live is None:
-        return "create", "missing"
-    if live.fingerprint != t.fingerprint:
-        return "replace", "changed"
-    if live.state == "completed":
-        return ("noop", "done") if live.result == "success" else ("replace", "failed")
-    return "noop", "in progress"
+def tasks_in_job(plan: Plan) -> set[str]:
+    """The tasks the job holds once apply has deleted and submitted what the plan says:
+    every task of the plan but those done in an earlier run (whose job is gone)."""
+    return {
+        i
+        for a in plan.actions
+        if a.kind in ("tasks", "merge") and a.change != "delete" and a.reason != DONE_EARLIER
+        for i in a.details["ids"]
+    }
 
 
 def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
     """Compare desired with observed state; pure, no I/O."""
+    job_usable = usable_job(desired, observed)
+    tp = plan_tasks(desired, observed, live_tasks(desired, observed))
     actions: list[Action] = []
-    job = observed.job
-    job_usable = (
-        job is not None
-        and job.state == "active"
-        and job.pool_id == desired.pool.id
-        and (job.uses_task_dependencies or not desired.job.uses_task_dependencies)
-    )
-    live_tasks = job.tasks if job is not None and job_usable else {}
-    groups: dict[tuple[Change, str], list[DesiredTask]] = {}
-    fan_out_ids = {t.id for t in desired.job.tasks}
-    merge_change: tuple[Change, str] | None = None
-    for t in all_tasks(desired):
-        change, reason = task_status(t, live_tasks.get(t.id), observed.ledger)
-        if t.id not in fan_out_ids and t is desired.job.merge:
-            merge_change = (change, reason)
-            continue
-        groups.setdefault((change, reason), []).append(t)
-    # tasks of a kept job that the spec no longer renders (an input was removed)
-    removed = sorted(set(live_tasks) - {t.id for t in all_tasks(desired)})
-    fan_out_changes = any(change != "noop" for change, _ in groups)
-    if merge_change is not None and fan_out_changes and merge_change[0] == "noop":
-        merge_change = ("replace", "inputs re-run")
-    if merge_change is not None and merge_change[0] != "noop":
-        _rerun_lost_outputs(desired, observed, groups)
-    # done in the live job but not yet in the ledger: the outputs were never downloaded
-    # (an apply was interrupted after the tasks finished), so the run is not over
-    undownloaded = [
-        t
-        for t in all_tasks(desired)
-        if observed.ledger.get(t.id) != t.fingerprint
-        and task_status(t, live_tasks.get(t.id), {})[1] == "done"
-    ]
-    pending = (
-        fan_out_changes or bool(removed) or (merge_change is not None and merge_change[0] != "noop")
-    )
-    in_progress = any(reason == "in progress" for _, reason in groups) or (
-        merge_change is not None and merge_change[1] == "in progress"
-    )
-    # tasks to run or still running need containers, uploads, the pool and the job;
-    # tasks done but not downloaded only need the download
-    run_work = pending or in_progress
-    work = run_work or bool(undownloaded)
-
-    if run_work:
-        for c in desired.containers:
-            live = observed.containers.get(c.name)
-            logs = c.key == "logs"
-            actions.append(
-                Action(
-                    "container",
-                    c.key,
-                    "noop" if live else "create",
-                    "" if live else "missing",
-                    {"name": c.name, "logs": logs},
-                )
-            )
-            stale = [
-                u
-                for u in c.uploads
-                if live is None or (b := live.blobs.get(u.blob)) is None or b.md5 != u.md5
-            ]
-            if stale:
-                actions.append(
-                    Action(
-                        "upload",
-                        c.key,
-                        "create",
-                        "missing" if live is None else "changed or missing",
-                        {
-                            "name": c.name,
-                            "blobs": [u.blob for u in stale],
-                            "count": len(stale),
-                            "bytes": sum(u.size for u in stale),
-                            "unchanged": len(c.uploads) - len(stale),
-                        },
-                    )
-                )
+    if tp.run_work:
+        actions += _container_actions(desired, observed, tp)
         actions.append(_pool_action(desired, observed))
-        if job is None:
-            actions.append(
-                Action("job", desired.job.id, "create", "missing", _job_details(desired))
-            )
-        elif not job_usable:
-            why = (
-                "bound to another pool" if job.pool_id != desired.pool.id else f"job is {job.state}"
-            )
-            if job.state == "active" and job.pool_id == desired.pool.id:
-                why = "needs task dependencies"
-            actions.append(Action("job", desired.job.id, "replace", why, _job_details(desired)))
-        else:
-            actions.append(Action("job", desired.job.id, "noop", "", _job_details(desired)))
-    if removed:
-        actions.append(
-            Action(
-                "tasks",
-                desired.job.id,
-                "delete",
-                "not in the spec",
-                {"count": len(removed), "ids": removed, "sample": []},
-            )
-        )
-    for change, reason in sorted(groups, key=lambda k: ("create", "replace", "noop").index(k[0])):
-        actions.append(
-            Action(
-                "tasks", desired.job.id, change, reason, _tasks_details(groups[(change, reason)])
-            )
-        )
-    if desired.job.merge is not None and merge_change is not None:
-        m = desired.job.merge
-        details = {
-            **_tasks_details([m]),
-            "after": len(desired.job.tasks),
-            "barriers": sum(1 for t in all_tasks(desired) if t.display == "barrier"),
-            "on_failure": "run_anyway"
-            if any(t.on_dependency_failure == "satisfy" for t in desired.job.tasks[:1])
-            else "block",
-        }
-        actions.append(Action("merge", m.id, merge_change[0], merge_change[1], details))
-    if work:
-        for d in desired.downloads:
-            actions.append(
-                Action(
-                    "download",
-                    d.container,
-                    "create",
-                    "",
-                    {"name": d.container_name, "to": d.to, "pattern": d.pattern},
-                )
-            )
+        actions.append(_job_action(desired, observed, job_usable))
+    actions += _task_actions(desired, tp)
+    if tp.run_work or tp.downloads:
+        actions += _download_actions(desired, tp)
         cl = desired.cleanup
         for what, policy in (
             ("containers", cl.containers),
@@ -288,28 +177,114 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
     )
 
 
-def _rerun_lost_outputs(
-    desired: Desired, observed: Observed, groups: dict[tuple[Change, str], list[DesiredTask]]
-) -> None:
-    """The merge reads the fan-out's outputs from their containers. When the merge must
-    run again but a container holding done tasks' outputs is gone (clean-up deleted
-    it), those tasks run again too, so that the merge sees every result."""
-    lost = {
-        t.id
-        for t in desired.job.tasks
-        if any(
-            desired.container(o.container).name not in observed.containers
-            for o in t.outputs
-            if o.container != "logs"
+def _container_actions(desired: Desired, observed: Observed, tp: TaskPlan) -> list[Action]:
+    actions = []
+    for c in desired.containers:
+        live = observed.containers.get(c.name)
+        actions.append(
+            Action(
+                "container",
+                c.key,
+                "noop" if live else "create",
+                "" if live else "missing",
+                {"name": c.name, "logs": c.key == "logs"},
+            )
         )
-    }
-    done = groups.get(("noop", "done"), [])
-    rerun = [t for t in done if t.id in lost]
-    if rerun:
-        groups[("noop", "done")] = [t for t in done if t.id not in lost]
-        if not groups[("noop", "done")]:
-            del groups[("noop", "done")]
-        groups.setdefault(("replace", "outputs gone"), []).extend(rerun)
+        if c.key in tp.restore:
+            kept = observed.kept[c.name]
+            actions.append(
+                Action(
+                    "restore",
+                    c.key,
+                    "create",
+                    "deleted by clean-up",
+                    {
+                        "name": c.name,
+                        "count": len(kept.blobs),
+                        "bytes": sum(b.size for b in kept.blobs.values()),
+                    },
+                )
+            )
+        stale = [
+            u
+            for u in c.uploads
+            if live is None or (b := live.blobs.get(u.blob)) is None or b.md5 != u.md5
+        ]
+        if stale:
+            actions.append(
+                Action(
+                    "upload",
+                    c.key,
+                    "create",
+                    "missing" if live is None else "changed or missing",
+                    {
+                        "name": c.name,
+                        "blobs": [u.blob for u in stale],
+                        "count": len(stale),
+                        "bytes": sum(u.size for u in stale),
+                        "unchanged": len(c.uploads) - len(stale),
+                    },
+                )
+            )
+    return actions
+
+
+def _job_action(desired: Desired, observed: Observed, usable: bool) -> Action:
+    job = observed.job
+    details = _job_details(desired)
+    if job is None:
+        return Action("job", desired.job.id, "create", "missing", details)
+    if usable:
+        return Action("job", desired.job.id, "noop", "", details)
+    why = "bound to another pool" if job.pool_id != desired.pool.id else f"job is {job.state}"
+    if job.state == "active" and job.pool_id == desired.pool.id:
+        why = "needs task dependencies"
+    return Action("job", desired.job.id, "replace", why, details)
+
+
+_CHANGE_ORDER = ("delete", "create", "replace", "noop")
+
+
+def _task_actions(desired: Desired, tp: TaskPlan) -> list[Action]:
+    merge = desired.job.merge
+    groups: dict[tuple[Change, str], list[DesiredTask]] = {}
+    for t in tp.tasks:
+        if t is not merge:
+            groups.setdefault(tp.status[t.id], []).append(t)
+    actions = []
+    if tp.removed:
+        details = {"count": len(tp.removed), "ids": tp.removed, "sample": []}
+        actions.append(Action("tasks", desired.job.id, "delete", "not in the spec", details))
+    for change, reason in sorted(groups, key=lambda k: _CHANGE_ORDER.index(k[0])):
+        details = _tasks_details(groups[(change, reason)])
+        actions.append(Action("tasks", desired.job.id, change, reason, details))
+    if merge is not None:
+        change, reason = tp.status[merge.id]
+        in_job = tp.in_job()
+        details = {
+            **_tasks_details([merge]),
+            "after": len(desired.job.tasks),
+            "barriers": sum(1 for t in tp.tasks if t.display == "barrier"),
+            "depends": len(merge.depends_on),
+            "waits_on": sum(1 for d in merge.depends_on if d in in_job),
+            "on_failure": "run_anyway"
+            if any(t.on_dependency_failure == "satisfy" for t in desired.job.tasks[:1])
+            else "block",
+        }
+        actions.append(Action("merge", merge.id, change, reason, details))
+    return actions
+
+
+def _download_actions(desired: Desired, tp: TaskPlan) -> list[Action]:
+    actions = []
+    for d in desired.downloads:
+        planned = tp.downloads.get(downloads.key(d))
+        if planned is None:
+            continue
+        reason, source = planned
+        details = {"name": d.container_name, "to": d.to, "pattern": d.pattern, "source": source}
+        actions.append(Action("download", d.container, "create", reason, details))
+    return actions
 
 
 def _pool_action(desired: Desired, observed: Observed) -> Action:

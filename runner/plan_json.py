@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.plan import Action, Plan, all_tasks
-from runner.state import Desired, redact
+from runner.secrets import SECRET_TOKEN_PREFIX, redact
+from runner.state import Desired
 
 
 def desired_digest(desired: Desired) -> str:
@@ -81,7 +82,7 @@ def to_json(plan: Plan) -> dict[str, Any]:
 def _plain(obj: Any) -> Any:
     """Frozen dataclasses -> dicts, tuples -> lists, secret tokens redacted (faster than asdict)."""
     if isinstance(obj, str):
-        return redact(obj) if "@@" in obj else obj
+        return redact(obj) if SECRET_TOKEN_PREFIX in obj else obj
     if isinstance(obj, (tuple, list)):
         return [_plain(x) for x in obj]
     if isinstance(obj, Mapping):

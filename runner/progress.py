@@ -1,7 +1,8 @@
 """What apply shows while it works: story lines, and progress that suits the output.
 
 On a terminal, rich progress bars; otherwise (CI, pipes) plain lines at most every few
-seconds, so logs stay readable. Everything printed goes through `secrets.scrub`.
+seconds, so logs stay readable. Everything printed goes through `secrets.scrub`, and
+control characters from file names or values are escaped (`terminal`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner import secrets
+from runner.terminal import escape, escape_lines
 
 
 class Ui:
@@ -26,11 +28,11 @@ class Ui:
 
     def say(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(secrets.scrub(text), markup=False)
+            self.console.print(escape_lines(secrets.scrub(text)), markup=False)
 
     def warn(self, text: str) -> None:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
-            secrets.scrub(text), markup=False
+            escape_lines(secrets.scrub(text)), markup=False
         )
 
     def bar(self, label: str, total: int, unit: str = "") -> Bar:
@@ -42,7 +44,7 @@ class Bar:
 
     def __init__(self, ui: Ui, label: str, total: int, unit: str) -> None:
         self.ui = ui
-        self.label = label
+        self.label = escape(label)
         self.total = total
         self.unit = unit
         self.done = 0
@@ -65,7 +67,7 @@ class Bar:
         return self
 
     def update(self, done: int, extra: str = "") -> None:
-        self.done, self.extra = done, extra
+        self.done, self.extra = done, escape(extra)
         if self._progress is not None:
             self._progress.update(self._task, completed=done, extra=extra)
         elif not self.ui.quiet and time.monotonic() - self._last_line >= 5:

@@ -2,8 +2,10 @@
 
 Pure apart from reading the local files to upload (their size and MD5). Problems are
 collected and raised together as one `SpecError`, located at the spec key or value
-that produced them: globs that match nothing, undefined template variables, rendered
-IDs or blob names that break Azure's rules, task IDs that collide.
+that produced them: globs that match nothing or reach outside the directories a spec
+may read (`runner.paths`), undefined template variables, templates the sandbox refuses
+(`runner.sandbox`), rendered IDs or blob names that break Azure's rules, task IDs that
+collide, paths that climb out of a task or a container.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 
 import jinja2
 
-from runner import inputs, limits, names, shell, templates
+from runner import bounds, inputs, limits, names, paths, sandbox, shell, templates
 from runner.digests import DigestCache
 from runner.errors import Loc, Problem, SpecError
 from runner.schema import dotted
+from runner.secrets import secret_token
 from runner.spec import ResourceFileSpec, Spec, TaskSpec, YamlPath
 from runner.state import (
     Desired,
@@ -39,7 +42,6 @@ from runner.state import (
     OutputFile,
     ResourceFile,
     Upload,
-    secret_token,
 )
 from runner.templates import Template
 
@@ -59,11 +61,17 @@ def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(repr(obj).encode()).hexdigest()[:32]
 
 
+class _Stop(Exception):
+    """A bound of the whole spec was passed: nothing more is rendered."""
+
+
 class _Renderer:
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, allowed: paths.Allowed) -> None:
         self.spec = spec
+        self.allowed = allowed
         self.problems: list[Problem] = []
         self._reported: set[YamlPath] = set()
+        self.rendered_chars = 0
         self.plain = templates.environment(command=False)
         self.cmd = templates.environment(command=True)
         self.base_context = self._base_context()
@@ -87,31 +95,65 @@ class _Renderer:
                 path,
                 f"{dotted(path)}: template syntax error: {e.message} (template line {e.lineno})",
             )
-            return Template(source, path, None)
+        except sandbox.TemplateRefused as e:
+            line = f" (template line {e.lineno})" if e.lineno else ""
+            self.problem(path, f"{dotted(path)}: template refused: {e.message}{line}")
+        except RecursionError:
+            self.problem(path, f"{dotted(path)}: template refused: it nests too deeply to compile")
+        self._reported.add(path)  # a template that does not compile is not rendered
+        return Template(source, path, None)
 
     def render(self, t: Template, context: Mapping[str, Any], what: str = "") -> str | None:
+        if t.path in self._reported:
+            return None  # it failed once: once per template, not once per item
         try:
-            return t.render(context)
+            sandbox.check_deadline()
+            text = t.render(context)
         except jinja2.UndefinedError as e:
-            if t.path not in self._reported:  # once per template, not once per item
-                self._reported.add(t.path)
-                line = templates.template_line(e, t.compiled) if t.compiled else None
-                self.problems.append(Problem(
-                    self.spec.source.template_line(t.path, line),
-                    f"{dotted(t.path)}: undefined template variable: "
-                    + str(e.message).replace("'dict object' has no attribute", "no such attribute")
-                    + (f" (template line {line})" if line else "")
-                    + (f" for {what}" if what else ""),
-                ))  # fmt: skip
+            message = str(e.message).replace("'dict object' has no attribute", "no such attribute")
+            self._template_failed(t, f"undefined template variable: {message}", e, what)
+            return None
+        except sandbox.TimeLimitExceeded:
+            self._template_failed(
+                t,
+                "template refused: rendering the spec's templates took more than "
+                f"{bounds.RENDER_SECONDS_MAX:g} s",
+                None,
+                what,
+            )
+            raise _Stop from None
+        except sandbox.TemplateRefused as e:
+            self._template_failed(t, f"template refused: {e.message}", e, what)
             return None
         except jinja2.TemplateError as e:
-            if t.path not in self._reported:
-                self._reported.add(t.path)
-                self.problem(
-                    t.path,
-                    f"{dotted(t.path)}: template error: {e}" + (f" for {what}" if what else ""),
-                )
+            self._template_failed(t, f"template error: {e}", e, what)
             return None
+        except RecursionError as e:
+            self._template_failed(t, "template refused: it recurses too deeply", e, what)
+            return None
+        except Exception as e:  # the template's own operation failed: 1/0, 'a' + 1, ...
+            self._template_failed(t, f"template error: {type(e).__name__}: {e}", e, what)
+            return None
+        self.rendered_chars += len(text)
+        if self.rendered_chars > bounds.RENDERED_CHARS_MAX:
+            self._template_failed(
+                t,
+                f"template refused: the spec renders more than {bounds.RENDERED_CHARS_MAX:,} "
+                "characters in all its templates",
+                None,
+                what,
+            )
+            raise _Stop
+        return text
+
+    def _template_failed(
+        self, t: Template, message: str, e: BaseException | None, what: str
+    ) -> None:
+        self._reported.add(t.path)
+        line = templates.template_line(e, t.compiled) if e is not None and t.compiled else None
+        where = (f" (template line {line})" if line else "") + (f" for {what}" if what else "")
+        loc = self.spec.source.template_line(t.path, line)
+        self.problems.append(Problem(loc, f"{dotted(t.path)}: {message}{where}"))
 
     def _base_context(self) -> dict[str, Any]:
         spec = self.spec
@@ -139,12 +181,18 @@ class _Renderer:
         out: dict[str, tuple[Upload, ...]] = {}
         base = self.spec.base_dir
         digests = DigestCache(self.spec.path)
+        roots = self.allowed.upload_roots(str(base))
         for key, c in self.spec.containers.items():
             seen: dict[str, str] = {}
             ups: list[Upload] = []
             for i, u in enumerate(c.uploads):
                 path: YamlPath = ("storage", "containers", key, "upload", i)
-                matches = inputs.glob_files(base, u.pattern)
+                try:
+                    matches = inputs.glob_files(base, u.pattern, roots)
+                except paths.Outside as e:
+                    refusal = paths.upload_refusal(u.pattern, e, str(base))
+                    self.problem(path, f"{dotted(path)}: {refusal}")
+                    continue
                 digests.prefetch([(local, st) for local, _, st in matches])
                 if not matches:
                     self.problem(
@@ -187,6 +235,13 @@ class _Renderer:
             blobs = uploads.get(fe.container, ())
             if fe.pattern:
                 blobs = tuple(u for u in blobs if fnmatchcase(u.blob, fe.pattern))
+            if len(blobs) > bounds.FAN_OUT_MAX:
+                self.problem(
+                    ("job", "tasks", "for_each", "container"),
+                    f"job.tasks.for_each: container '{fe.container}' fans out to {len(blobs):,} "
+                    f"items, more than the {bounds.FAN_OUT_MAX:,} bwf accepts",
+                )
+                return []
             out = []
             for i, u in enumerate(blobs):
                 p = PurePosixPath(u.blob)
@@ -294,8 +349,7 @@ class _Renderer:
 
 
 def _check_file_path(path: str) -> str | None:
-    p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts:
+    if paths.climbs_out(path):
         return "must stay inside the task's working directory (no absolute path, no '..')"
     return None
 
@@ -320,15 +374,23 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def render(spec: Spec) -> Desired:
-    """The desired state a spec describes; raises SpecError with every render-time problem."""
+def render(spec: Spec, allowed: paths.Allowed | None = None) -> Desired:
+    """The desired state a spec describes; raises SpecError with every render-time problem.
+
+    `allowed` holds the directories besides the spec's own (uploads) and the current one
+    (downloads) that the person running bwf lets the spec reach."""
+    r = _Renderer(spec, allowed or paths.Allowed())
     with _no_gc():
-        return _render(spec)
+        uploads = r.uploads()
+        try:
+            with sandbox.deadline(bounds.RENDER_SECONDS_MAX):
+                return _render(r, uploads)
+        except _Stop:
+            raise SpecError(r.problems) from None
 
 
-def _render(spec: Spec) -> Desired:
-    r = _Renderer(spec)
-    uploads = r.uploads()
+def _render(r: _Renderer, uploads: dict[str, tuple[Upload, ...]]) -> Desired:
+    spec = r.spec
     md5s = {(key, u.blob): u.md5 for key, ups in uploads.items() for u in ups}
     containers = tuple(
         DesiredContainer(key, c.name, uploads.get(key, ())) for key, c in spec.containers.items()
@@ -354,6 +416,10 @@ def _render(spec: Spec) -> Desired:
         release=release,
         max_parallel_tasks=spec.job.max_parallel_tasks,
     )
+    roots = r.allowed.download_roots()
+    for i, d in enumerate(spec.downloads):
+        if refusal := paths.download_refusal(d.to, roots):
+            r.problem(("download", i, "to"), f"download[{i}].to: {refusal}")
     downloads = tuple(
         DesiredDownload(
             d.container, spec.containers[d.container].name, os.path.abspath(d.to), d.pattern
@@ -477,7 +543,7 @@ def _build_task(
         OutputFile(
             pattern=o.pattern,
             container=o.container,
-            path=r.render(templates[f"outputs.{i}.path"], context, what) or "",
+            path=_output_path(r, templates[f"outputs.{i}.path"], context, what),
             when=o.when,
         )
         for i, o in enumerate(spec.outputs)
@@ -505,6 +571,20 @@ def _build_task(
         display=what,
     )
     return _with_fingerprint(t)
+
+
+def _output_path(r: _Renderer, t: Template, context: Mapping[str, Any], what: str) -> str:
+    """An output's blob prefix; one that climbs out of its container is refused here rather
+    than when the task has run."""
+    path = r.render(t, context, what) or ""
+    if paths.climbs_out(path) and t.path not in r._reported:
+        r._reported.add(t.path)
+        r.problem(
+            t.path,
+            f"{dotted(t.path)}: '{path}' must stay inside the container "
+            "(no absolute path, no '..')" + (f" for {what}" if what else ""),
+        )
+    return path
 
 
 def _with_fingerprint(t: DesiredTask) -> DesiredTask:

@@ -1,4 +1,9 @@
-"""Plans for humans: one line per resource with Terraform's markers, then a summary."""
+"""Plans for humans: one line per resource with Terraform's markers, then a summary.
+
+Each container with uploads lists the first local files it sends, so that a reviewer
+sees what leaves the machine. Names, IDs, commands and paths can come from file names
+and item values: they are printed through `terminal.escape`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ import os
 from runner import durations
 from runner.plan import MARKERS, Action, Plan
 from runner.plan_json import summary
+from runner.terminal import escape
+
+# Local files listed under a container with uploads; the rest are counted.
+SOURCES_SHOWN = 3
+INDENT = " " * 17
 
 
 def _fmt_size(n: int) -> str:
@@ -26,10 +36,27 @@ def _rel(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _line(a: Action, uploads: dict[str, Action]) -> list[str]:
+def _sources(paths: list[str]) -> list[str]:
+    lines = [f"{INDENT}from {escape(_rel(p))}" for p in paths[:SOURCES_SHOWN]]
+    if len(paths) > SOURCES_SHOWN:
+        more = len(paths) - SOURCES_SHOWN
+        lines.append(f"{INDENT}... and {more} more local file{'s' if more != 1 else ''}")
+    return lines
+
+
+def _upload_sources(plan: Plan, uploads: dict[str, Action]) -> dict[str, list[str]]:
+    """The local path of every blob each upload action sends, by container key."""
+    out = {}
+    for key, a in uploads.items():
+        wanted = set(a.details["blobs"])
+        out[key] = [u.local_path for u in plan.desired.container(key).uploads if u.blob in wanted]
+    return out
+
+
+def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) -> list[str]:
     m = MARKERS[a.change]
     d = a.details
-    why = f"  ({a.reason})" if a.reason and a.change != "create" else ""
+    why = f"  ({a.reason})" if a.reason and (a.change != "create" or a.reason != "missing") else ""
     if a.kind == "container":
         text = f"container  {d['name']}"
         if d.get("logs"):
@@ -42,7 +69,7 @@ def _line(a: Action, uploads: dict[str, Action]) -> list[str]:
         elif a.change == "noop":
             text += "  up to date"
         marker = m if a.change != "noop" or up is None else MARKERS["update"]
-        return [f"  {marker:>3} {text}{why}"]
+        return [f"  {marker:>3} {text}{why}", *_sources(sources.get(a.id, []))]
     if a.kind == "pool":
         nodes = f"{d['dedicated_nodes']} dedicated" + (
             f" + {d['spot_nodes']} spot" if d["spot_nodes"] else ""
@@ -61,7 +88,7 @@ def _line(a: Action, uploads: dict[str, Action]) -> list[str]:
                 f"                 nodes {f['dedicated']}+{f['spot']} -> {d['dedicated_nodes']}+{d['spot_nodes']}"
             )
         if d.get("start_task"):
-            lines.append(f"                 start task: {d['start_task']}")
+            lines.append(f"{INDENT}start task: {escape(d['start_task'])}")
         return lines
     if a.kind == "job":
         lines = [
@@ -69,24 +96,38 @@ def _line(a: Action, uploads: dict[str, Action]) -> list[str]:
         ]
         for k in ("prepare", "release"):
             if d.get(k):
-                lines.append(f"                 {k}: {d[k]}")
+                lines.append(f"{INDENT}{k}: {escape(d[k])}")
         return lines
     if a.kind in ("tasks", "merge"):
         n = d["count"]
         label = f"{n} task{'s' if n != 1 else ''} in {a.id}"
         if a.kind == "merge":
             via = f" through {d['barriers']} barrier tasks" if d.get("barriers") else ""
-            label = f"merge task after all {d['after']} tasks{via} (on_failure: {d['on_failure']})"
+            waits = ""
+            if a.change != "noop" and d.get("waits_on", d["depends"]) < d["depends"]:
+                waits = f", waiting on the {d['waits_on']} in the job (the others are done)"
+            label = f"merge task after all {d['after']} tasks{via}{waits} (on_failure: {d['on_failure']})"
         if a.change == "noop":
             return [f"  {m:>3} {label}  {a.reason}"]
         lines = [f"  {m:>3} {label}{why}"]
         for s in d["sample"]:
-            lines.append(f"                 {s['id']}: {s['command']}")
+            lines.append(f"{INDENT}{escape(s['id'])}: {escape(s['command'])}")
         if n > len(d["sample"]):
             lines.append(f"                 ... and {n - len(d['sample'])} more")
         return lines
+    if a.kind == "restore":
+        size = _fmt_size(d["bytes"])
+        text = f"restore    {d['name']}  {d['count']} blobs ({size}) from the copy kept in BWF_HOME"
+        return [f"  {m:>3} {text}  ({a.reason})"]
     if a.kind == "download":
-        return [f"  {m:>3} download   {d['name']}/{d['pattern']} -> {_rel(d['to'])}"]
+        notes = [a.reason] if a.reason else []
+        if d.get("source") == "kept":
+            notes.append("from the copy kept in BWF_HOME")
+        shown = f"  ({'; '.join(notes)})" if notes else ""
+        return [
+            f"  {m:>3} download   {d['name']}/{escape(d['pattern'])} -> "
+            f"{escape(_rel(d['to']))}{shown}"
+        ]
     return []
 
 
@@ -96,10 +137,11 @@ def render_plan(plan: Plan) -> str:
         done = sum(a.details.get("count", 0) for a in plan.actions if a.kind in ("tasks", "merge"))
         return f"No changes. All {done} tasks of {plan.desired.job.id} are done with the same inputs.\n"
     uploads = {a.id: a for a in plan.actions if a.kind == "upload"}
+    sources = _upload_sources(plan, uploads)
     lines = [f"bwf will perform the following actions on target {plan.target}:", ""]
     for a in plan.actions:
         if a.kind not in ("upload", "cleanup"):
-            lines.extend(_line(a, uploads))
+            lines.extend(_line(a, uploads, sources))
     cleanup = {a.id: a.details["policy"] for a in plan.actions if a.kind == "cleanup"}
     if cleanup:
         lines.append("      clean-up   " + ", ".join(f"{k}: {v}" for k, v in cleanup.items()))
@@ -114,10 +156,12 @@ def render_plan(plan: Plan) -> str:
     size = sum(a.details["bytes"] for a in uploads.values())
     pools = sum(1 for a in plan.actions if a.kind == "pool" and a.change == "create")
     jobs = sum(1 for a in plan.actions if a.kind == "job" and a.change == "create")
+    n = sum(1 for a in plan.actions if a.kind == "download" and a.change == "create")
+    fetches = f", {n} download{'s' if n != 1 else ''}" if n else ""
     lines += [
         "",
         f"Plan: {containers} containers, {blobs} uploads ({_fmt_size(size)}), {pools} pool, {jobs} job, "
-        f"{s['tasks_to_run']} of {s['tasks']} tasks to run; {s['create']} to create, {s['update']} to update, "
+        f"{s['tasks_to_run']} of {s['tasks']} tasks to run{fetches}; {s['create']} to create, {s['update']} to update, "
         f"{s['replace']} to replace{deleted}.",
     ]
     return "\n".join(lines) + "\n"

@@ -4,47 +4,16 @@
 services into an `Observed`; `runner.plan.diff(desired, observed)` compares them.
 Both are plain frozen dataclasses with no SDK types in them.
 
-Secrets never live in these objects. Where a template asks for a SAS URL
-(`containers.output.write_sas`), the rendered text holds a *secret token*
-(`secret_token("output", "write")`); `redact()` turns tokens into `<redacted>` for
-display and the apply stage substitutes real SAS URLs just before sending. So a
-fingerprint does not change when a SAS is re-issued, and a printed plan holds no
-secret.
+Secrets never live in these objects: where a template asks for a SAS URL, the
+rendered text holds a secret token (`runner.secrets.secret_token`), which the apply
+stage alone resolves.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
-
-# --- secrets -------------------------------------------------------------------
-
-SasKind = Literal["read", "write", "url"]
-_SECRET_RE = re.compile(r"@@bwf-secret:([a-z0-9-]+):(read|write|url)@@")
-REDACTED = "<redacted>"
-
-
-def secret_token(container_key: str, kind: SasKind) -> str:
-    """The placeholder rendered in place of a container's SAS URL."""
-    return f"@@bwf-secret:{container_key}:{kind}@@"
-
-
-def redact(text: str) -> str:
-    """Text fit to print: every secret token becomes `<redacted>`."""
-    return _SECRET_RE.sub(REDACTED, text)
-
-
-def secret_tokens(text: str) -> list[tuple[str, SasKind]]:
-    """The (container key, kind) pairs whose secrets `text` needs."""
-    return [(m.group(1), m.group(2)) for m in _SECRET_RE.finditer(text)]  # type: ignore[misc]
-
-
-def resolve_secrets(text: str, lookup: Mapping[tuple[str, str], str]) -> str:
-    """Substitute real values for secret tokens (apply stage only)."""
-    return _SECRET_RE.sub(lambda m: lookup[(m.group(1), m.group(2))], text)
-
 
 # --- desired state ---------------------------------------------------------------
 
@@ -201,6 +170,15 @@ class ObservedBlob:
 
 
 @dataclass(frozen=True)
+class DownloadedFile:
+    """A blob written to (or found identical in) a local directory by a download."""
+
+    name: str  # the blob name, which is also the path under the download directory
+    size: int
+    md5: str  # base64 MD5 of the content
+
+
+@dataclass(frozen=True)
 class ObservedContainer:
     name: str
     blobs: Mapping[str, ObservedBlob] = field(default_factory=dict)
@@ -232,6 +210,55 @@ class ObservedTask:
     exit_code: int | None = None
     result: str | None = None  # success | failure (completed tasks)
     retry_count: int = 0
+    requeue_count: int = 0
+    node_id: str | None = None  # the node it runs or ran on (last attempt)
+    created: str | None = None  # ISO 8601 UTC times, as Batch reports them
+    started: str | None = None
+    ended: str | None = None
+    failure_code: str | None = None  # executionInfo.failureInfo.code (ResourceFileDownloadFailed...)
+    failure_message: str | None = None  # scrubbed of secrets
+    depends_on: tuple[str, ...] = ()  # the task IDs it was created to wait on
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """A job's task counts (one cheap request), as Batch reports them."""
+
+    active: int = 0
+    running: int = 0  # running or preparing
+    completed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class ObservedNode:
+    id: str
+    state: str  # idle | running | starting | waitingforstarttask | starttaskfailed | ...
+    dedicated: bool = True  # False for spot (low-priority) nodes
+    running_tasks: int = 0
+    total_tasks_run: int = 0
+    start_task_exit_code: int | None = None
+    start_task_failure: str | None = None  # failure code and message of the start task
+
+
+@dataclass(frozen=True)
+class KeptCopy:
+    """What bwf kept in BWF_HOME of one output container before clean-up deleted it
+    (see runner.kept): the blobs, what they were selected by, and the tasks (id ->
+    fingerprint) whose outputs they hold."""
+
+    container: str  # real container name
+    blobs: Mapping[str, ObservedBlob]
+    prefixes: tuple[str, ...] = ()  # every blob under these prefixes was kept
+    patterns: tuple[str, ...] = ()  # every blob matching these patterns was kept
+    tasks: Mapping[str, str] = field(default_factory=dict)
+
+    def covers_prefix(self, prefix: str) -> bool:
+        return any(prefix.startswith(p) for p in self.prefixes)
+
+    def covers_pattern(self, pattern: str) -> bool:
+        return "" in self.prefixes or pattern in self.patterns
 
 
 @dataclass(frozen=True)
@@ -254,6 +281,12 @@ class Observed:
     # succeeded and whose outputs were downloaded, so that a re-apply after clean-up
     # deleted the job, pool and containers still says "No changes".
     ledger: Mapping[str, str] = field(default_factory=dict)
+    # Local download targets (runner.downloads): download key -> why its files are not
+    # in place ("missing locally", "changed locally", "not downloaded yet"); absent
+    # when every file it wrote last time is still there unchanged.
+    downloads: Mapping[str, str] = field(default_factory=dict)
+    # Copies of output containers that clean-up deleted, kept in BWF_HOME (by name).
+    kept: Mapping[str, KeptCopy] = field(default_factory=dict)
 
     @staticmethod
     def empty() -> Observed:

@@ -21,6 +21,15 @@ def _isolated_bwf_home(
     monkeypatch.setenv("BWF_HOME", str(tmp_path_factory.mktemp("bwf_home")))
 
 
+@pytest.fixture()
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test (and the bwf processes it starts) in its tmp_path, so that downloads
+    to tmp_path/out stay inside the current directory (bwf refuses to write outside it
+    without --allow-path)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstack.RunningService]:
     """A real Azurite blob service for the whole test session."""

@@ -132,14 +132,11 @@ def test_failing_task_is_retried_then_reported_failed(batch_client: BatchClient)
         m.BatchTaskExecutionResult.FAILURE,
     )
     assert info.failure_info.category == m.BatchErrorSourceCategory.USER_ERROR
-    # reactivate: the task runs again from a fresh retry count
+    # reactivate: the task runs again from a fresh retry count (1 run + 2 retries more)
+    tries = f"shared/tries-{job_id}"
+    node_id = batch_client.get_task(job_id, "bad").node_info.node_id
+    assert b"".join(batch_client.download_node_file(pool_id, node_id, tries)).count(b"try") == 3
     batch_client.reactivate_task(job_id, "bad")
-    assert batch_client.get_task(job_id, "bad").state in (
-        m.BatchTaskState.ACTIVE,
-        m.BatchTaskState.RUNNING,
-        m.BatchTaskState.PREPARING,
-        m.BatchTaskState.COMPLETED,
-    )
     deadline = time.monotonic() + 30
     while (
         batch_client.get_task(job_id, "bad").execution_info.retry_count != 2
@@ -147,6 +144,8 @@ def test_failing_task_is_retried_then_reported_failed(batch_client: BatchClient)
     ):
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    node_id = batch_client.get_task(job_id, "bad").node_info.node_id
+    assert b"".join(batch_client.download_node_file(pool_id, node_id, tries)).count(b"try") == 6
 
 
 def test_terminate_kills_the_process_group_and_delete_cleans_up(

@@ -18,6 +18,7 @@ import typing
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,8 +193,8 @@ def problems(rec: Recorded) -> list[str]:
     return out
 
 
-@pytest.fixture()
-def recorded(batch_service: Any) -> Iterator[tuple[BatchClient, list[Recorded]]]:
+def recording_client(service_url: str) -> tuple[BatchClient, list[Recorded]]:
+    """An SDK client that records every JSON body it gets."""
     seen: list[Recorded] = []
 
     def hook(response: Any) -> None:
@@ -204,11 +205,16 @@ def recorded(batch_service: Any) -> Iterator[tuple[BatchClient, list[Recorded]]]
         seen.append(Recorded(http.request.method, path, http.status_code, json.loads(http.body())))
 
     client = BatchClient(
-        endpoint=batch_service.url,
+        endpoint=service_url,
         credential=AzureNamedKeyCredential(localstack.BATCH_ACCOUNT, localstack.BATCH_KEY),
         raw_response_hook=hook,
     )
-    yield client, seen
+    return client, seen
+
+
+@pytest.fixture()
+def recorded(batch_service: Any) -> tuple[BatchClient, list[Recorded]]:
+    return recording_client(batch_service.url)
 
 
 def _pools_and_nodes(client: BatchClient) -> tuple[str, str]:
@@ -312,3 +318,27 @@ def test_the_contract_checker_finds_what_is_wrong() -> None:
     node_state = list(check({"state": "sleeping"}["state"], model_fields(m.BatchNode)["state"].annotation, None, "s"))
     assert node_state and "is not one of" in node_state[0]
     assert list(check("PT1H", dt.timedelta, None, "d")) == [] and list(check("1 hour", dt.timedelta, None, "d"))
+
+
+def test_the_harsh_switches_bodies_match_the_sdk_models(tmp_path: Path) -> None:
+    """What the service says only when a switch makes it harsh (a pool's `resizeErrors`,
+    the quota errors) and the `deleting` states, on a service of its own."""
+    env = {"BWF_LOCALBATCH_MAX_NODES": "1", "BWF_LOCALBATCH_MAX_ACTIVE_JOBS": "1"}
+    service = localstack.start_batch_service(tmp_path / "batch", env=env)
+    try:
+        client, seen = recording_client(service.url)
+        pool_id = make_pool(client, nodes=2, slots=1)
+        pool = wait_for("a steady pool", lambda: (p := client.get_pool(pool_id)).allocation_state == "steady" and p)
+        assert [e.code for e in pool.resize_errors] == ["AccountCoreQuotaReached"]
+        job_id = make_job(client, pool_id)
+        with pytest.raises(HttpResponseError) as e:
+            make_job(client, pool_id)
+        assert e.value.error.code == "ActiveJobAndScheduleQuotaReached"
+        client.begin_delete_job(job_id, polling_interval=0.05).result()
+        client.begin_delete_pool(pool_id, polling_interval=0.05).result()
+    finally:
+        localstack.stop_process(service.pid)
+    states = {r.body.get("state") for r in seen if r.status == 200 and r.path.startswith(("/pools/", "/jobs/"))}
+    assert "deleting" in states
+    found = [p for r in seen for p in problems(r)]
+    assert found == [], "\n".join(found)

@@ -60,6 +60,8 @@ def test_a_task_gets_a_new_etag_when_it_changes_state(batch_client: BatchClient)
     job_id = make_job(batch_client, pool_id)
     batch_client.create_task(job_id, m.BatchTaskCreateOptions(id="one", command_line="true"))
     created = batch_client.get_task(job_id, "one")
+    # only a steady pool can be resized, as on Azure
+    wait_for("a steady pool", lambda: batch_client.get_pool(pool_id).allocation_state == "steady")
     batch_client.begin_resize_pool(pool_id, m.BatchPoolResizeOptions(target_dedicated_nodes=1), polling_interval=0)
     wait_completed(batch_client, job_id, 1)
     done = batch_client.get_task(job_id, "one")
@@ -93,9 +95,16 @@ def test_integers_sent_as_strings_are_stored_as_integers(batch_client: BatchClie
     assert status == 200
     _, _, job = call(batch_service.url, "GET", f"/jobs/{job_id}")
     assert job["priority"] == 22 and job["constraints"]["maxTaskRetryCount"] == 3
-    for bad in ({"priority": "high"}, {"priority": [1]}, {"priority": 5000}, {"constraints": "none"}):
+    # a wrong type cannot be read (InvalidRequestBody); a number out of range is invalid
+    for bad, code in (
+        ({"priority": "high"}, "InvalidRequestBody"),
+        ({"priority": [1]}, "InvalidRequestBody"),
+        ({"constraints": "none"}, "InvalidRequestBody"),
+        ({"priority": 5000}, "InvalidPropertyValue"),
+        ({"priority": "5000"}, "InvalidPropertyValue"),
+    ):
         status, _, body = call(batch_service.url, "PATCH", f"/jobs/{job_id}", bad)
-        assert status == 400 and body["code"] == "InvalidPropertyValue", bad
+        assert (status, body["code"]) == (400, code), bad
     status, _, body = call(batch_service.url, "PATCH", f"/jobs/{job_id}", [1, 2])
     assert status == 400 and body["code"] == "InvalidRequestBody"
     assert batch_client.get_job(job_id).priority == 22

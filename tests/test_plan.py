@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from runner.dag import submitted_dependencies
+from runner.downloads import key as downloads_key
 from runner.load import load_spec
-from runner.plan import diff
+from runner.plan import Plan, all_tasks, diff, tasks_in_job
 from runner.plan_json import to_json
 from runner.render import render
 from runner.show import render_plan
 from runner.state import (
     Desired,
+    KeptCopy,
     Observed,
     ObservedBlob,
     ObservedContainer,
@@ -238,3 +241,117 @@ def test_tasks_no_longer_in_the_spec_are_deleted(desired: Desired) -> None:
     assert [(a.kind, a.details["ids"]) for a in deletes] == [("tasks", ["t-gone"])]
     assert "- 1 task in j  (not in the spec)" in render_plan(plan)
     assert "1 to delete" in render_plan(plan)
+
+
+MERGED = (
+    MINIMAL
+    + "  merge: {id: m, command: cat *.out, resource_files: [{container: output}]}\n"
+    + "download: [{container: output, to: out}]\n"
+)
+
+
+def _done_earlier(d: Desired, *ids: str) -> dict[str, str]:
+    by_id = {t.id: t.fingerprint for t in all_tasks(d)}
+    return {i: by_id[i] for i in ids}
+
+
+def _changes(plan: Plan) -> dict[str, tuple[str, str]]:
+    """Task id -> (change, reason), over the plan's task and merge actions."""
+    return {
+        i: (a.change, a.reason)
+        for a in plan.actions
+        if a.kind in ("tasks", "merge")
+        for i in a.details["ids"]
+    }
+
+
+def _containers(d: Desired, *keys: str) -> dict[str, ObservedContainer]:
+    return {d.container(k).name: ObservedContainer(d.container(k).name) for k in keys}
+
+
+def test_after_the_job_was_deleted_the_merge_waits_only_on_tasks_in_the_new_job(
+    tmp_path: Path,
+) -> None:
+    d = render(load_spec(write_spec(tmp_path, MERGED)))
+    # t-b failed, clean-up kept the containers and deleted the job; t-a is in the ledger
+    world = Observed(
+        containers=_containers(d, "input", "output", "logs"),
+        ledger=_done_earlier(d, "t-a"),
+    )
+    plan = diff(d, world)
+    assert _changes(plan) == {
+        "t-a": ("noop", "done earlier"),
+        "t-b": ("create", "missing"),
+        "m": ("create", "missing"),
+    }
+    assert tasks_in_job(plan) == {"t-b", "m"}
+    assert submitted_dependencies(all_tasks(d), tasks_in_job(plan)) == {"m": ("t-b",)}
+    assert "waiting on the 1 in the job (the others are done)" in render_plan(plan)
+
+
+def test_outputs_of_done_tasks_come_back_from_the_kept_copy(tmp_path: Path) -> None:
+    d = render(load_spec(write_spec(tmp_path, MERGED)))
+    output = d.container("output").name
+    kept = KeptCopy(
+        output,
+        {"a.out": ObservedBlob("a.out", 2, "x"), "b.out": ObservedBlob("b.out", 4, "y")},
+        prefixes=("",),
+        tasks=_done_earlier(d, "t-a", "t-b"),
+    )
+    # t-b's input changed; clean-up deleted every container and the job
+    changed = replace(
+        d, job=replace(d.job, tasks=(d.job.tasks[0], replace(d.job.tasks[1], fingerprint="new")))
+    )
+    world = Observed(ledger=_done_earlier(d, "t-a", "t-b", "m"), kept={output: kept})
+    plan = diff(changed, world)
+    assert [(a.kind, a.id, a.details["count"]) for a in plan.actions if a.kind == "restore"] == [
+        ("restore", "output", 2)
+    ]
+    runs = {i for i, (change, _) in _changes(plan).items() if change != "noop"}
+    assert runs == {"t-b", "m"}  # t-a's outputs are in the copy: it does not run
+    # without the copy, t-a runs again so that the merge sees its outputs
+    plan = diff(changed, replace(world, kept={}))
+    assert [a.details["ids"] for a in plan.actions if a.reason == "outputs gone"] == [["t-a"]]
+    assert not any(a.kind == "restore" for a in plan.actions)
+
+
+def test_a_missing_result_is_downloaded_from_the_kept_copy_or_made_again(tmp_path: Path) -> None:
+    d = render(load_spec(write_spec(tmp_path, MERGED)))
+    output = d.container("output").name
+    (download,) = d.downloads
+    kept = KeptCopy(output, {}, prefixes=("",), tasks=_done_earlier(d, "t-a", "t-b"))
+    world = Observed(
+        ledger=_done_earlier(d, "t-a", "t-b", "m"),
+        downloads={downloads_key(download): "missing locally"},
+        kept={output: kept},
+    )
+    plan = diff(d, world)
+    assert plan.has_changes
+    assert [
+        (a.kind, a.reason, a.details["source"]) for a in plan.actions if a.change != "noop"
+    ] == [("download", "missing locally", "kept")]
+    assert "(missing locally; from the copy kept in BWF_HOME)" in render_plan(plan)
+    # no copy: the tasks that write to the container run again
+    plan = diff(d, replace(world, kept={}))
+    assert {i: reason for i, (_, reason) in _changes(plan).items()} == {
+        "t-a": "outputs gone",
+        "t-b": "outputs gone",
+        "m": "inputs re-run",  # it writes nothing there, but waits on them
+    }
+    # in place: no changes
+    assert not diff(d, replace(world, downloads={})).has_changes
+
+
+def test_a_task_left_waiting_on_a_task_outside_the_job_is_created_again(tmp_path: Path) -> None:
+    d = render(load_spec(write_spec(tmp_path, MERGED)))
+    assert d.job.merge is not None
+    world = _world(d)
+    assert world.job is not None
+    stuck = ObservedTask("m", "active", d.job.merge.fingerprint, depends_on=("t-a", "t-old"))
+    world = replace(
+        world,
+        job=replace(world.job, uses_task_dependencies=True, tasks={**world.job.tasks, "m": stuck}),
+        ledger=_done_earlier(d, "t-a", "t-b"),
+    )
+    (merge,) = [a for a in diff(d, world).actions if a.kind == "merge"]
+    assert (merge.change, merge.reason) == ("replace", "waits on a task not in the job")

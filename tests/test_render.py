@@ -12,7 +12,7 @@ import pytest
 from runner import render as render_mod
 from runner.load import load_spec
 from runner.render import render
-from runner.state import redact
+from runner.secrets import redact
 from tests.helpers import MINIMAL, write_spec
 
 

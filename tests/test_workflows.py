@@ -82,7 +82,14 @@ def test_topn_plan_json_has_the_same_content() -> None:
 
 def test_plan_detailed_exitcode_and_out_file(tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
-    r = bwf("plan", "--offline", "--detailed-exitcode", "--out", str(out), "workflows/topn.yaml")
+    r = bwf(
+        "plan",
+        "--offline",
+        "--detailed-exitcode",
+        "--out",
+        str(out),
+        "workflows/topn.yaml",
+    )
     assert r.returncode == 2
     assert json.loads(out.read_text())["has_changes"] is True
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from runner.localbatch.api import Api
 from runner.localbatch.faults import Faults
+from runner.localbatch.harsh import Harsh
 from runner.localbatch.scheduler import Scheduler
 from runner.localbatch.server import BatchServer
 from runner.localbatch.store import Store
@@ -21,12 +22,13 @@ def serve(
     home: Path, host: str, port: int, account: str, key: str, ready_file: Path | None
 ) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    store = Store(home / "batch.sqlite")
     faults = Faults.from_env()
+    harsh = Harsh.from_env()
+    store = Store(home / "batch.sqlite")
     # the URL is known once the socket is bound; the scheduler needs it for node URLs
-    server = BatchServer((host, port), None, account, key, faults)  # type: ignore[arg-type]
+    server = BatchServer((host, port), None, account, key, faults, harsh)  # type: ignore[arg-type]
     url = f"http://{host}:{server.server_address[1]}"
-    scheduler = Scheduler(store, home, account, url, faults)
+    scheduler = Scheduler(store, home, account, url, faults, harsh)
     server.api = Api(scheduler, url)
     scheduler.start()
 

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.localbatch import stats
-from runner.localbatch.nodes import Node, Process, kill_group
+from runner.localbatch.nodes import Node, Process, kill_group, kill_under
 from runner.localbatch.store import Obj, Store, now_iso, set_plain_state, touch
 
 if TYPE_CHECKING:
+    from runner.localbatch.harsh import Harsh
     from runner.localbatch.scheduler import Running
 
 WAIT_FOR_TASKS = ("taskcompletion", "retaineddata")
@@ -53,6 +54,7 @@ class Allocation:
         store: Store
         home: Path
         url: str
+        harsh: Harsh
         cond: threading.Condition
         running: dict[tuple[str, str], Running]
         start_tasks: dict[tuple[str, str], Process]
@@ -120,6 +122,7 @@ class Allocation:
             self._stop_leaving(pool_key)
             self._steady(pool_key, pool)
             return
+        wanted: list[bool] = []  # the kind (dedicated or not) of each node to add
         for dedicated, key in ((True, "targetDedicatedNodes"), (False, "targetLowPriorityNodes")):
             staying = [
                 n
@@ -127,14 +130,24 @@ class Allocation:
                 if not n.get("_leaving") and bool(n.get("isDedicated")) == dedicated
             ]
             target = int(pool.get(key) or 0)
-            for _ in range(target - len(staying)):
-                self._new_node(pool_key, pool, dedicated)
+            wanted += [dedicated] * (target - len(staying))
             # idle nodes go first, then the newest
             surplus = sorted(staying, key=lambda n: (n["state"] == "running", -n["_seq"]))
             for node in surplus[: max(len(staying) - target, 0)]:
                 node["_leaving"] = pool.get("_deallocation") or "requeue"
+        waiting = self._remove_leaving(pool_key)
+        for dedicated in self._grant(pool_key, pool, wanted):
+            self._new_node(pool_key, pool, dedicated)
+        if waiting:
+            self._count_nodes(pool_key, pool)
+            return
+        self._steady(pool_key, pool)
+
+    def _remove_leaving(self, pool_key: str) -> bool:
+        """Remove the pool's leaving nodes that may go now; whether some must wait for
+        their tasks to complete."""
         waiting = False
-        for node in [n for n in nodes.values() if n.get("_leaving")]:
+        for node in [n for n in self.store.nodes[pool_key].values() if n.get("_leaving")]:
             option = node["_leaving"]
             if option in WAIT_FOR_TASKS and self.runs_on(pool_key, node["id"]):
                 if node["state"] != "leavingpool":
@@ -144,10 +157,19 @@ class Allocation:
                 continue
             how = "terminate" if option == "terminate" else "requeue"
             self._remove_node(pool_key, node["id"], how)
-        if waiting:
-            self._count_nodes(pool_key, pool)
-            return
-        self._steady(pool_key, pool)
+        return waiting
+
+    def _grant(self, pool_key: str, pool: Obj, wanted: list[bool]) -> list[bool]:
+        """The nodes to add that the account's node quota allows (dedicated ones first);
+        what it refuses is the pool's `resizeErrors`."""
+        if not wanted:
+            return []
+        current = len(self.store.nodes[pool_key])
+        elsewhere = sum(len(n) for key, n in self.store.nodes.items() if key != pool_key)
+        granted, errors = self.harsh.grant_nodes(current + len(wanted), current, elsewhere)
+        if errors:
+            pool["resizeErrors"] = errors
+        return sorted(wanted, reverse=True)[: granted - current]
 
     def _count_nodes(self, pool_key: str, pool: Obj) -> None:
         nodes = self.store.nodes.get(pool_key, {}).values()
@@ -177,6 +199,8 @@ class Allocation:
         if proc:
             kill_group(proc.pid)
         node = self.store.nodes[pool_key].pop(node_id)
+        # what the start task left running, and job preparation and release tasks, too
+        kill_under(Path(node["_root"]))
         self.store.remove("node", f"{pool_key}/{node_id}")
         usage = self.store.usage.get(node_id)
         if usage is not None and not usage.get("end"):
@@ -216,6 +240,7 @@ class Allocation:
             proc = self.start_tasks.pop((pool_key, node["id"]), None)
             if proc:
                 kill_group(proc.pid)
+            kill_under(Path(node["_root"]))  # the node goes down with every process on it
             if kind == "reimage":
                 root = Path(node["_root"])
                 shutil.rmtree(root, ignore_errors=True)

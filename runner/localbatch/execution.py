@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.localbatch import blobs
 from runner.localbatch.allocation import idle_state
-from runner.localbatch.nodes import Process, environment
+from runner.localbatch.nodes import Process, environment, kill_under
 from runner.localbatch.store import Obj, now_iso, set_plain_state, set_state, touch
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class Execution:
                     spec.get("environmentSettings"),
                     {},
                 )
-                proc = Process(spec["commandLine"], handle.startup, env)
+                proc = Process(spec["commandLine"], handle.startup, env, keep_tree=True)
                 with self.cond:
                     if node_id not in self.store.nodes.get(pool_key, {}):
                         proc.kill()
@@ -264,7 +265,7 @@ class Execution:
                 code = run.process.wait(wall_clock)
                 if code is None:
                     run.process.kill()
-                    code = run.process.proc.returncode
+                    code = run.process.returncode
                     failure = _failure(
                         "usererror",
                         "MaxWallClockTimeExpiry",
@@ -381,6 +382,7 @@ class Execution:
             set_plain_state(node, "unusable")
             self.store.save_node(pool_key, node)
             self.cancel_runs(self.runs_on(pool_key, node_id), "lost")
+            kill_under(Path(node["_root"]))  # its start task's tree, and its job tasks too
 
         def reboot() -> None:
             time.sleep(0.5)

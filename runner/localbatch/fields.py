@@ -1,40 +1,22 @@
-"""Typed reads of request bodies, so a wrong shape is a 400 and never a 500 or a value
-stored with the wrong type.
+"""Reads of request bodies whose types `shapes` has already checked: Batch's defaults
+for what is omitted, the checks of values (ranges, enums, required properties), and
+the conversion of what the Azure CLI sends as strings.
 
-Batch's front end reads JSON leniently where the Azure CLI relies on it: integers and
-booleans sent as strings (`{"priority": "22"}`) are converted, and stored as the type
-the API declares. Anything else of the wrong type is refused with
-`InvalidPropertyValue` naming the property.
+Each handler declares its body with `shapes.accepts`, which refuses a property of the
+wrong JSON type before the handler runs, so nothing here checks a type. What `shapes`
+lets through as a string for an integer or a boolean (`INT_OPTION`, `BOOL_OPTION`:
+`{"priority": "22"}` from `az batch job set`) is converted here and stored as the type
+the API declares.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from runner.localbatch.errors import ApiError, invalid, missing
-from runner.localbatch.rest import Request
 
 Body = dict[str, Any]
-
-_INT = re.compile(r"^\s*[-+]?\d+\s*$")
-_DURATION = re.compile(
-    r"^-?P(?!$)(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
-)
-
-
-def body(req: Request) -> Body:
-    """The request body as a JSON object (an empty body reads as `{}`)."""
-    value = req.json()
-    if not isinstance(value, dict):
-        raise ApiError(
-            400,
-            "InvalidRequestBody",
-            "The specified Request Body is not syntactically valid.",
-            {"Reason": "The request body must be a JSON object."},
-        )
-    return value
 
 
 def integer(
@@ -43,11 +25,7 @@ def integer(
     value = src.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not (
-        isinstance(value, int) or (isinstance(value, str) and _INT.match(value))
-    ):
-        raise invalid(key, value, f"{key} must be an integer.")
-    number = int(value)
+    number = int(value)  # an integer, or its digits in a string (shapes.INT_OPTION)
     if (lo is not None and number < lo) or (hi is not None and number > hi):
         raise invalid(key, value, f"{key} must be {_span(lo, hi)}.")
     return number
@@ -63,22 +41,19 @@ def boolean(src: Body, key: str, default: bool | None = None) -> bool | None:
     value = src.get(key)
     if value is None:
         return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
+    if isinstance(value, str):  # "true" or "false" (shapes.BOOL_OPTION)
         return value.lower() == "true"
-    raise invalid(key, value, f"{key} must be true or false.")
+    return bool(value)
 
 
 def text(src: Body, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    """A string property; an empty one counts as omitted."""
     value = src.get(key)
     if value is None or value == "":
         if required:
             raise missing(key)
         return default
-    if not isinstance(value, str):
-        raise invalid(key, value, f"{key} must be a string.")
-    return value
+    return str(value)
 
 
 def choice(src: Body, key: str, allowed: Iterable[str], default: str | None = None) -> str | None:
@@ -92,48 +67,19 @@ def choice(src: Body, key: str, allowed: Iterable[str], default: str | None = No
     return options[value.lower()]
 
 
-def duration(src: Body, key: str, default: str | None = None) -> str | None:
-    value = text(src, key)
-    if value is None:
-        return default
-    if not _DURATION.match(value.upper()):
-        raise invalid(key, value, f"{key} must be an ISO 8601 duration such as PT1H30M.")
-    return value
-
-
-def mapping(src: Body, key: str, *, required: bool = False) -> Body | None:
+def part(src: Body, key: str, *, required: bool = False) -> Any:
+    """A nested object or array, or None when omitted (unless `required`)."""
     value = src.get(key)
-    if value is None:
-        if required:
-            raise missing(key)
-        return None
-    if not isinstance(value, dict):
-        raise invalid(key, value, f"{key} must be a JSON object.")
-    return value
-
-
-def array(src: Body, key: str, *, required: bool = False) -> list[Any] | None:
-    value = src.get(key)
-    if value is None:
-        if required:
-            raise missing(key)
-        return None
-    if not isinstance(value, list):
-        raise invalid(key, value, f"{key} must be a JSON array.")
+    if value is None and required:
+        raise missing(key)
     return value
 
 
 def metadata(src: Body, key: str = "metadata", *, required: bool = False) -> list[dict[str, str]]:
-    """Name/value pairs, each checked: `[{"name": ..., "value": ...}]`."""
-    items = array(src, key, required=required) or []
-    out = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
-            raise ApiError(
-                400, "EmptyMetadataKey", "The key for one of the metadata key-value pairs is empty."
-            )
-        value = item.get("value")
-        if value is not None and not isinstance(value, str):
-            raise invalid(f"{key}.value", value, "A metadata value must be a string.")
-        out.append({"name": item["name"], "value": value or ""})
-    return out
+    """Name/value pairs: `[{"name": ..., "value": ...}]`, no name empty."""
+    items: list[dict[str, str]] = part(src, key, required=required) or []
+    if any(not item["name"] for item in items):
+        raise ApiError(
+            400, "EmptyMetadataKey", "The key for one of the metadata key-value pairs is empty."
+        )
+    return [{"name": item["name"], "value": item["value"]} for item in items]

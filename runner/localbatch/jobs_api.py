@@ -5,17 +5,25 @@ preparation and release task status per node."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from runner.localbatch import conditional, fields, filterable, specs, stats
+from runner.localbatch import conditional, fields, filterable, shapes, specs, stats
 from runner.localbatch.errors import ApiError, invalid
+from runner.localbatch.harsh import TERMINATE_DELAY, Harsh
 from runner.localbatch.resources import Resources, Route, expands, route
 from runner.localbatch.rest import Request, Response, check_id, created
+from runner.localbatch.shapes import accepts
 from runner.localbatch.store import Obj, now_iso, set_state, touch
 
 JOB = r"jobs/([^/]+)"
 DISABLE_OPTIONS = ("requeue", "terminate", "wait")
 PRIORITY = (-1000, 1000)
+JOB_BEING_DELETED = "The specified job has been marked for deletion and is being garbage collected."
+
+
+def being_deleted() -> ApiError:
+    return ApiError(409, "JobBeingDeleted", JOB_BEING_DELETED)
 
 
 def _refuse_if_ending(job: Obj) -> None:
@@ -23,7 +31,7 @@ def _refuse_if_ending(job: Obj) -> None:
     if state == "completed":
         raise ApiError(409, "JobCompleted", "The specified job is already in a completed state.")
     if state == "deleting":
-        raise ApiError(409, "JobBeingDeleted", "The specified job has been marked for deletion.")
+        raise being_deleted()
     if state == "terminating":
         raise ApiError(409, "JobBeingTerminated", "The specified job is being terminated.")
 
@@ -33,6 +41,7 @@ class JobApi:
         self.res = resources
         self.store = resources.store
         self.scheduler = resources.scheduler
+        self.harsh = resources.scheduler.harsh
 
     def routes(self) -> list[Route]:
         return [
@@ -49,12 +58,17 @@ class JobApi:
             route("GET", JOB + "/jobpreparationandreleasetaskstatus", self.prep_release_status),
         ]
 
+    @accepts(shapes.JOB_ADD)
     def create_job(self, req: Request) -> Response:
-        body = fields.body(req)
+        body = req.json()
         job_id = check_id("job", body.get("id"))
         info = specs.pool_info(body, required=True) or {}
-        if job_id.lower() in self.store.jobs:
+        existing = self.store.jobs.get(job_id.lower())
+        if existing is not None and existing["state"] == "deleting":
+            raise being_deleted()  # a job being deleted keeps its ID until it is gone
+        if existing is not None:
             raise ApiError(409, "JobExists", "The specified job already exists.")
+        self.harsh.check_job_quota(self.store.jobs.values())
         now = now_iso()
         url = f"{self.res.base}/jobs/{job_id}"
         job: Obj = {
@@ -66,7 +80,7 @@ class JobApi:
             "stateTransitionTime": now,
             "usesTaskDependencies": fields.boolean(body, "usesTaskDependencies", False),
             "onTaskFailure": fields.choice(body, "onTaskFailure", specs.TASK_FAILURE, "noaction"),
-            "commonEnvironmentSettings": fields.array(body, "commonEnvironmentSettings"),
+            "commonEnvironmentSettings": fields.part(body, "commonEnvironmentSettings"),
             "executionInfo": {"startTime": now, "poolId": info["poolId"]},
         }
         self._set_updatable(job, body, replace=True)
@@ -160,25 +174,31 @@ class JobApi:
         return job
 
     def delete_job(self, req: Request, job_id: str) -> Response:
+        """The job stays `deleting` for a while, as on Azure (`harsh`)."""
         job = self._guarded(req, job_id)
-        set_state(job, "deleting")
+        if job["state"] != "deleting":
+            set_state(job, "deleting")
+            Harsh.delay(job, self.harsh.delete_delay)
         return self._changed(job, 202)
 
+    @accepts(shapes.JOB_UPDATE)
     def update_job(self, req: Request, job_id: str) -> Response:
         job = self._guarded(req, job_id)
         _refuse_if_ending(job)
-        self._set_updatable(job, fields.body(req), replace=False)
+        self._set_updatable(job, req.json(), replace=False)
         return self._changed(job)
 
+    @accepts(shapes.JOB_UPDATE)
     def replace_job(self, req: Request, job_id: str) -> Response:
         job = self._guarded(req, job_id)
         _refuse_if_ending(job)
-        self._set_updatable(job, fields.body(req), replace=True)
+        self._set_updatable(job, req.json(), replace=True)
         return self._changed(job)
 
+    @accepts(shapes.JOB_DISABLE)
     def disable_job(self, req: Request, job_id: str) -> Response:
         job = self._guarded(req, job_id)
-        option = fields.choice(fields.body(req), "disableTasks", DISABLE_OPTIONS)
+        option = fields.choice(req.json(), "disableTasks", DISABLE_OPTIONS)
         if option is None:
             raise invalid("disableTasks", None, "disableTasks is one of requeue, terminate, wait.")
         _refuse_if_ending(job)
@@ -187,6 +207,7 @@ class JobApi:
         self.scheduler.disable_job(job_id.lower(), job, option)
         return self._changed(job, 202)
 
+    @accepts(shapes.NO_BODY)
     def enable_job(self, req: Request, job_id: str) -> Response:
         job = self._guarded(req, job_id)
         _refuse_if_ending(job)
@@ -199,27 +220,23 @@ class JobApi:
         self.scheduler.enable_job(job_id.lower(), job)
         return self._changed(job, 202)
 
+    @accepts(shapes.JOB_TERMINATE)
     def terminate_job(self, req: Request, job_id: str) -> Response:
+        """The job stays `terminating` a moment at least (`harsh.TERMINATE_DELAY`), as the
+        SDK's poller expects, and until its running tasks have been stopped."""
         job = self._guarded(req, job_id)
         _refuse_if_ending(job)
-        reason = fields.text(fields.body(req), "terminateReason", "UserTerminate")
+        reason = fields.text(req.json(), "terminateReason", "UserTerminate")
         job.setdefault("executionInfo", {})["terminateReason"] = reason
         set_state(job, "terminating")
+        Harsh.delay(job, TERMINATE_DELAY)
         return self._changed(job, 202)
 
     def task_counts(self, req: Request, job_id: str) -> Response:
-        self.res.job(job_id)
-        counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
-        for t in self.store.tasks.get(job_id.lower(), {}).values():
-            state = t["state"]
-            if state == "completed":
-                counts["completed"] += 1
-                ok = (t.get("executionInfo") or {}).get("result") == "success"
-                counts["succeeded" if ok else "failed"] += 1
-            elif state in ("running", "preparing"):
-                counts["running"] += 1
-            else:
-                counts["active"] += 1
+        """Exact counts, or with `BWF_LOCALBATCH_STALE_COUNTS` a snapshot that may be old."""
+        job = self.res.job(job_id)
+        tasks = self.store.tasks.get(job_id.lower(), {})
+        counts = self.harsh.task_counts(job_id.lower(), job, lambda: _count(tasks.values()))
         body = {
             "odata.metadata": f"{self.res.base}/$metadata",
             "taskCounts": counts,
@@ -238,3 +255,18 @@ class JobApi:
         items = list((job.get("_jobtasks") or {}).values())
         path = f"jobs/{job_id}/jobpreparationandreleasetaskstatus"
         return self.res.page(req, items, path, filterable.PREP_RELEASE)
+
+
+def _count(tasks: Iterable[Obj]) -> dict[str, int]:
+    counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
+    for t in tasks:
+        state = t["state"]
+        if state == "completed":
+            counts["completed"] += 1
+            ok = (t.get("executionInfo") or {}).get("result") == "success"
+            counts["succeeded" if ok else "failed"] += 1
+        elif state in ("running", "preparing"):
+            counts["running"] += 1
+        else:
+            counts["active"] += 1
+    return counts

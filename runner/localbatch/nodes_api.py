@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.localbatch import fields, filterable, odata
+from runner.localbatch import fields, filterable, odata, shapes
 from runner.localbatch.errors import ApiError
 from runner.localbatch.files import delete_file, file_response, listing
 from runner.localbatch.resources import Resources, Route, route
 from runner.localbatch.rest import Request, Response
+from runner.localbatch.shapes import accepts
 from runner.localbatch.store import Obj, public
 
 NODE = r"pools/([^/]+)/nodes/([^/]+)"
@@ -68,7 +69,7 @@ class NodeApi:
 
     def _restart(self, req: Request, pool_id: str, node_id: str, kind: str) -> Response:
         node = self.res.node(pool_id, node_id)
-        body = fields.body(req)
+        body = req.json()
         option = fields.choice(body, f"node{kind.capitalize()}Option", RESTART_OPTIONS, "requeue")
         pending = node.get("_restart")
         code = _BUSY.get(node["state"]) or (
@@ -81,9 +82,11 @@ class NodeApi:
         self.scheduler.restart_node(pool_id.lower(), node, kind, option or "requeue")
         return Response(202, None, {"DataServiceId": node["url"]})
 
+    @accepts(shapes.NODE_REBOOT)
     def reboot(self, req: Request, pool_id: str, node_id: str) -> Response:
         return self._restart(req, pool_id, node_id, "reboot")
 
+    @accepts(shapes.NODE_REIMAGE)
     def reimage(self, req: Request, pool_id: str, node_id: str) -> Response:
         return self._restart(req, pool_id, node_id, "reimage")
 
@@ -95,14 +98,16 @@ class NodeApi:
                 f"The node's scheduling is already {state}.",
             )
 
+    @accepts(shapes.NODE_DISABLE_SCHEDULING)
     def disable_scheduling(self, req: Request, pool_id: str, node_id: str) -> Response:
         node = self.res.node(pool_id, node_id)
-        body = fields.body(req)
+        body = req.json()
         option = fields.choice(body, "nodeDisableSchedulingOption", SCHEDULING_OPTIONS, "requeue")
         self._already(node, "disabled")
         self.scheduler.disable_scheduling(pool_id.lower(), node, option or "requeue")
         return Response(200, None, {"DataServiceId": node["url"]})
 
+    @accepts(shapes.NO_BODY)
     def enable_scheduling(self, req: Request, pool_id: str, node_id: str) -> Response:
         node = self.res.node(pool_id, node_id)
         self._already(node, "enabled")
@@ -121,13 +126,14 @@ class NodeApi:
         return node, node.setdefault("_users", {})
 
     def _user_fields(self, body: fields.Body, user: Obj) -> None:
+        """What is kept of a user: never its password or key (whose types `shapes`
+        checked)."""
         user["expiryTime"] = fields.text(body, "expiryTime", user.get("expiryTime"))
-        fields.text(body, "password")  # checked, never kept
-        fields.text(body, "sshPublicKey")
 
+    @accepts(shapes.NODE_USER_ADD)
     def create_user(self, req: Request, pool_id: str, node_id: str) -> Response:
         node, users = self._users(pool_id, node_id)
-        body = fields.body(req)
+        body = req.json()
         name = fields.text(body, "name", required=True) or ""
         if name.lower() in users:
             raise ApiError(409, "NodeUserExists", "The specified node user already exists.")
@@ -145,9 +151,10 @@ class NodeApi:
             )
         return node, users
 
+    @accepts(shapes.NODE_USER_UPDATE)
     def replace_user(self, req: Request, pool_id: str, node_id: str, name: str) -> Response:
         node, users = self._user(pool_id, node_id, name)
-        self._user_fields(fields.body(req), users[name.lower()])
+        self._user_fields(req.json(), users[name.lower()])
         self.store.save_node(pool_id.lower(), node)
         return Response(200, None, {"DataServiceId": f"{node['url']}/users/{name}"})
 

@@ -7,12 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from runner.localbatch import conditional, fields, filterable, specs, stats
-from runner.localbatch.catalog import NODE_AGENT_SKUS, RETIRED_NODE_AGENT_SKUS, SUPPORTED_IMAGES
+from runner.localbatch import conditional, fields, filterable, shapes, specs, stats
+from runner.localbatch.catalog import (
+    NODE_AGENT_SKUS,
+    RETIRED_NODE_AGENT_SKUS,
+    SUPPORTED_IMAGES,
+    max_task_slots,
+)
 from runner.localbatch.errors import ApiError, invalid, not_found
+from runner.localbatch.harsh import Harsh
 from runner.localbatch.odata import parse_time
 from runner.localbatch.resources import Resources, Route, expands, route
 from runner.localbatch.rest import Request, Response, check_id, created
+from runner.localbatch.shapes import accepts
 from runner.localbatch.store import Obj, now_iso, set_plain_state, touch
 
 NODE_LIST_MAX = 100  # nodes per removenodes request
@@ -37,13 +44,22 @@ COUNT_KEYS = {
 
 
 def _being_deleted() -> ApiError:
-    return ApiError(409, "PoolBeingDeleted", "The specified pool has been marked for deletion.")
+    return ApiError(
+        409,
+        "PoolBeingDeleted",
+        "The specified pool has been marked for deletion and is being reclaimed.",
+    )
+
+
+def _being_resized() -> ApiError:
+    return ApiError(409, "PoolBeingResized", "The specified pool is being resized.")
 
 
 class PoolApi:
     def __init__(self, resources: Resources) -> None:
         self.res = resources
         self.store = resources.store
+        self.harsh = resources.scheduler.harsh
 
     def routes(self) -> list[Route]:
         return [
@@ -103,13 +119,17 @@ class PoolApi:
 
     # --- pools -------------------------------------------------------------------------
 
+    @accepts(shapes.POOL_ADD)
     def create_pool(self, req: Request) -> Response:
-        body = fields.body(req)
+        body = req.json()
         pool_id = check_id("pool", body.get("id"))
-        vm_size = fields.text(body, "vmSize", required=True)
-        vmc = fields.mapping(body, "virtualMachineConfiguration", required=True) or {}
+        vm_size = fields.text(body, "vmSize", required=True) or ""
+        vmc = fields.part(body, "virtualMachineConfiguration", required=True)
         _check_agent(fields.text(vmc, "nodeAgentSKUId", required=True) or "")
-        if pool_id.lower() in self.store.pools:
+        existing = self.store.pools.get(pool_id.lower())
+        if existing is not None and existing["state"] == "deleting":
+            raise _being_deleted()  # a pool being deleted keeps its ID until it is gone
+        if existing is not None:
             raise ApiError(409, "PoolExists", "The specified pool already exists.")
         now = now_iso()
         url = f"{self.res.base}/pools/{pool_id}"
@@ -124,7 +144,7 @@ class PoolApi:
             "allocationStateTransitionTime": now,
             "vmSize": vm_size,
             "virtualMachineConfiguration": vmc,
-            "resizeTimeout": fields.duration(body, "resizeTimeout", "PT15M"),
+            "resizeTimeout": fields.text(body, "resizeTimeout", "PT15M"),
             "currentDedicatedNodes": 0,
             "currentLowPriorityNodes": 0,
             "targetDedicatedNodes": fields.integer(body, "targetDedicatedNodes", 0, lo=0),
@@ -133,12 +153,13 @@ class PoolApi:
             "enableInterNodeCommunication": fields.boolean(
                 body, "enableInterNodeCommunication", False
             ),
-            "taskSlotsPerNode": fields.integer(body, "taskSlotsPerNode", 1, lo=1, hi=256),
+            "taskSlotsPerNode": _task_slots(body, vm_size),
             "taskSchedulingPolicy": specs.scheduling_policy(body),
             "startTask": specs.start_task(body),
             "metadata": fields.metadata(body),
         }
         pool = {k: v for k, v in pool.items() if v is not None}
+        Harsh.delay(pool, self.harsh.allocation_delay)
         touch(pool)
         key = pool_id.lower()
         self.store.pools[key] = pool
@@ -181,13 +202,15 @@ class PoolApi:
     def delete_pool(self, req: Request, pool_id: str) -> Response:
         pool = self._writable(req, pool_id)
         set_plain_state(pool, "deleting")
+        Harsh.delay(pool, self.harsh.delete_delay)
         self._save(pool)
         return Response(202)
 
+    @accepts(shapes.POOL_PATCH)
     def patch_pool(self, req: Request, pool_id: str) -> Response:
         """Replaces only the properties sent (each as a whole)."""
         pool = self._writable(req, pool_id)
-        body = fields.body(req)
+        body = req.json()
         if "startTask" in body:
             pool["startTask"] = specs.start_task(body)
             if pool["startTask"] is None:
@@ -199,11 +222,12 @@ class PoolApi:
         self._save(pool)
         return self.res.updated(pool)
 
+    @accepts(shapes.POOL_PROPERTIES)
     def replace_pool(self, req: Request, pool_id: str) -> Response:
         """`updateproperties`: every updatable property replaced; an omitted start task goes."""
         pool = self._writable(req, pool_id)
-        body = fields.body(req)
-        fields.array(body, "applicationPackageReferences", required=True)
+        body = req.json()
+        fields.part(body, "applicationPackageReferences", required=True)
         metadata = fields.metadata(body, required=True)
         start_task = specs.start_task(body)
         pool["metadata"] = metadata
@@ -213,20 +237,31 @@ class PoolApi:
         self._save(pool)
         return self.res.updated(pool, 204)
 
+    @accepts(shapes.POOL_RESIZE)
     def resize_pool(self, req: Request, pool_id: str) -> Response:
+        """As on Azure, only a steady pool can be resized."""
         pool = self._writable(req, pool_id)
-        body = fields.body(req)
-        for key in ("targetDedicatedNodes", "targetLowPriorityNodes"):
-            pool[key] = fields.integer(body, key, pool.get(key, 0), lo=0)
-        pool["resizeTimeout"] = fields.duration(body, "resizeTimeout", "PT15M")
-        pool["_deallocation"] = fields.choice(
-            body, "nodeDeallocationOption", specs.DEALLOCATION, "requeue"
-        )
-        pool["allocationState"] = "resizing"
-        pool["allocationStateTransitionTime"] = now_iso()
-        self._save(pool)
+        if pool.get("allocationState") != "steady":
+            raise _being_resized()
+        body = req.json()
+        targets = {
+            key: fields.integer(body, key, pool.get(key, 0), lo=0)
+            for key in ("targetDedicatedNodes", "targetLowPriorityNodes")
+        }
+        timeout = fields.text(body, "resizeTimeout", "PT15M")
+        option = fields.choice(body, "nodeDeallocationOption", specs.DEALLOCATION, "requeue")
+        pool.update(targets, resizeTimeout=timeout, _deallocation=option)
+        self._start_resize(pool)
         return self.res.updated(pool, 202)
 
+    def _start_resize(self, pool: Obj) -> None:
+        pool["allocationState"] = "resizing"
+        pool["allocationStateTransitionTime"] = now_iso()
+        pool.pop("resizeErrors", None)  # they describe the last resize, once steady
+        Harsh.delay(pool, self.harsh.allocation_delay)
+        self._save(pool)
+
+    @accepts(shapes.NO_BODY)
     def stop_resize(self, req: Request, pool_id: str) -> Response:
         """A resize in progress stops (`stopping`, then `steady` with the nodes it has); on a
         steady pool there is nothing to stop."""
@@ -237,22 +272,19 @@ class PoolApi:
             self._save(pool)
         return self.res.updated(pool, 202)
 
+    @accepts(shapes.POOL_REMOVE_NODES)
     def remove_nodes(self, req: Request, pool_id: str) -> Response:
+        """Removing nodes is a resize: of a steady pool only."""
         pool = self._writable(req, pool_id)
-        body = fields.body(req)
-        node_ids = fields.array(body, "nodeList", required=True) or []
-        if not 1 <= len(node_ids) <= NODE_LIST_MAX or not all(isinstance(n, str) for n in node_ids):
+        body = req.json()
+        node_ids: list[str] = fields.part(body, "nodeList", required=True)
+        if not 1 <= len(node_ids) <= NODE_LIST_MAX:
             raise invalid(
                 "nodeList", len(node_ids), f"nodeList holds 1 to {NODE_LIST_MAX} node IDs."
             )
         option = fields.choice(body, "nodeDeallocationOption", specs.DEALLOCATION, "requeue")
-        fields.duration(body, "resizeTimeout")
         if pool.get("allocationState") != "steady":
-            raise ApiError(
-                409,
-                "PoolBeingResized",
-                "The specified pool is being resized; nodes can be removed only from a steady pool.",
-            )
+            raise _being_resized()
         pool_key = pool_id.lower()
         nodes = self.store.nodes.get(pool_key, {})
         missing = [n for n in node_ids if n not in nodes]
@@ -265,9 +297,7 @@ class PoolApi:
             pool[key] = max(int(pool.get(key) or 0) - 1, 0)
             set_plain_state(node, "leavingpool")
             self.store.save_node(pool_key, node)
-        pool["allocationState"] = "resizing"
-        pool["allocationStateTransitionTime"] = now_iso()
-        self._save(pool)
+        self._start_resize(pool)
         return self.res.updated(pool, 202)
 
 
@@ -282,6 +312,17 @@ def _check_agent(sku: str) -> None:
         else f"The node agent SKU {sku!r} is not supported."
     )
     raise invalid("nodeAgentSKUId", sku, f"{why} Supported node agent SKUs: {supported}.")
+
+
+def _task_slots(body: fields.Body, vm_size: str) -> int:
+    """`taskSlotsPerNode`: Batch allows 4 per vCPU of the VM size, at most 256."""
+    slots = fields.integer(body, "taskSlotsPerNode")
+    slots = 1 if slots is None else slots
+    limit = max_task_slots(vm_size)
+    if not 1 <= slots <= limit:
+        why = f"taskSlotsPerNode must be from 1 to {limit} for the VM size {vm_size}"
+        raise invalid("taskSlotsPerNode", slots, f"{why} (4 per vCPU, at most 256).")
+    return slots
 
 
 def _query_time(req: Request, name: str) -> datetime | None:

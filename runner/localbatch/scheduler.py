@@ -17,6 +17,7 @@ from pathlib import Path
 from runner.localbatch.allocation import Allocation, takes_tasks
 from runner.localbatch.execution import Execution
 from runner.localbatch.faults import Faults
+from runner.localbatch.harsh import TERMINATE_DELAY, Harsh
 from runner.localbatch.nodes import Node, Process, is_ours, kill_group
 from runner.localbatch.store import Obj, Store, now_iso, set_plain_state, set_state, touch
 
@@ -50,12 +51,21 @@ class Running:
 
 
 class Scheduler(Allocation, Execution):
-    def __init__(self, store: Store, home: Path, account: str, url: str, faults: Faults) -> None:
+    def __init__(
+        self,
+        store: Store,
+        home: Path,
+        account: str,
+        url: str,
+        faults: Faults,
+        harsh: Harsh | None = None,
+    ) -> None:
         self.store = store
         self.home = home
         self.account = account
         self.url = url
         self.faults = faults
+        self.harsh = harsh or Harsh()
         self.cond = threading.Condition(store.lock)
         self.running: dict[tuple[str, str], Running] = {}
         self.queues: dict[str, deque[str]] = {}  # job key -> active task keys, in order
@@ -154,15 +164,17 @@ class Scheduler(Allocation, Execution):
         for pool_key in list(st.pools):
             pool = st.pools[pool_key]
             if pool["state"] == "deleting":
-                self._delete_pool(pool_key)
+                if Harsh.due(pool):
+                    self._delete_pool(pool_key)
                 continue
-            if pool.get("allocationState") in ("resizing", "stopping"):
+            state = pool.get("allocationState")
+            if state == "stopping" or (state == "resizing" and Harsh.due(pool)):
                 self._resize(pool_key, pool)
             self._restart_nodes(pool_key)
         for job_key in list(st.jobs):
             job = st.jobs[job_key]
             if job["state"] == "deleting":
-                self._delete_job(job_key)
+                self._delete_job(job_key, job)
             elif job["state"] == "terminating":
                 self._finish_terminating(job_key, job)
             elif job["state"] in ("disabling", "enabling"):
@@ -172,6 +184,7 @@ class Scheduler(Allocation, Execution):
                 if tasks and all(t["state"] == "completed" for t in tasks.values()):
                     job.setdefault("executionInfo", {})["terminateReason"] = "AllTasksComplete"
                     set_state(job, "terminating")
+                    Harsh.delay(job, TERMINATE_DELAY)
                     st.save("job", job_key, job)
         self._dispatch()
 
@@ -207,15 +220,16 @@ class Scheduler(Allocation, Execution):
         self.store.pools.pop(pool_key, None)
         self.store.remove("pool", pool_key)
 
-    def _delete_job(self, job_key: str) -> None:
+    def _delete_job(self, job_key: str, job: Obj) -> None:
+        """Its tasks stop at once; the job itself stays `deleting` until its due time."""
         busy = [r for r in self.running.values() if r.job_key == job_key]
         for r in busy:
-            r.cancel = "delete"
-            if r.process:
+            if r.cancel != "delete" and r.process:
                 kill_group(r.process.pid)
-        if busy:
+            r.cancel = "delete"
+        if busy or not Harsh.due(job):
             return
-        job = self.store.jobs.pop(job_key)
+        self.store.jobs.pop(job_key)
         self.store.tasks.pop(job_key, None)
         self.queues.pop(job_key, None)
         self.waiting.pop(job_key, None)
@@ -231,7 +245,7 @@ class Scheduler(Allocation, Execution):
             r.cancel = r.cancel or "terminate"
             if r.process:
                 kill_group(r.process.pid)
-        if busy:
+        if busy or not Harsh.due(job):
             return
         if job.get("jobReleaseTask"):
             for pool_key, node_id in job.get("_prepared", []):

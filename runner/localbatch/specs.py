@@ -1,7 +1,7 @@
 """The nested parts of pools, jobs and tasks as the service stores them: read with
-`fields`, typed as the API declares, with Batch's defaults filled in. Create and update
-handlers share them, so that an update that replaces a part resets what it omits to the
-same defaults a create gives."""
+`fields` (their types checked by `shapes` before), typed as the API declares, with
+Batch's defaults filled in. Create and update handlers share them, so that an update
+that replaces a part resets what it omits to the same defaults a create gives."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ TASK_FAILURE = ("noaction", "performexitoptionsjobaction")
 
 
 def _part(src: Body, key: str) -> Body:
-    return fields.mapping(src, key) or {}
+    return fields.part(src, key) or {}
 
 
 def _prune(obj: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def _prune(obj: dict[str, Any]) -> dict[str, Any]:
 def job_constraints(src: Body) -> Body:
     raw = _part(src, "constraints")
     return {
-        "maxWallClockTime": fields.duration(raw, "maxWallClockTime", FOREVER),
+        "maxWallClockTime": fields.text(raw, "maxWallClockTime", FOREVER),
         "maxTaskRetryCount": fields.integer(raw, "maxTaskRetryCount", 0, lo=-1),
     }
 
@@ -40,8 +40,8 @@ def task_constraints(src: Body, job: Body) -> Body:
     raw = _part(src, "constraints")
     job_retries = int((job.get("constraints") or {}).get("maxTaskRetryCount") or 0)
     return {
-        "maxWallClockTime": fields.duration(raw, "maxWallClockTime", FOREVER),
-        "retentionTime": fields.duration(raw, "retentionTime", DEFAULT_RETENTION),
+        "maxWallClockTime": fields.text(raw, "maxWallClockTime", FOREVER),
+        "retentionTime": fields.text(raw, "retentionTime", DEFAULT_RETENTION),
         "maxTaskRetryCount": fields.integer(raw, "maxTaskRetryCount", job_retries, lo=-1),
     }
 
@@ -54,16 +54,16 @@ def _command(raw: Body, where: str) -> Body:
         {
             "id": fields.text(raw, "id"),
             "commandLine": command,
-            "containerSettings": fields.mapping(raw, "containerSettings"),
-            "resourceFiles": fields.array(raw, "resourceFiles"),
-            "environmentSettings": fields.array(raw, "environmentSettings"),
-            "userIdentity": fields.mapping(raw, "userIdentity"),
+            "containerSettings": fields.part(raw, "containerSettings"),
+            "resourceFiles": fields.part(raw, "resourceFiles"),
+            "environmentSettings": fields.part(raw, "environmentSettings"),
+            "userIdentity": fields.part(raw, "userIdentity"),
         }
     )
 
 
 def start_task(src: Body) -> Body | None:
-    raw = fields.mapping(src, "startTask")
+    raw = fields.part(src, "startTask")
     if raw is None:
         return None
     spec = _command(raw, "startTask")
@@ -74,7 +74,7 @@ def start_task(src: Body) -> Body | None:
 
 
 def preparation_task(src: Body, job: Body) -> Body | None:
-    raw = fields.mapping(src, "jobPreparationTask")
+    raw = fields.part(src, "jobPreparationTask")
     if raw is None:
         return None
     spec = _command(raw, "jobPreparationTask")
@@ -88,18 +88,18 @@ def preparation_task(src: Body, job: Body) -> Body | None:
 
 
 def release_task(src: Body) -> Body | None:
-    raw = fields.mapping(src, "jobReleaseTask")
+    raw = fields.part(src, "jobReleaseTask")
     if raw is None:
         return None
     spec = _command(raw, "jobReleaseTask")
     spec.setdefault("id", "jobrelease")
-    spec["maxWallClockTime"] = fields.duration(raw, "maxWallClockTime", "PT15M")
-    spec["retentionTime"] = fields.duration(raw, "retentionTime", DEFAULT_RETENTION)
+    spec["maxWallClockTime"] = fields.text(raw, "maxWallClockTime", "PT15M")
+    spec["retentionTime"] = fields.text(raw, "retentionTime", DEFAULT_RETENTION)
     return spec
 
 
 def pool_info(src: Body, *, required: bool) -> Body | None:
-    raw = fields.mapping(src, "poolInfo", required=required)
+    raw = fields.part(src, "poolInfo", required=required)
     if raw is None:
         return None
     return {"poolId": fields.text(raw, "poolId", required=True)}

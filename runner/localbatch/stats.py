@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from runner.localbatch.catalog import VM_SIZE_VCPUS
 from runner.localbatch.conditional import parse_iso
 from runner.localbatch.store import Obj, now_iso
 
@@ -20,7 +21,11 @@ _CORES = re.compile(r"^(?:standard_|basic_)?[a-z]+?(\d+)", re.IGNORECASE)
 
 
 def vcpus(vm_size: str) -> int:
-    """The cores of a VM size, from its name (`standard_d2s_v3` -> 2; unknown -> 1)."""
+    """The cores of a VM size: from the catalog, else from its name (`standard_d2s_v3`
+    -> 2; a name without a number -> 1)."""
+    known = VM_SIZE_VCPUS.get((vm_size or "").lower())
+    if known is not None:
+        return known
     m = _CORES.match(vm_size or "")
     return max(1, int(m.group(1))) if m else 1
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner.localbatch import conditional, fields, filterable, specs
+from runner.localbatch import conditional, fields, filterable, shapes, specs
 from runner.localbatch.errors import ApiError, invalid, missing
 from runner.localbatch.files import delete_file, file_response, listing
 from runner.localbatch.resources import Resources, Route, route
@@ -20,6 +20,7 @@ from runner.localbatch.rest import (
     check_id,
     created,
 )
+from runner.localbatch.shapes import accepts
 from runner.localbatch.store import Obj, now_iso, set_state, touch
 
 JOB = r"jobs/([^/]+)"
@@ -50,9 +51,8 @@ class TaskApi:
             route("DELETE", TASK + "/files/(.+)", self.delete_task_file),
         ]
 
-    def _new_task(self, job: Obj, body: Any) -> Obj:
-        if not isinstance(body, dict):
-            raise invalid("value", body, "A task must be a JSON object.")
+    def _new_task(self, job: Obj, body: fields.Body) -> Obj:
+        """A task from its body (its shape checked by `shapes.TASK_ADD`)."""
         task_id = check_id("task", body.get("id"))
         if not body.get("commandLine"):
             raise missing("commandLine")
@@ -116,6 +116,7 @@ class TaskApi:
             raise ApiError(409, "JobBeingDeleted" if job["state"] == "deleting" else "JobBeingTerminated",
                            f"The specified job is {job['state']}.")  # fmt: skip
 
+    @accepts(shapes.TASK_ADD)
     def create_task(self, req: Request, job_id: str) -> Response:
         job = self.res.job(job_id)
         self._check_job_accepts(job)
@@ -129,6 +130,7 @@ class TaskApi:
         self.scheduler.enqueue(key, task["id"].lower())
         return created(task, task["url"])
 
+    @accepts(shapes.TASK_COLLECTION)
     def add_task_collection(self, req: Request, job_id: str) -> Response:
         if len(req.body) > MAX_BODY:
             raise ApiError(
@@ -137,9 +139,7 @@ class TaskApi:
                 "The request body is too large and exceeds the maximum permissible limit.",
             )
         body = req.json()
-        values = body.get("value")
-        if not isinstance(values, list):
-            raise missing("value")
+        values: list[fields.Body] = fields.part(body, "value", required=True)
         if len(values) > MAX_TASKS_PER_COLLECTION:
             raise invalid(
                 "value",
@@ -154,7 +154,7 @@ class TaskApi:
         fresh: list[tuple[str, Obj]] = []
         seen: set[str] = set()
         for raw in values:
-            tid = raw.get("id") if isinstance(raw, dict) else None
+            tid = raw.get("id")
             try:
                 task = self._new_task(job, raw)
                 if task["id"].lower() in tasks or task["id"].lower() in seen:
@@ -205,14 +205,16 @@ class TaskApi:
         self.store.remove("task", f"{job_key}/{task_key}")
         return Response(200)
 
+    @accepts(shapes.TASK_UPDATE)
     def update_task(self, req: Request, job_id: str, task_id: str) -> Response:
         """Replaces the task's constraints: what the request omits gets its default."""
         job, task = self._guarded(req, job_id, task_id)
-        task["constraints"] = specs.task_constraints(fields.body(req), job)
+        task["constraints"] = specs.task_constraints(req.json(), job)
         touch(task)
         self.store.save_task(job_id.lower(), task)
         return self.res.updated(task)
 
+    @accepts(shapes.NO_BODY)
     def terminate_task(self, req: Request, job_id: str, task_id: str) -> Response:
         _, task = self._guarded(req, job_id, task_id)
         if not self._stop(job_id, task_id, "terminate") and task["state"] == "active":
@@ -223,6 +225,7 @@ class TaskApi:
             self.store.save_task(job_id.lower(), task)
         return Response(204, None, {"DataServiceId": task["url"]})
 
+    @accepts(shapes.NO_BODY)
     def reactivate_task(self, req: Request, job_id: str, task_id: str) -> Response:
         job, task = self._guarded(req, job_id, task_id)
         self._check_job_accepts(job)
