@@ -48,7 +48,7 @@ def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) ->
         states: dict[str, int] = {}
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
-            record.node(p.id, n.id, n.state, n.dedicated)
+        record.nodes(p.id, nodes)
         failed = [n for n in nodes if n.state in ("starttaskfailed", "unusable")]
         if failed and len(failed) == len(nodes) and len(nodes) >= want:
             raise _start_task_failed(desired, batch, failed[0])
@@ -120,6 +120,8 @@ def task_record(t: ObservedTask, step: str, blocker: Blocker | None) -> TaskReco
         requeues=t.requeue_count,
         failure=failure,
         blocked_by=blocker.task if blocker else None,
+        last_retry=t.last_retry,
+        last_requeue=t.last_requeue,
     )
 
 
@@ -206,7 +208,7 @@ class Monitor:
         states: dict[str, int] = {}
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
-            self.record.node(pool, n.id, n.state, n.dedicated)
+        self.record.nodes(pool, nodes)
         dedicated = sum(1 for n in nodes if n.dedicated)
         self.record.pool_size(pool, dedicated, len(nodes) - dedicated, states)
 

@@ -352,7 +352,7 @@ def test_the_job_timeout_names_what_did_not_finish(
     spec.write_text(text)
     assert run_apply(str(spec), "local", {}, yes=True) == 1
     out = capsys.readouterr().out
-    assert "The job timeout (2s) passed with 1 task(s) not finished" in out
+    assert "The job timeout (2s) passed with 1 task not finished" in out
     assert "  in0001: running" in out
     assert "1 did not finish" in out
     assert len(list((tmp_path / "out").glob("*.out"))) == 2  # what finished is still downloaded
