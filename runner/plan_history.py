@@ -81,11 +81,11 @@ def estimate(plan: Plan, record: RunRecord) -> Estimate | None:
 def describe(e: Estimate) -> str:
     """The estimate as the text plan's last line."""
     hours = e.node_hours_dedicated + e.node_hours_spot
-    split = f" ({e.node_hours_spot:.2f} spot)" if e.node_hours_spot else ""
+    split = f" ({_hours(e.node_hours_spot)} spot)" if e.node_hours_spot else ""
     timed = "all" if e.timed == e.tasks else f"{e.timed}"
     return (
         f"Expected from run {e.run_id}: about {_human(e.wall_seconds)} of wall time and "
-        f"{hours:.2f} node-hours{split} for {plural(e.tasks, 'task')} "
+        f"{_hours(hours)} node-hours{split} for {plural(e.tasks, 'task')} "
         f"({timed} timed in that run)."
     )
 
@@ -169,3 +169,8 @@ def _human(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{rest:02d}s"
+
+
+def _hours(hours: float) -> str:
+    """Node-hours to two decimals, or two significant digits when smaller (a short test)."""
+    return f"{hours:.2f}" if hours >= 0.01 or hours == 0 else f"{hours:.2g}"

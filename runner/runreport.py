@@ -7,7 +7,7 @@ become the `RunData` that runner.report draws and sums up.
   ended. An attempt whose end nobody saw ends, at the latest, when the next one began;
 - nodes: each node from its allocation (or first sight) to its removal (gone from a
   listing, or the pool deleted); its states at the service's transition times;
-- the pool's size: the monitor's samples;
+- the pool's size: from the nodes' arrivals and departures (else the monitor's samples);
 - the run: from `run_started` to `run_finished` (or the last event, for a run that is
   still open: an apply killed or still going).
 
@@ -108,6 +108,21 @@ class _Nodes:
             if span.removed is None:
                 self.spans[node_id] = NodeSpan(node_id, span.spot, span.added, at, span.states)
 
+    def sizes(self) -> tuple[PoolSample, ...]:
+        """The pool's size at every node's arrival and departure (by the service's
+        allocation times, which the monitor's samples only approach)."""
+        changes: dict[datetime, list[int]] = {}
+        for span in self.spans.values():
+            kind = 1 if span.spot else 0
+            for at, step in ((span.added, 1), (span.removed, -1)):
+                if at is not None:
+                    changes.setdefault(at, [0, 0])[kind] += step
+        samples, dedicated, spot = [], 0, 0
+        for at in sorted(changes):
+            dedicated, spot = dedicated + changes[at][0], spot + changes[at][1]
+            samples.append(PoolSample(at, dedicated, spot))
+        return tuple(samples)
+
 
 def run_data(run_id: str, events: Sequence[Stamped], desired: Desired | None = None) -> RunData:
     """The report's view of one run. `desired` (the spec as it is now) gives the tasks'
@@ -147,7 +162,7 @@ def run_data(run_id: str, events: Sequence[Stamped], desired: Desired | None = N
         ended=finished or max(times),
         executions=_executions(attempts, desired, started or times[0]),
         nodes=tuple(nodes.spans.values()),
-        pool_sizes=tuple(samples),
+        pool_sizes=nodes.sizes() if nodes.spans else tuple(samples),
         price_per_hour=pool.price_per_hour if pool is not None else None,
     )
 
