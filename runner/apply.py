@@ -26,6 +26,7 @@ from runner.kept import Kept
 from runner.ledger import Ledger
 from runner.monitor import Monitor, Outcome, wait_for_nodes
 from runner.plan import Action, Plan, all_tasks, tasks_in_job
+from runner.plan_tasks import task_steps
 from runner.progress import Ui
 from runner.record_events import RunStarted
 from runner.render import LOGS_KEY
@@ -296,11 +297,7 @@ class Executor:
         graph = dag.Graph.of(
             replace(t, depends_on=self.depends.get(t.id, t.depends_on)) for t in in_job
         )
-        merge = self.desired.job.merge
-        steps = {
-            t.id: "merge" if t is merge else "barrier" if t.display == "barrier" else "tasks"
-            for t in in_job
-        }
+        steps = task_steps(self.desired)
         hint = f"When it answers again, `bwf apply {self.desired.spec_path}` resumes monitoring."
         if self.plan.target == "local":
             hint += " For the local stack: `bwf local status`, then `bwf local up`."

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from runner.errors import BwfError
 from runner.plan import Plan, all_tasks
+from runner.plan_tasks import task_steps
 from runner.report import Result, RunData, TaskExecution
 from runner.runrecord import RunRecord
 from runner.runreport import run_data
@@ -63,7 +64,8 @@ def estimate(plan: Plan, record: RunRecord) -> Estimate | None:
         return None
     durations, fallback = _durations(run.executions)
     waits = {t.id: t.depends_on for t in all_tasks(plan.desired)}
-    planned = [(i, durations.get(i, fallback.get(_step(run, i), fallback[""]))) for i in ids]
+    steps = task_steps(plan.desired)
+    planned = [(i, durations.get(i, fallback.get(steps[i], fallback[""]))) for i in ids]
     pool = plan.desired.pool
     nodes = pool.dedicated_nodes + pool.spot_nodes
     span = _schedule(planned, waits, max(1, nodes * pool.task_slots_per_node))
@@ -133,10 +135,6 @@ def _durations(executions: Sequence[TaskExecution]) -> tuple[dict[str, float], d
         by_step[""].append(seconds)
     medians = {step: statistics.median(values) for step, values in by_step.items() if values}
     return {task_id: seconds for task_id, (_, seconds) in own.items()}, medians
-
-
-def _step(run: RunData, task_id: str) -> str:
-    return next((e.step or "" for e in run.executions if e.task_id == task_id), "")
 
 
 def _schedule(
