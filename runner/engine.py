@@ -159,6 +159,10 @@ def _apply_locked(
         executor.record.listeners.append(stream)
     code = executor.run()
     if executor.record.run_id is not None:
-        path = write_html(executor.record, desired, executor.record.run_id)
-        ui.say(f"Run report: {path}")
+        try:
+            path = write_html(executor.record, desired, executor.record.run_id)
+        except BwfError as e:  # the run is done and recorded: say so, keep its exit code
+            ui.warn(f"The run report could not be written: {e}")
+        else:
+            ui.say(f"Run report: {path}")
     return code
