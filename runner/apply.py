@@ -26,11 +26,14 @@ from runner.kept import Kept
 from runner.ledger import Ledger
 from runner.monitor import Monitor, Outcome, wait_for_nodes
 from runner.plan import Action, Plan, all_tasks, tasks_in_job
+from runner.plan_tasks import task_steps
 from runner.progress import Ui
+from runner.record_events import RunStarted
 from runner.render import LOGS_KEY
 from runner.runrecord import RunRecord
 from runner.state import Desired, DesiredTask, ResourceFile
 from runner.storage import Storage
+from runner.words import plural
 
 
 class _Resolver:
@@ -137,22 +140,27 @@ class Executor:
         self.cleanup(outcome)
         return outcome
 
-    def _run_info(self) -> dict[str, object]:
+    def _run_info(self) -> RunStarted:
         d = self.desired
         to_run = sum(
             len(a.details["ids"])
             for a in self.plan.actions
             if a.kind in ("tasks", "merge") and a.change in ("create", "replace")
         )
-        return {
-            "workflow": d.name,
-            "job": d.job.id,
-            "pool": d.pool.id,
-            "target": self.plan.target,
-            "spec": d.spec_path,
-            "tasks": len(all_tasks(d)),
-            "to_run": to_run,
-        }
+        return RunStarted(
+            run="",
+            workflow=d.name,
+            job=d.job.id,
+            pool=d.pool.id,
+            target=self.plan.target,
+            spec=d.spec_path,
+            tasks=len(all_tasks(d)),
+            to_run=to_run,
+            vm_size=d.pool.vm_size,
+            slots_per_node=d.pool.task_slots_per_node,
+            dedicated_nodes=d.pool.dedicated_nodes,
+            spot_nodes=d.pool.spot_nodes,
+        )
 
     def _summary(self, outcome: Outcome, elapsed: float) -> int:
         failed, blocked, left = len(outcome.failed), len(outcome.blocked), len(outcome.unfinished)
@@ -166,7 +174,7 @@ class Executor:
         verdict = "timed out" if outcome.timed_out else "failed" if problems else "succeeded"
         self.record.finish(verdict, counts, elapsed)
         if not problems:
-            done = f": {outcome.succeeded} tasks succeeded" if self.in_job else ""
+            done = f": {plural(outcome.succeeded, 'task')} succeeded" if self.in_job else ""
             self.ui.say(f"Apply complete in {elapsed:.1f}s{done}.")
             return 0
         parts = [f"{outcome.succeeded} succeeded", f"{failed} failed"]
@@ -189,7 +197,8 @@ class Executor:
         for a in self.actions("restore"):
             name = a.details["name"]
             self.ui.say(
-                f"Restoring {a.details['count']} blobs to [{name}] from the copy kept in BWF_HOME..."
+                f"Restoring {plural(a.details['count'], 'blob')} to [{name}] from the copy kept "
+                "in BWF_HOME..."
             )
             with self.ui.bar(f"Restoring {name}", a.details["count"], " files") as bar:
                 self.kept.restore(name, self.storage, lambda _n: bar.advance())
@@ -199,12 +208,14 @@ class Executor:
             c = self.desired.container(a.id)
             wanted = set(a.details["blobs"])
             todo = [u for u in c.uploads if u.blob in wanted]
-            self.ui.say(f"Uploading {len(todo)} files to [{c.name}]...")
+            self.ui.say(f"Uploading {plural(len(todo), 'file')} to [{c.name}]...")
             with self.ui.bar(f"Uploading to {c.name}", len(todo), " files") as bar:
                 self.storage.upload(c.name, todo, lambda _n: bar.advance())
+            self.record.uploaded(c.name, len(todo), sum(u.size for u in todo))
             unchanged = a.details.get("unchanged")
             self.ui.say(
-                f"  uploaded {len(todo)} files" + (f" ({unchanged} unchanged)" if unchanged else "")
+                f"  uploaded {plural(len(todo), 'file')}"
+                + (f" ({unchanged} unchanged)" if unchanged else "")
             )
 
     def pool(self) -> None:
@@ -257,11 +268,13 @@ class Executor:
                 create += [by_id[i] for i in a.details["ids"]]
         for a in self.actions("tasks"):
             if a.change == "delete":
-                self.ui.say(f"Deleting {a.details['count']} tasks that the spec no longer has...")
+                self.ui.say(
+                    f"Deleting {plural(a.details['count'], 'task')} that the spec no longer has..."
+                )
                 for task_id in a.details["ids"]:
                     self.batch.delete_task(self.desired.job.id, task_id)
         if replace_ids:
-            self.ui.say(f"Deleting {len(replace_ids)} tasks to run them again...")
+            self.ui.say(f"Deleting {plural(len(replace_ids), 'task')} to run them again...")
             for task_id in replace_ids:
                 self.batch.delete_task(self.desired.job.id, task_id)
             self.ledger.forget(replace_ids)
@@ -269,14 +282,14 @@ class Executor:
         if create:
             order = {t.id: i for i, t in enumerate(all_tasks(self.desired))}
             create.sort(key=lambda t: order[t.id])  # what a task waits on comes first
-            self.ui.say(f"Adding {len(create)} tasks to job [{self.desired.job.id}]...")
+            self.ui.say(f"Adding {plural(len(create), 'task')} to job [{self.desired.job.id}]...")
             with self.ui.bar(
                 f"Adding tasks to {self.desired.job.id}", len(create), " tasks"
             ) as bar:
                 self.batch.add_tasks(
                     self.desired.job.id, create, self.resolver, bar.advance, self.depends
                 )
-            self.ui.say(f"  added {len(create)} tasks")
+            self.ui.say(f"  added {plural(len(create), 'task')}")
         return len(self.in_job)
 
     def monitor(self) -> Outcome:
@@ -284,11 +297,7 @@ class Executor:
         graph = dag.Graph.of(
             replace(t, depends_on=self.depends.get(t.id, t.depends_on)) for t in in_job
         )
-        merge = self.desired.job.merge
-        steps = {
-            t.id: "merge" if t is merge else "barrier" if t.display == "barrier" else "tasks"
-            for t in in_job
-        }
+        steps = task_steps(self.desired)
         hint = f"When it answers again, `bwf apply {self.desired.spec_path}` resumes monitoring."
         if self.plan.target == "local":
             hint += " For the local stack: `bwf local status`, then `bwf local up`."
@@ -307,7 +316,7 @@ class Executor:
             self.ui.say(line)
         if outcome.missing:
             self.ui.say(
-                f"{len(outcome.missing)} task(s) are no longer in the job (deleted by "
+                f"{plural(len(outcome.missing), 'task')} no longer in the job (deleted by "
                 f"someone else?): {', '.join(outcome.missing[:20])}"
             )
         if outcome.timed_out:
@@ -328,12 +337,15 @@ class Executor:
                     f"Copying [{d.container_name}]/{d.pattern} to {to} from the copy kept in BWF_HOME..."
                 )
                 files = self.kept.copy_out(d.container_name, d.pattern, to)
-                self.ui.say(f"  {len(files)} files copied.")
+                self.ui.say(f"  {plural(len(files), 'file')} copied.")
             else:
                 self.ui.say(f"Downloading [{d.container_name}]/{d.pattern} to {to}...")
                 files = self.storage.download(d.container_name, d.pattern, to)
-                self.ui.say(f"  {len(files)} files in place.")
+                self.ui.say(f"  {plural(len(files), 'file')} in place.")
             self.ledger.record_download(dl.key(d), dl.entries(d.to, files))
+            self.record.downloaded(
+                d.container_name, d.pattern, d.to, len(files), a.details["source"]
+            )
 
     def record_ledger(self, outcome: Outcome) -> None:
         by_id = {t.id: t for t in all_tasks(self.desired)}
@@ -351,7 +363,8 @@ class Executor:
                 kept = self.kept.take(self.desired, self.storage, self.ledger.tasks, local)
                 if kept:
                     self.ui.say(
-                        f"Kept a copy of {kept} output blobs in BWF_HOME for later applies."
+                        f"Kept a copy of {plural(kept, 'output blob')} in BWF_HOME for later "
+                        "applies."
                     )
                 deleted = [
                     self.storage.delete_container(c.name)
@@ -372,4 +385,5 @@ class Executor:
         if _confirm(f"Delete job {job}?", self.yes, cl.job) and self.batch.delete_job(job):
             self.ui.say(f"Deleted job [{job}].")
         if _confirm(f"Delete pool {pool}?", self.yes, cl.pool) and self.batch.delete_pool(pool):
+            self.record.pool_deleted(pool)
             self.ui.say(f"Deleted pool [{pool}].")

@@ -43,11 +43,12 @@ def summary(plan: Plan) -> dict[str, int]:
         "update": sum(_weight(a) for a in plan.actions if a.change == "update"),
         "replace": sum(_weight(a) for a in plan.actions if a.change == "replace"),
         "delete": sum(_weight(a) for a in plan.actions if a.change == "delete"),
-        "tasks": len(plan.desired.job.tasks),
+        # every task the job holds (fan-out, merge and barriers), as apply counts them
+        "tasks": len(all_tasks(plan.desired)),
         "tasks_to_run": sum(
             a.details.get("count", 0)
             for a in plan.actions
-            if a.kind == "tasks" and a.change not in ("noop", "delete")
+            if a.kind in ("tasks", "merge") and a.change not in ("noop", "delete")
         ),
     }
 

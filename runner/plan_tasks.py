@@ -91,6 +91,15 @@ def all_tasks(desired: Desired) -> tuple[DesiredTask, ...]:
     return desired.job.tasks + barrier_tasks(desired) + merge
 
 
+def task_steps(desired: Desired) -> dict[str, str]:
+    """Each task's step, as the run record names it: `tasks`, `barrier` or `merge`."""
+    merge = desired.job.merge
+    return {
+        t.id: "merge" if t is merge else "barrier" if t.display == "barrier" else "tasks"
+        for t in all_tasks(desired)
+    }
+
+
 class _Planner:
     def __init__(self, desired: Desired, observed: Observed, live: Mapping[str, ObservedTask]):
         self.desired = desired

@@ -496,6 +496,7 @@ def _pool(r: _Renderer, md5s: Mapping[tuple[str, str], str]) -> DesiredPool:
         task_slots_per_node=p.task_slots_per_node,
         start_task=start,
         fingerprint=fingerprint,
+        price_per_hour=p.price_per_hour,
     )
 
 

@@ -13,6 +13,7 @@ from runner import durations
 from runner.plan import MARKERS, Action, Plan
 from runner.plan_json import summary
 from runner.terminal import escape
+from runner.words import plural
 
 # Local files listed under a container with uploads; the rest are counted.
 SOURCES_SHOWN = 3
@@ -63,7 +64,7 @@ def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) 
             text += "  (task stdout/stderr)"
         up = uploads.get(a.id)
         if up is not None:
-            text += f"  upload {up.details['count']} blob{'s' if up.details['count'] != 1 else ''} ({_fmt_size(up.details['bytes'])})"
+            text += f"  upload {plural(up.details['count'], 'blob')} ({_fmt_size(up.details['bytes'])})"
             if up.details.get("unchanged"):
                 text += f", {up.details['unchanged']} unchanged"
         elif a.change == "noop":
@@ -79,7 +80,7 @@ def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) 
         if "/" not in image:
             image += f" ({ref['publisher']}/{ref['offer']}/{ref['sku']})"
         lines = [
-            f"  {m:>3} pool       {a.id}  {nodes} x {d['vm_size']}, {d['task_slots_per_node']} slot(s) per node{why}",
+            f"  {m:>3} pool       {a.id}  {nodes} x {d['vm_size']}, {plural(d['task_slots_per_node'], 'slot')} per node{why}",
             f"                 image {image}, node agent {d['node_agent_sku']}",
         ]
         if "from_nodes" in d:
@@ -100,13 +101,13 @@ def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) 
         return lines
     if a.kind in ("tasks", "merge"):
         n = d["count"]
-        label = f"{n} task{'s' if n != 1 else ''} in {a.id}"
+        label = f"{plural(n, 'task')} in {a.id}"
         if a.kind == "merge":
             via = f" through {d['barriers']} barrier tasks" if d.get("barriers") else ""
             waits = ""
             if a.change != "noop" and d.get("waits_on", d["depends"]) < d["depends"]:
                 waits = f", waiting on the {d['waits_on']} in the job (the others are done)"
-            label = f"merge task after all {d['after']} tasks{via}{waits} (on_failure: {d['on_failure']})"
+            label = f"merge task after all {plural(d['after'], 'task')}{via}{waits} (on_failure: {d['on_failure']})"
         if a.change == "noop":
             return [f"  {m:>3} {label}  {a.reason}"]
         lines = [f"  {m:>3} {label}{why}"]
@@ -117,7 +118,7 @@ def _line(a: Action, uploads: dict[str, Action], sources: dict[str, list[str]]) 
         return lines
     if a.kind == "restore":
         size = _fmt_size(d["bytes"])
-        text = f"restore    {d['name']}  {d['count']} blobs ({size}) from the copy kept in BWF_HOME"
+        text = f"restore    {d['name']}  {plural(d['count'], 'blob')} ({size}) from the copy kept in BWF_HOME"
         return [f"  {m:>3} {text}  ({a.reason})"]
     if a.kind == "download":
         notes = [a.reason] if a.reason else []
@@ -135,7 +136,7 @@ def render_plan(plan: Plan) -> str:
     """The human form of a plan (secrets redacted)."""
     if not plan.has_changes and not any(a.reason == "in progress" for a in plan.actions):
         done = sum(a.details.get("count", 0) for a in plan.actions if a.kind in ("tasks", "merge"))
-        return f"No changes. All {done} tasks of {plan.desired.job.id} are done with the same inputs.\n"
+        return f"No changes. All {plural(done, 'task')} of {plan.desired.job.id} are done with the same inputs.\n"
     uploads = {a.id: a for a in plan.actions if a.kind == "upload"}
     sources = _upload_sources(plan, uploads)
     lines = [f"bwf will perform the following actions on target {plan.target}:", ""]
@@ -147,21 +148,18 @@ def render_plan(plan: Plan) -> str:
         lines.append("      clean-up   " + ", ".join(f"{k}: {v}" for k, v in cleanup.items()))
     s = summary(plan)
     deleted = f", {s['delete']} to delete" if s["delete"] else ""
-    containers = sum(
-        1
-        for a in plan.actions
-        if a.kind == "container" and a.change == "create" and not a.details.get("logs")
-    )
+    containers = sum(1 for a in plan.actions if a.kind == "container" and a.change == "create")
     blobs = sum(a.details["count"] for a in uploads.values())
     size = sum(a.details["bytes"] for a in uploads.values())
     pools = sum(1 for a in plan.actions if a.kind == "pool" and a.change == "create")
     jobs = sum(1 for a in plan.actions if a.kind == "job" and a.change == "create")
     n = sum(1 for a in plan.actions if a.kind == "download" and a.change == "create")
-    fetches = f", {n} download{'s' if n != 1 else ''}" if n else ""
+    fetches = f", {plural(n, 'download')}" if n else ""
     lines += [
         "",
-        f"Plan: {containers} containers, {blobs} uploads ({_fmt_size(size)}), {pools} pool, {jobs} job, "
-        f"{s['tasks_to_run']} of {s['tasks']} tasks to run{fetches}; {s['create']} to create, {s['update']} to update, "
+        f"Plan: {plural(containers, 'container')}, {plural(blobs, 'upload')} ({_fmt_size(size)}), "
+        f"{plural(pools, 'pool')}, {plural(jobs, 'job')}, "
+        f"{s['tasks_to_run']} of {plural(s['tasks'], 'task')} to run{fetches}; {s['create']} to create, {s['update']} to update, "
         f"{s['replace']} to replace{deleted}.",
     ]
     return "\n".join(lines) + "\n"

@@ -107,6 +107,7 @@ class DesiredPool:
     task_slots_per_node: int
     start_task: DesiredStartTask | None
     fingerprint: str  # over what cannot change without replacing the pool
+    price_per_hour: float | None = None  # for the report's cost estimate; not in the fingerprint
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,13 @@ class ObservedTask:
     created: str | None = None  # ISO 8601 UTC times, as Batch reports them
     started: str | None = None
     ended: str | None = None
-    failure_code: str | None = None  # executionInfo.failureInfo.code (ResourceFileDownloadFailed...)
+    failure_code: str | None = (
+        None  # executionInfo.failureInfo.code (ResourceFileDownloadFailed...)
+    )
     failure_message: str | None = None  # scrubbed of secrets
     depends_on: tuple[str, ...] = ()  # the task IDs it was created to wait on
+    last_retry: str | None = None  # executionInfo.lastRetryTime
+    last_requeue: str | None = None  # executionInfo.lastRequeueTime
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,8 @@ class ObservedNode:
     total_tasks_run: int = 0
     start_task_exit_code: int | None = None
     start_task_failure: str | None = None  # failure code and message of the start task
+    since: str | None = None  # when it entered its state (stateTransitionTime), ISO 8601 UTC
+    allocated: str | None = None  # when it joined the pool (allocationTime)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from runner.commands.options import (
 from runner.ledger import Ledger
 from runner.paths import Allowed
 from runner.runrecord import RunRecord
+from runner.words import plural
 
 
 def collect(
@@ -121,7 +122,7 @@ def command(
                f"{c['running']} running, {c['active']} waiting")  # fmt: skip
     for t in data["tasks"]:
         result = f" {t['result']} (exit {t['exit_code']})" if t["state"] == "completed" else ""
-        retries = f", {t['retry_count']} retries" if t["retry_count"] else ""
+        retries = f", {plural(t['retry_count'], 'retry', 'retries')}" if t["retry_count"] else ""
         click.echo(f"  {t['id']}: {t['state']}{result}{retries}")
 
 
@@ -145,7 +146,7 @@ def _show_run(data: dict[str, Any]) -> None:
         if t["node"]:
             detail.append(f"on {t['node']}")
         if t["retries"]:
-            detail.append(f"{t['retries']} retries")
+            detail.append(plural(t["retries"], "retry", "retries"))
         if t["failure"] and t["state"] == "failed":
             detail.append(t["failure"])
         if t["blocked_by"]:

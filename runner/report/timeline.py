@@ -110,7 +110,11 @@ def _row(frame: Frame, run: RunData, row: _Row, y: float) -> tuple[list[str], fl
     if row.node_id is None:
         parts = ['<g class="row not-run">']
         parts += label(
-            y, height, "not run", "blocked or never started", "Executions that never ran on a node"
+            y,
+            height,
+            "not run",
+            "blocked, never started or not seen",
+            "Executions that never ran on a node, or that bwf never saw on one",
         )
     else:
         parts = [f'<g class="row" data-node="{esc(row.node_id)}">']
