@@ -5,7 +5,9 @@ image or the runtime is missing."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.storage.blob import BlobServiceClient
 
+from runner import localstack
 from tests import hostile, podman_image
 from tests.batch_helpers import (
     IMAGE,
@@ -222,6 +225,35 @@ def test_a_stopped_container_task_leaves_no_container_or_process(
     for info, s in ((stopped, seconds[0]), (too_long, seconds[1])):
         assert hostile.processes_with(s) == []  # neither the sleep nor podman for it
         assert podman_image.containers_named(info.container_info.container_id) == []
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_service_s_end_leaves_no_container(
+    tmp_path: Path, container_image: str, how: str
+) -> None:
+    """`bwf local down` (SIGTERM) removes the running containers; after `kill -9` their
+    processes end with their supervisors, and the service removes what podman kept of
+    them when it starts again on the same state."""
+    seconds = f"{random.randint(100000, 999999)}"
+    home = tmp_path / "svc"
+    with hostile.service(home) as svc:
+        client = hostile.client(svc)
+        job_id = make_job(client, container_pool(client, [container_image]))
+        task = m.BatchTaskCreateOptions(
+            id="t", command_line=f"sleep {seconds}", container_settings=in_container(container_image)
+        )
+        client.create_task(job_id, task)
+        wait_for("the sleep in its container", lambda: hostile.processes_with(seconds, "sleep"), 60)
+        name = client.get_task(job_id, "t").execution_info.container_info.container_id
+        if how == "SIGTERM":
+            localstack.stop_process(svc.pid)  # what `bwf local down` does
+            assert podman_image.containers_named(name) == []
+        else:
+            os.kill(svc.pid, signal.SIGKILL)
+    wait_for("the end of the container's processes", lambda: not hostile.processes_with(seconds), 30)
+    if how == "SIGKILL":
+        with hostile.service(home):
+            wait_for("the container's removal", lambda: not podman_image.containers_named(name), 30)
 
 
 def test_without_podman_a_container_pool_node_is_unusable_and_says_why(tmp_path: Path) -> None:

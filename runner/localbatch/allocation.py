@@ -231,6 +231,7 @@ class Allocation:
         node["lastBootTime"] = now_iso()
         node["_boot"] = node.get("_boot", 0) + 1
         node.pop("errors", None)
+        node.pop("_back", None)  # a preempted node's return, when it comes back early
         self.store.save_node(pool_key, node)
         self.workers.submit(self.node_tasks.run_start_task, pool_key, node["id"], node["_boot"])
 

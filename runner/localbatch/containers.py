@@ -196,13 +196,13 @@ class ContainerRuntime:
             )
         return f"{self.name} could not check the image {image}: {done.stderr.strip()[:500]}"
 
-    def remove(self, name: str) -> None:
-        """Remove a container whatever its state (a task killed before podman could)."""
-        if self.program is None:
+    def remove(self, *names: str) -> None:
+        """Remove containers whatever their state (a task killed before podman could)."""
+        if self.program is None or not names:
             return
         # a container left behind is untidy, not wrong: the next start uses a new name
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            self._run("rm", "--force", "--ignore", "--time", "0", name)
+            self._run("rm", "--force", "--ignore", "--time", "0", *names)
 
     def pool_errors(self, container_configuration: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         """A node's `errors` when it starts: podman missing, or an image the pool names

@@ -88,6 +88,8 @@ class Scheduler(Allocation, Execution):
             )
         for p in procs:
             kill_group(p.pid)
+        # the workers that would remove their containers may not get to it before exit
+        self.containers.remove(*(p.container.name for p in procs if p.container is not None))
         self.workers.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
