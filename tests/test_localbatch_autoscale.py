@@ -156,8 +156,9 @@ def test_node_deallocation_option_decides_what_a_shrink_does(client: BatchClient
     wait_for("the long task running", lambda: client.get_task(job_id, "long").state == "running")
     enable(client, pool_id, "$TargetDedicatedNodes = 0; $NodeDeallocationOption = requeue;")
     steady_with(client, pool_id, 0)
-    long = client.get_task(job_id, "long")
-    assert long.state == "active" and long.execution_info.requeue_count == 1
+    wait_for("the long task back in the queue", lambda: client.get_task(job_id, "long").state == "active")
+    long = client.get_task(job_id, "long").execution_info
+    assert (long.requeue_count, long.retry_count) == (1, 0)
     done = BatchJobTerminateOptions(termination_reason="done")
     client.begin_terminate_job(job_id, done, polling_interval=0.1).result()
 

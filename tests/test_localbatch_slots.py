@@ -20,9 +20,9 @@ def test_a_task_starts_only_where_its_slots_are_free(batch_client: BatchClient) 
     pool_id = make_pool(batch_client, nodes=1, slots=3)
     job_id = make_job(batch_client, pool_id)
     tasks = [
-        _task("a", 2, "sleep 3"),
+        _task("a", 2, "sleep 4"),
         _task("b", 2, "true"),  # waits for a: 2 + 2 > 3
-        _task("c", 1, "true"),  # runs beside a, although it comes after b
+        _task("c", 1, "sleep 2"),  # runs beside a, although it comes after b
         _task("big", 4, "true"),  # more than the node has: never runs
     ]
     batch_client.create_task_collection(job_id, m.BatchTaskGroup(task_values=tasks))
