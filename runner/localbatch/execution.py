@@ -297,6 +297,7 @@ class Execution:
             if node is None:
                 return
             set_plain_state(node, "unusable")
+            node["_boot"] = node.get("_boot", 0) + 1  # its start task, if running, records nothing
             self.store.save_node(pool_key, node)
             self.cancel_runs(self.runs_on(pool_key, node_id), "lost")
             kill_under(Path(node["_root"]))  # its start task's tree, and its job tasks too

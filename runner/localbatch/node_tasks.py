@@ -94,9 +94,11 @@ class NodeTasks:
             handle = self.scheduler.node_handle(pool_key, node)
             pool = self.store.pools[pool_key]
             launch = Launch.on(handle, pool, spec, handle.startup, self.scheduler.account_info, {})
-        code, failure = self._run(pool_key, node_id, boot, launch, spec, info)
+        code, failure, proc = self._run(pool_key, node_id, boot, launch, spec, info)
         with self.cond:
-            self.scheduler.start_tasks.pop((pool_key, node_id), None)
+            key = (pool_key, node_id)
+            if proc is not None and self.scheduler.start_tasks.get(key) is proc:
+                del self.scheduler.start_tasks[key]  # not a later boot's start task
             node = self._node(pool_key, node_id, boot)
             if node is None:
                 return True
@@ -124,8 +126,9 @@ class NodeTasks:
 
     def _run(
         self, pool_key: str, node_id: str, boot: int, launch: Launch, spec: Obj, info: Obj
-    ) -> tuple[int | None, dict[str, Any] | None]:
-        """The start task's process, from its resource files to its exit code."""
+    ) -> tuple[int | None, dict[str, Any] | None, Process | None]:
+        """The start task's process, from its resource files to its exit code: the code,
+        the failure, and the process if one started."""
         proc: Process | None = None
         try:
             blobs.fetch_resource_files(spec.get("resourceFiles") or [], launch.task_dir / "wd")
@@ -134,18 +137,18 @@ class NodeTasks:
                 node = self._node(pool_key, node_id, boot)
                 if node is None:
                     proc.kill()
-                    return None, None
+                    return None, None, proc
                 self.scheduler.start_tasks[(pool_key, node_id)] = proc
                 node["_pgid"] = proc.pid
                 node["startTaskInfo"] = info
                 self.store.save_node(pool_key, node)
-            return proc.wait(None), None
+            return proc.wait(None), None, proc
         except blobs.TransferError as e:
-            return None, failure_info("usererror", "ResourceFileDownloadFailed", str(e))
+            return None, failure_info("usererror", "ResourceFileDownloadFailed", str(e)), proc
         except ContainerProblem as e:
-            return None, e.failure()
+            return None, e.failure(), proc
         except OSError as e:
-            return None, failure_info("usererror", "CommandProgramNotFound", str(e))
+            return None, failure_info("usererror", "CommandProgramNotFound", str(e)), proc
         finally:
             if proc is not None and proc.container is not None:
                 self.scheduler.containers.remove(proc.container.name)
