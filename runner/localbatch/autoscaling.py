@@ -33,7 +33,7 @@ from runner.localbatch.autoscale import AutoScaleResult, Sample, SystemSamples, 
 from runner.localbatch.cpu import CpuMeter
 from runner.localbatch.harsh import number_switch
 from runner.localbatch.rest import iso_seconds
-from runner.localbatch.store import Obj, touch
+from runner.localbatch.store import ISO_FORMAT, Obj, touch
 
 if TYPE_CHECKING:
     from runner.localbatch.scheduler import Scheduler
@@ -45,7 +45,6 @@ SAMPLE_PERIOD = 30.0
 HISTORY = 86400.0  # seconds of samples kept per pool (at most `_MAX_SAMPLES` of each)
 _MAX_SAMPLES = 10_000
 USABLE = ("idle", "running")
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as `store.now_iso` writes times
 
 
 @dataclass(frozen=True)

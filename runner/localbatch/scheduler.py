@@ -54,7 +54,7 @@ class Scheduler(Allocation, Execution):
         self.url = url
         self.faults = faults
         self.harsh = harsh or Harsh()
-        self.containers = containers or ContainerRuntime()
+        self.containers = containers or ContainerRuntime.from_env()
         self.preemption = preemption or Preemption()
         self.cond = threading.Condition(store.lock)
         self.running: dict[tuple[str, str], Running] = {}
