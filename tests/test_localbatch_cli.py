@@ -5,8 +5,6 @@ jobs, tasks and files, asserting exit codes and the JSON the CLI prints.
 The CLI finds the service through AZURE_BATCH_ACCOUNT, AZURE_BATCH_ACCESS_KEY and
 AZURE_BATCH_ENDPOINT, as it would find an Azure account. Waiting is done with the SDK
 (one CLI call costs a Python start-up); every command under test goes through `az`.
-The autoscale commands (`az batch pool autoscale enable|evaluate|disable`) belong with
-the service's autoscale support: a test of them is one more function calling `az`.
 """
 
 from __future__ import annotations
@@ -278,3 +276,27 @@ def test_pool_resize_abort_reboot_scheduling_files_users_and_node_delete(az: Az,
     az("pool", "delete", "--pool-id", pool_id, "--yes")
     wait_for("the pool to go", lambda: pool_id not in {p.id for p in sdk.list_pools()})
     assert "PoolNotFound" in az("pool", "show", "--pool-id", pool_id, ok=False).err
+
+
+def test_pool_autoscale_enable_evaluate_and_disable(az: Az, sdk: BatchClient) -> None:
+    pool_id = uid("cliauto")
+    az("pool", "create", "--id", pool_id, "--vm-size", "standard_d2s_v3", "--image", IMAGE,
+       "--node-agent-sku-id", "batch.node.ubuntu 22.04", "--target-dedicated-nodes", "0")
+    wait_for("the pool steady", lambda: sdk.get_pool(pool_id).allocation_state == "steady")
+    az("pool", "autoscale", "enable", "--pool-id", pool_id, "--auto-scale-formula",
+       "$TargetDedicatedNodes = 1;", "--auto-scale-evaluation-interval", "PT5M")
+    shown = az("pool", "show", "--pool-id", pool_id).out
+    assert shown["enableAutoScale"] and shown["autoScaleEvaluationInterval"] == "PT5M"
+    assert shown["autoScaleRun"]["results"].startswith("$TargetDedicatedNodes=1;")
+    wait_nodes(sdk, pool_id, 1)
+    evaluated = az("pool", "autoscale", "evaluate", "--pool-id", pool_id,
+                   "--auto-scale-formula", "$TargetDedicatedNodes = 2; $spare = 3;").out
+    assert "$spare=3" in evaluated["results"].split(";")
+    bad = az("pool", "autoscale", "enable", "--pool-id", pool_id,
+             "--auto-scale-formula", "$TargetDedicatedNodes = ;", ok=False)
+    assert "AutoScalingFormulaSyntaxError" in bad.err
+    refused = az("pool", "resize", "--pool-id", pool_id, "--target-dedicated-nodes", "3", ok=False)
+    assert "OperationInvalidForCurrentState" in refused.err
+    az("pool", "autoscale", "disable", "--pool-id", pool_id)
+    assert az("pool", "show", "--pool-id", pool_id).out["enableAutoScale"] is False
+    az("pool", "delete", "--pool-id", pool_id, "--yes")

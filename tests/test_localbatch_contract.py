@@ -30,7 +30,16 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 
 from runner import localstack
-from tests.batch_helpers import call, make_job, make_pool, wait_completed, wait_for, wait_nodes
+from tests.batch_helpers import (
+    IMAGE,
+    call,
+    make_job,
+    make_pool,
+    uid,
+    wait_completed,
+    wait_for,
+    wait_nodes,
+)
 
 ODATA_KEYS = {"odata.metadata", "odata.nextLink"}
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -147,6 +156,7 @@ ROUTES: list[tuple[str, str, type[Model], bool]] = [
     ("GET", r"/poolusagemetrics", m.BatchPoolUsageMetrics, True),
     ("GET", r"/pools", m.BatchPool, True),
     ("GET", r"/pools/[^/]+", m.BatchPool, False),
+    ("POST", r"/pools/[^/]+/evaluateautoscale", m.AutoScaleRun, False),
     ("GET", r"/pools/[^/]+/nodes", m.BatchNode, True),
     ("GET", r"/pools/[^/]+/nodes/[^/]+", m.BatchNode, False),
     ("GET", r"/pools/[^/]+/nodes/[^/]+/files", m.BatchNodeFile, True),
@@ -272,6 +282,52 @@ def _jobs_and_tasks(client: BatchClient, pool_id: str) -> str:
     return job_id
 
 
+def _autoscale_and_containers(client: BatchClient) -> None:
+    """An autoscale pool (`autoScaleRun`, evaluations with results and errors) and a
+    container pool whose image is missing (a node's `errors`)."""
+    pool_id = uid("auto")
+    client.create_pool(
+        m.BatchPoolCreateOptions(
+            id=pool_id,
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=IMAGE,
+            enable_auto_scale=True,
+            auto_scale_formula="$TargetDedicatedNodes = 1;",
+        )
+    )
+    wait_nodes(client, pool_id, 1)
+    client.get_pool(pool_id)
+    for formula in ("$x = 2;", "$TargetDedicatedNodes = nosuch();"):
+        options = m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula)
+        client.evaluate_pool_auto_scale(pool_id, options)
+    client.disable_pool_auto_scale(pool_id)
+    containers = uid("cpool")
+    registry = m.ContainerRegistryReference(registry_server="r.example", username="u", password="p")
+    vmc = m.VirtualMachineConfiguration(
+        image_reference=IMAGE.image_reference,
+        node_agent_sku_id=IMAGE.node_agent_sku_id,
+        container_configuration=m.BatchContainerConfiguration(
+            type="dockerCompatible",
+            container_image_names=["localhost/bwf-contract-missing:1"],
+            container_registries=[registry],
+        ),
+    )
+    client.create_pool(
+        m.BatchPoolCreateOptions(
+            id=containers,
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=vmc,
+            target_dedicated_nodes=1,
+        )
+    )
+    wait_nodes(client, containers, 1, states=("unusable",))
+    shown = client.get_pool(containers).virtual_machine_configuration.container_configuration
+    (kept,) = shown.container_registries
+    assert (kept.registry_server, kept.username, kept.password) == ("r.example", "u", None)
+    for done in (pool_id, containers):
+        client.begin_delete_pool(done, polling_interval=0.1).result()
+
+
 def _errors(client: BatchClient, service_url: str, pool_id: str, job_id: str) -> None:
     for attempt in (
         lambda: client.get_pool("no-such-pool"),
@@ -289,6 +345,7 @@ def test_every_body_matches_the_sdk_models(recorded: tuple[BatchClient, list[Rec
     client, seen = recorded
     pool_id, node_id = _pools_and_nodes(client)
     job_id = _jobs_and_tasks(client, pool_id)
+    _autoscale_and_containers(client)
     _errors(client, batch_service.url, pool_id, job_id)
     client.begin_remove_nodes(pool_id, m.BatchNodeRemoveOptions(node_ids=[node_id]), polling_interval=0.1).result()
     client.begin_stop_pool_resize(pool_id, polling_interval=0.1).result()

@@ -13,12 +13,15 @@ request bodies each route accepts, checked before its handler runs) with `fields
 `specs` (reading checked bodies into stored resources), `blobs` (resource files and
 output files over the Blob REST API), `nodes` (node directories and processes),
 `nursery` and `spawner` (every process under a supervisor that ends its whole tree),
-`scheduler` (dispatch, lifecycle) with `allocation` (nodes in and out of pools,
-reboot, scheduling) and `execution` (start tasks, tasks, preparation and release),
-`stats` (statistics, usage metrics), `api` (the router) with one handler group per
-resource (`pools_api`, `nodes_api`, `jobs_api`, `tasks_api`, sharing `resources`),
-`files` (task and node files), `server` (HTTP), `wire`, `connections` and `limits`
-(what one client may take from it), `faults` and `harsh` (switches for tests:
+`containers` (container tasks with podman) and `launch` (a command line's start, in a
+container or not), `scheduler` (lifecycle) with `dispatch` (which task runs where, task
+slots, `runs`), `allocation` (nodes in and out of pools, reboot, scheduling),
+`execution` (tasks), `node_tasks` (start, preparation and release tasks), `preemption`
+(spot nodes) and `autoscaling` (formulas at their interval, samples, `cpu`), `stats`
+(statistics, usage metrics), `api` (the router) with one handler group per resource
+(`pools_api`, `autoscale_api`, `nodes_api`, `jobs_api`, `tasks_api`, sharing
+`resources`), `files` (task and node files), `server` (HTTP), `wire`, `connections` and
+`limits` (what one client may take from it), `faults` and `harsh` (switches for tests:
 injected faults, and Azure's slower, harsher behaviour), `autoscale` (the autoscale
 formula language), `__main__` (`python -m runner.localbatch serve`).
 """

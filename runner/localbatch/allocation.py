@@ -19,14 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.localbatch import stats
+from runner.localbatch.harsh import Harsh
 from runner.localbatch.nodes import Node, Process, kill_group, kill_under
 from runner.localbatch.store import Obj, Store, now_iso, set_plain_state, touch
 
 if TYPE_CHECKING:
-    from runner.localbatch.harsh import Harsh
-    from runner.localbatch.scheduler import Running
+    from runner.localbatch.node_tasks import NodeTasks
+    from runner.localbatch.runs import Running
 
 WAIT_FOR_TASKS = ("taskcompletion", "retaineddata")
+# How a run is cancelled when its task goes back to the queue: asked for by a user
+# (`requeue`), its node died (`lost`, a retry too) or was preempted (`preempted`).
+REQUEUED = ("requeue", "lost", "preempted")
 
 
 def idle_state(node: Obj) -> str:
@@ -41,6 +45,15 @@ def takes_tasks(node: Obj) -> bool:
         and not node.get("_leaving")
         and not node.get("_restart")
     )
+
+
+def begin_resize(pool: Obj, delay: float) -> None:
+    """The pool starts resizing towards its targets; the scheduler allocates or removes
+    its nodes once `delay` seconds have passed (`BWF_LOCALBATCH_ALLOCATION_DELAY`)."""
+    pool["allocationState"] = "resizing"
+    pool["allocationStateTransitionTime"] = now_iso()
+    pool.pop("resizeErrors", None)  # they describe the last resize, once steady
+    Harsh.delay(pool, delay)
 
 
 def _image(pool: Obj) -> Obj:
@@ -59,8 +72,7 @@ class Allocation:
         running: dict[tuple[str, str], Running]
         start_tasks: dict[tuple[str, str], Process]
         workers: ThreadPoolExecutor
-
-        def _run_start_task(self, pool_key: str, node_id: str) -> None: ...
+        node_tasks: NodeTasks
 
     # --- running tasks on a node -------------------------------------------------------
 
@@ -211,13 +223,17 @@ class Allocation:
     # --- reboot and reimage ------------------------------------------------------------------
 
     def _reboot(self, pool_key: str, node: Obj) -> None:
-        """The node boots (again): its start task runs, then it takes tasks."""
+        """The node boots (again): its start task runs, then it takes tasks. Each boot
+        has a number, so that what an earlier boot still runs records nothing."""
         set_plain_state(node, "starting")
         node["runningTasksCount"] = 0
         node["runningTaskSlotsCount"] = 0
         node["lastBootTime"] = now_iso()
+        node["_boot"] = node.get("_boot", 0) + 1
+        node.pop("errors", None)
+        node.pop("_back", None)  # a preempted node's return, when it comes back early
         self.store.save_node(pool_key, node)
-        self.workers.submit(self._run_start_task, pool_key, node["id"])
+        self.workers.submit(self.node_tasks.run_start_task, pool_key, node["id"], node["_boot"])
 
     def restart_node(self, pool_key: str, node: Obj, kind: str, option: str) -> None:
         """A reboot or reimage request (`kind`), done once the node's tasks let it."""
@@ -237,18 +253,27 @@ class Allocation:
                 set_plain_state(node, shown)  # seen for one scheduling pass at least
                 self.store.save_node(pool_key, node)
                 continue
-            proc = self.start_tasks.pop((pool_key, node["id"]), None)
-            if proc:
-                kill_group(proc.pid)
-            kill_under(Path(node["_root"]))  # the node goes down with every process on it
-            if kind == "reimage":
-                root = Path(node["_root"])
-                shutil.rmtree(root, ignore_errors=True)
-                Node(self.store.pools[pool_key]["id"], node["id"], root).create()
-                node.pop("startTaskInfo", None)
-            self._forget_preparation(pool_key, node["id"], kind)
             node.pop("_restart")
-            self._reboot(pool_key, node)
+            self.boot_again(pool_key, node, wipe=kind == "reimage")
+
+    def boot_again(self, pool_key: str, node: Obj, *, wipe: bool) -> None:
+        """The node goes down with every process on it and boots again; with `wipe` (a
+        reimage, a preempted spot node's new VM) its disk starts empty."""
+        self.stop_processes(pool_key, node)
+        if wipe:
+            root = Path(node["_root"])
+            shutil.rmtree(root, ignore_errors=True)
+            Node(self.store.pools[pool_key]["id"], node["id"], root).create()
+            node.pop("startTaskInfo", None)
+        self._forget_preparation(pool_key, node["id"], "reimage" if wipe else "reboot")
+        self._reboot(pool_key, node)
+
+    def stop_processes(self, pool_key: str, node: Obj) -> None:
+        """End every process of the node: its start task's tree, job tasks, tasks."""
+        proc = self.start_tasks.pop((pool_key, node["id"]), None)
+        if proc:
+            kill_group(proc.pid)
+        kill_under(Path(node["_root"]))
 
     def _forget_preparation(self, pool_key: str, node_id: str, kind: str) -> None:
         """Job preparation runs again after a reimage, and after a reboot unless the job

@@ -1,12 +1,13 @@
 """The REST router: checks the api-version, finds the handler of a path and verb, and
 runs it with the store's lock held, waking the scheduler after a change.
 
-The handlers live in one group per resource (`pools_api`, `nodes_api`, `jobs_api`,
-`tasks_api`), each holding the shared `Resources` and listing its own routes.
+The handlers live in one group per resource (`pools_api`, `autoscale_api`, `nodes_api`,
+`jobs_api`, `tasks_api`), each holding the shared `Resources` and listing its own routes.
 """
 
 from __future__ import annotations
 
+from runner.localbatch.autoscale_api import AutoScaleApi
 from runner.localbatch.catalog import API_VERSIONS
 from runner.localbatch.conditional import NotModified
 from runner.localbatch.errors import ApiError
@@ -26,6 +27,7 @@ class Api:
         resources = Resources(scheduler, base_url)
         self.routes: list[Route] = [
             *PoolApi(resources).routes(),
+            *AutoScaleApi(resources).routes(),
             *NodeApi(resources).routes(),
             *JobApi(resources).routes(),
             *TaskApi(resources).routes(),

@@ -237,11 +237,7 @@ class JobApi:
         job = self.res.job(job_id)
         tasks = self.store.tasks.get(job_id.lower(), {})
         counts = self.harsh.task_counts(job_id.lower(), job, lambda: _count(tasks.values()))
-        body = {
-            "odata.metadata": f"{self.res.base}/$metadata",
-            "taskCounts": counts,
-            "taskSlotCounts": dict(counts),
-        }
+        body = {"odata.metadata": f"{self.res.base}/$metadata", **counts}
         return Response(200, body)
 
     def prep_release_status(self, req: Request, job_id: str) -> Response:
@@ -257,16 +253,21 @@ class JobApi:
         return self.res.page(req, items, path, filterable.PREP_RELEASE)
 
 
-def _count(tasks: Iterable[Obj]) -> dict[str, int]:
+def _count(tasks: Iterable[Obj]) -> dict[str, dict[str, int]]:
+    """`taskCounts` and `taskSlotCounts` (each task counting its `requiredSlots`)."""
     counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
+    slots = dict(counts)
     for t in tasks:
         state = t["state"]
+        kinds: tuple[str, ...]
         if state == "completed":
-            counts["completed"] += 1
             ok = (t.get("executionInfo") or {}).get("result") == "success"
-            counts["succeeded" if ok else "failed"] += 1
+            kinds = ("completed", "succeeded" if ok else "failed")
         elif state in ("running", "preparing"):
-            counts["running"] += 1
+            kinds = ("running",)
         else:
-            counts["active"] += 1
-    return counts
+            kinds = ("active",)
+        for kind in kinds:
+            counts[kind] += 1
+            slots[kind] += int(t.get("requiredSlots") or 1)
+    return {"taskCounts": counts, "taskSlotCounts": slots}

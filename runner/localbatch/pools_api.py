@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from runner.localbatch import conditional, fields, filterable, shapes, specs, stats
+from runner.localbatch.allocation import begin_resize
+from runner.localbatch.autoscale_api import autoscale_on_create, refuse_if_autoscaled
 from runner.localbatch.catalog import (
     NODE_AGENT_SKUS,
     RETIRED_NODE_AGENT_SKUS,
@@ -60,6 +62,7 @@ class PoolApi:
         self.res = resources
         self.store = resources.store
         self.harsh = resources.scheduler.harsh
+        self.autoscaler = resources.scheduler.autoscaler
 
     def routes(self) -> list[Route]:
         return [
@@ -124,8 +127,10 @@ class PoolApi:
         body = req.json()
         pool_id = check_id("pool", body.get("id"))
         vm_size = fields.text(body, "vmSize", required=True) or ""
-        vmc = fields.part(body, "virtualMachineConfiguration", required=True)
+        vmc = dict(fields.part(body, "virtualMachineConfiguration", required=True))
         _check_agent(fields.text(vmc, "nodeAgentSKUId", required=True) or "")
+        vmc["containerConfiguration"] = specs.container_configuration(vmc)
+        autoscaled = autoscale_on_create(body, self.autoscaler.settings)
         existing = self.store.pools.get(pool_id.lower())
         if existing is not None and existing["state"] == "deleting":
             raise _being_deleted()  # a pool being deleted keeps its ID until it is gone
@@ -143,7 +148,7 @@ class PoolApi:
             "allocationState": "resizing",
             "allocationStateTransitionTime": now,
             "vmSize": vm_size,
-            "virtualMachineConfiguration": vmc,
+            "virtualMachineConfiguration": {k: v for k, v in vmc.items() if v is not None},
             "resizeTimeout": fields.text(body, "resizeTimeout", "PT15M"),
             "currentDedicatedNodes": 0,
             "currentLowPriorityNodes": 0,
@@ -164,6 +169,8 @@ class PoolApi:
         key = pool_id.lower()
         self.store.pools[key] = pool
         self.store.nodes[key] = {}
+        if autoscaled is not None:  # evaluated at once: its targets are the first resize's
+            self.autoscaler.enable(key, pool, *autoscaled)
         self.store.save("pool", key, pool)
         return created(pool, url)
 
@@ -241,6 +248,7 @@ class PoolApi:
     def resize_pool(self, req: Request, pool_id: str) -> Response:
         """As on Azure, only a steady pool can be resized."""
         pool = self._writable(req, pool_id)
+        refuse_if_autoscaled(pool)
         if pool.get("allocationState") != "steady":
             raise _being_resized()
         body = req.json()
@@ -255,10 +263,7 @@ class PoolApi:
         return self.res.updated(pool, 202)
 
     def _start_resize(self, pool: Obj) -> None:
-        pool["allocationState"] = "resizing"
-        pool["allocationStateTransitionTime"] = now_iso()
-        pool.pop("resizeErrors", None)  # they describe the last resize, once steady
-        Harsh.delay(pool, self.harsh.allocation_delay)
+        begin_resize(pool, self.harsh.allocation_delay)
         self._save(pool)
 
     @accepts(shapes.NO_BODY)

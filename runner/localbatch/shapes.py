@@ -187,14 +187,27 @@ RESOURCE_FILE = _record(
 USER_IDENTITY = _record(
     {"username": STRING, "autoUser": _record({"scope": STRING, "elevationLevel": STRING})}
 )
+REGISTRY = _record(
+    {
+        "registryServer": STRING,
+        "username": STRING,
+        "password": STRING,
+        "identityReference": ANY_RECORD,
+    }
+)
 CONTAINER_SETTINGS = _record(
     {
         "imageName": STRING,
         "containerRunOptions": STRING,
         "workingDirectory": STRING,
-        "registry": ANY_RECORD,
+        "registry": REGISTRY,
+        "containerHostBatchBindMounts": ListOf(_record({"source": STRING, "isReadOnly": BOOL})),
     },
     "imageName",
+)
+CONTAINER_CONFIGURATION = _record(
+    {"type": STRING, "containerImageNames": ListOf(STRING), "containerRegistries": ListOf(REGISTRY)},
+    "type",
 )
 TASK_CONSTRAINTS = _record(
     {"maxWallClockTime": DURATION, "retentionTime": DURATION, "maxTaskRetryCount": INT_OPTION}
@@ -223,7 +236,7 @@ VM_CONFIGURATION = _record(
     {
         "imageReference": IMAGE_REFERENCE,
         "nodeAgentSKUId": STRING,
-        "containerConfiguration": ANY_RECORD,
+        "containerConfiguration": CONTAINER_CONFIGURATION,
     }
 )
 _POOL_SETTINGS: dict[str, Shape] = {
@@ -261,6 +274,10 @@ POOL_PROPERTIES = _record(
     }
 )
 POOL_RESIZE = _record({**_POOL_SIZE, "nodeDeallocationOption": STRING})
+POOL_ENABLE_AUTOSCALE = _record(
+    {"autoScaleFormula": STRING, "autoScaleEvaluationInterval": DURATION}
+)
+POOL_EVALUATE_AUTOSCALE = _record({"autoScaleFormula": STRING})
 POOL_REMOVE_NODES = _record(
     {"nodeList": ListOf(STRING), "nodeDeallocationOption": STRING, "resizeTimeout": DURATION}
 )

@@ -17,6 +17,9 @@ NODE_FILL = ("spread", "pack")
 DEALLOCATION = ("requeue", "terminate", "taskcompletion", "retaineddata")
 ALL_TASKS_COMPLETE = ("noaction", "terminatejob")
 TASK_FAILURE = ("noaction", "performexitoptionsjobaction")
+CONTAINER_TYPES = ("dockerCompatible", "criCompatible")
+WORKING_DIRECTORIES = ("taskWorkingDirectory", "containerImageDefault")
+BIND_SOURCES = ("Shared", "Startup", "VfsMounts", "Task", "JobPrep", "Applications")
 
 
 def _part(src: Body, key: str) -> Body:
@@ -54,7 +57,7 @@ def _command(raw: Body, where: str) -> Body:
         {
             "id": fields.text(raw, "id"),
             "commandLine": command,
-            "containerSettings": fields.part(raw, "containerSettings"),
+            "containerSettings": container_settings(raw),
             "resourceFiles": fields.part(raw, "resourceFiles"),
             "environmentSettings": fields.part(raw, "environmentSettings"),
             "userIdentity": fields.part(raw, "userIdentity"),
@@ -108,3 +111,59 @@ def pool_info(src: Body, *, required: bool) -> Body | None:
 def scheduling_policy(src: Body) -> Body:
     raw = _part(src, "taskSchedulingPolicy")
     return {"nodeFillType": fields.choice(raw, "nodeFillType", NODE_FILL, "spread")}
+
+
+def _registry(raw: Body) -> Body:
+    """A container registry as kept: never its password (local nodes pull nothing)."""
+    return _prune(
+        {
+            "registryServer": fields.text(raw, "registryServer"),
+            "username": fields.text(raw, "username"),
+            "identityReference": fields.part(raw, "identityReference"),
+        }
+    )
+
+
+def container_configuration(vmc: Body) -> Body | None:
+    """A pool's `virtualMachineConfiguration.containerConfiguration`."""
+    raw = fields.part(vmc, "containerConfiguration")
+    if raw is None:
+        return None
+    return _prune(
+        {
+            "type": fields.choice(raw, "type", CONTAINER_TYPES),
+            "containerImageNames": fields.part(raw, "containerImageNames"),
+            "containerRegistries": [_registry(r) for r in raw.get("containerRegistries") or []]
+            or None,
+        }
+    )
+
+
+def container_settings(src: Body) -> Body | None:
+    """A task's `containerSettings` (tasks, start tasks, preparation and release tasks)."""
+    raw = fields.part(src, "containerSettings")
+    if raw is None:
+        return None
+    if not raw["imageName"]:
+        raise invalid("containerSettings.imageName", "", "The image name must not be empty.")
+    mounts = [
+        {
+            "source": fields.choice(m, "source", BIND_SOURCES),
+            "isReadOnly": fields.boolean(m, "isReadOnly", False),
+        }
+        for m in raw.get("containerHostBatchBindMounts") or []
+    ]
+    registry = fields.part(raw, "registry")
+    return _prune(
+        {
+            "imageName": raw["imageName"],
+            "containerRunOptions": fields.text(raw, "containerRunOptions"),
+            "workingDirectory": fields.choice(
+                raw, "workingDirectory", WORKING_DIRECTORIES, "taskWorkingDirectory"
+            ),
+            "registry": _registry(registry) if registry is not None else None,
+            "containerHostBatchBindMounts": mounts
+            if raw.get("containerHostBatchBindMounts") is not None
+            else None,
+        }
+    )

@@ -20,8 +20,11 @@ from typing import Any
 Obj = dict[str, Any]
 
 
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # how the service writes every time
+
+
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).strftime(ISO_FORMAT)
 
 
 _last_etag = 0

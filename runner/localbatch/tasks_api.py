@@ -92,6 +92,7 @@ class TaskApi:
             "state": "active",
             "stateTransitionTime": now,
             "commandLine": body["commandLine"],
+            "containerSettings": specs.container_settings(body),
             "resourceFiles": body.get("resourceFiles"),
             "outputFiles": body.get("outputFiles"),
             "environmentSettings": (job.get("commonEnvironmentSettings") or [])
