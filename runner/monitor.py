@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from runner import durations
+from runner import durations, stepcounts
 from runner.batch import Batch
 from runner.dag import Blocker, Graph, blocked
 from runner.errors import BwfError, ServiceUnreachable
@@ -100,7 +100,9 @@ class Outcome:
         ]
 
 
-def task_record(t: ObservedTask, step: str, blocker: Blocker | None) -> TaskRecord:
+def task_record(
+    t: ObservedTask, step: str, blocker: Blocker | None, barrier: bool = False
+) -> TaskRecord:
     state = t.state
     if state == "completed":
         state = "succeeded" if t.result == "success" else "failed"
@@ -120,6 +122,7 @@ def task_record(t: ObservedTask, step: str, blocker: Blocker | None) -> TaskReco
         requeues=t.requeue_count,
         failure=failure,
         blocked_by=blocker.task if blocker else None,
+        barrier=barrier,
     )
 
 
@@ -131,7 +134,6 @@ class Monitor:
         ui: Ui,
         record: RunRecord,
         graph: Graph,
-        steps: Mapping[str, str],
         hint: str,
     ) -> None:
         self.desired = desired
@@ -140,7 +142,7 @@ class Monitor:
         self.ui = ui
         self.record = record
         self.graph = graph  # the job's tasks and what each waits on in the job
-        self.steps = steps
+        self.steps = ""  # the progress of each step, as the last listing saw it
         self.hint = hint  # how to resume, for when the service is lost
         self.outcome = Outcome()
         self.deadline = 0.0
@@ -159,11 +161,7 @@ class Monitor:
             while True:
                 c = self.call(lambda: self.batch.task_counts(self.job_id))
                 rate = c.completed / max(time.monotonic() - started, 1e-3)
-                bar.update(
-                    c.completed,
-                    f"ok {c.succeeded} failed {c.failed} running {c.running} "
-                    f"waiting {c.active} ({rate:.1f}/s)",
-                )
+                bar.update(c.completed, self.progress(c, rate))
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
                 if c != listed_counts and (settled or time.monotonic() >= next_listing):
                     took = self.listing()
@@ -193,12 +191,30 @@ class Monitor:
         self.outcome.tasks = tasks
         self.outcome.blocked = {i: b for i, b in stuck.items() if tasks[i].state != "completed"}
         self.outcome.missing = sorted(set(self.graph.depends) - set(tasks))
+        job = self.desired.job
         self.record.tasks(
-            task_record(t, self.steps.get(i, "tasks"), self.outcome.blocked.get(i))
+            task_record(t, job.step_of[i], self.outcome.blocked.get(i), i in job.barrier_ids)
             for i, t in tasks.items()
         )
+        self.count_steps(tasks)
         self.sample_pool()
         return time.monotonic() - began
+
+    def count_steps(self, tasks: Mapping[str, ObservedTask]) -> None:
+        """The progress of each step, for a job of several."""
+        if len(self.desired.job.steps) < 2:
+            return
+        blocked = self.outcome.blocked
+        states = {i: stepcounts.bucket(t.state, t.result, i in blocked) for i, t in tasks.items()}
+        self.steps = stepcounts.line(stepcounts.count(self.desired.job, states, self.graph.depends))
+
+    def progress(self, c: TaskCounts, rate: float) -> str:
+        if self.steps:
+            return f"{self.steps} ({rate:.1f}/s)"
+        return (
+            f"ok {c.succeeded} failed {c.failed} running {c.running} "
+            f"waiting {c.active} ({rate:.1f}/s)"
+        )
 
     def sample_pool(self) -> None:
         pool = self.desired.pool.id

@@ -10,7 +10,8 @@ JSON Lines file per run, `<run id>.jsonl`. Every line is one event with `time`
   `to_run`;
 - `run_resumed`: a later apply continues a run that an earlier one left open (it was
   killed, interrupted, or lost the service);
-- `task`: one task's state whenever it changes: `id`, `step`, `state` (`active`,
+- `task`: one task's state whenever it changes: `id`, `step` (its step's name; a
+  barrier task's is the step waiting on it, with `barrier` true), `state` (`active`,
   `preparing`, `running`, `succeeded`, `failed`, `blocked`), `exit_code`, `node`,
   `queued`, `started`, `ended`, `retries`, `requeues`, `failure` (code and message,
   secrets scrubbed), `blocked_by` (the failed or missing task behind a blocked one);
@@ -47,7 +48,7 @@ def now() -> str:
 @dataclass(frozen=True)
 class TaskRecord:
     id: str
-    step: str  # tasks | barrier | merge (the step of a multi-step job)
+    step: str  # the name of its step (`tasks` or `merge` for job.tasks and job.merge)
     state: str  # active | preparing | running | succeeded | failed | blocked
     exit_code: int | None = None
     node: str | None = None
@@ -58,6 +59,7 @@ class TaskRecord:
     requeues: int = 0
     failure: str | None = None
     blocked_by: str | None = None
+    barrier: bool = False  # a barrier task standing for the dependencies of `step`
 
 
 @dataclass

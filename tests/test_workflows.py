@@ -38,7 +38,7 @@ def test_workflow_validates_and_plans(path: Path) -> None:
     desired = pipeline.desired_state(path)
     plan = diff(desired, Observed.empty())
     assert plan.has_changes
-    assert desired.job.tasks, "a workflow without tasks"
+    assert desired.job.step_tasks, "a workflow without tasks"
 
 
 def test_validate_cli_accepts_all_workflows() -> None:
@@ -56,7 +56,8 @@ def test_topn_plan_shows_the_tutorial_run() -> None:
     assert "+ pool       topn-pool  2 dedicated x standard_d2s_v3" in out
     assert "node agent batch.node.ubuntu 22.04" in out
     assert "+ job        topn-job" in out
-    assert "+ 3 tasks in topn-job" in out
+    assert "step tasks: 3 tasks, one per blob of input\n    +   3 tasks\n" in out
+    assert "step merge: 1 task, after all of tasks (on_failure: block)\n" in out
     assert (
         "topn-harbour: python3 $AZ_BATCH_NODE_SHARED_DIR/topn.py --filepath harbour.txt --numwords 3"
         in out
@@ -105,5 +106,6 @@ def test_schema_command_prints_the_schema() -> None:
 def test_plan_human_output_matches_render(tmp_path: Path) -> None:
     desired = pipeline.desired_state(ROOT / "workflows" / "topn-sweep.yaml")
     text = render_plan(diff(desired, Observed.empty()))
-    assert "+ merge task after all 4 tasks (on_failure: block)" in text and "sweep-table" in text
-    assert to_json(diff(desired, Observed.empty()))["summary"]["tasks"] == 4
+    assert "step merge: 1 task, after all of tasks (on_failure: block)" in text
+    assert "sweep-table" in text
+    assert to_json(diff(desired, Observed.empty()))["summary"]["tasks"] == 5
