@@ -107,11 +107,11 @@ class StepLoader:
             self._references(s, list(by_name))
         loop = stepgraph.cycle(waits)
         if loop is not None:
-            first = by_name[loop[0]]
+            path = self._reference_path(by_name[loop[0]], loop[1])
             self.problem(
-                self._reference_path(first, loop[1]),
-                f"{dotted(first.path)}: the steps wait on each other in a cycle: "
-                f"{stepgraph.arrows(loop)}",
+                path,
+                f"{dotted(path)}: the steps wait on each other in a cycle: "
+                f"{stepgraph.arrows(loop)} (each waits on the next)",
             )
             return tuple(steps)
         ordered = tuple(by_name[n] for n in stepgraph.in_order(waits))

@@ -165,6 +165,7 @@ class Monitor:
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
                 if c != listed_counts and (settled or time.monotonic() >= next_listing):
                     took = self.listing()
+                    bar.update(c.completed, self.progress(c, rate))
                     listed_counts = c
                     next_listing = time.monotonic() + max(POLL_SECONDS, LISTING_SHARE * took)
                     if self.over():
