@@ -296,51 +296,6 @@ def test_apply_survives_10_percent_service_errors(
         localstack.down()
 
 
-def test_a_20000_item_fan_out_with_merge_is_accepted_within_batch_limits(
-    home: Path, tmp_path: Path
-) -> None:
-    from runner import pipeline
-    from runner.apply import Executor
-    from runner.engine import connect
-    from runner.plan import all_tasks, diff
-    from runner.progress import Ui
-    from runner.render import barrier_tasks
-    from runner.state import Observed
-
-    name = f"w{uuid.uuid4().hex[:8]}"
-    spec = tmp_path / "wide.yaml"
-    spec.write_text(f"""\
-apiVersion: bwf/v1
-name: {name}
-storage: {{containers: {{out: {{}}}}}}
-pool: {{id: {name}-pool, vm_size: standard_d2s_v3, image: ubuntu-22.04, nodes: 0}}
-job:
-  id: {name}-job
-  tasks:
-    for_each: {{range: {{stop: 20000}}}}
-    id: "sim-{{{{ item }}}}"
-    command: echo {{{{ item }}}}
-  merge: {{id: summary, command: echo all done}}
-""")
-    desired = pipeline.desired_state(spec)
-    barriers = barrier_tasks(desired)
-    assert desired.job.merge is not None and desired.job.merge.depends_on == tuple(
-        b.id for b in barriers
-    )
-    assert len(barriers) >= 2 and all(sum(map(len, b.depends_on)) <= 64000 for b in barriers)
-    s = connect(desired, "local")
-    plan = diff(desired, Observed.empty(), "local")
-    ex = Executor(plan, s.storage, s.batch, s.ledger, Ui(quiet=True), yes=True)
-    ex.pool()
-    ex.job()
-    total = ex.tasks()
-    assert total == 20000 + len(barriers) + 1 == len(all_tasks(desired))
-    counts = s.batch.task_counts(desired.job.id)
-    assert counts.active == total  # every task accepted by the service, which enforces the limits
-    s.batch.delete_job(desired.job.id)
-    s.batch.delete_pool(desired.pool.id)
-
-
 def test_the_job_timeout_names_what_did_not_finish(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
