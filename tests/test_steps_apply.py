@@ -17,7 +17,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from runner.commands.status import command as status_command
 from runner.engine import run_apply
 from tests.test_apply import ROOT, bwf, runs
 from tests.test_converge import batch_client
@@ -111,6 +113,8 @@ def test_results_equal_an_independent_computation_and_an_edit_reruns_its_chain_a
     out = capsys.readouterr().out
     assert "step count: 4 tasks, per item of tokenize (on_failure: block)" in out
     assert "tokenize 4/4 ✓, count 4/4 ✓, report 1/1 ✓" in out
+    status = CliRunner().invoke(status_command, [str(spec)])
+    assert "  steps: tokenize 4/4 ✓, count 4/4 ✓, report 1/1 ✓\n" in status.output, status.output
     assert run_apply(str(spec), "local", {}, yes=True) == 0
     assert capsys.readouterr().out.startswith("No changes.")
 
@@ -163,6 +167,8 @@ def test_a_failed_item_blocks_its_own_chain_and_the_fan_in_at_once(
     assert len(others) == 6 and all(result == "success" for _, result in others.values())
     assert states["wordstats-report"][0] == "active"  # it never ran
     assert not (tmp_path / "out" / "report.csv").exists()
+    status = CliRunner().invoke(status_command, [str(spec)]).output
+    assert "steps: tokenize 3/4 (1 failed), count 3/4 (1 blocked), report blocked\n" in status
 
 
 def test_a_fan_in_that_runs_anyway_runs_after_a_failed_item(

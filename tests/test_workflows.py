@@ -30,7 +30,7 @@ def bwf(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_there_are_workflows() -> None:
-    assert {p.name for p in WORKFLOWS} >= {"topn.yaml", "topn-sweep.yaml"}
+    assert {p.name for p in WORKFLOWS} >= {"topn.yaml", "topn-sweep.yaml", "wordstats.yaml"}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
