@@ -216,6 +216,8 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class JobSpec:
+    """The Batch job: its steps (a DAG), Batch's preparation and release tasks."""
+
     id: str
     timeout: int  # seconds; monitoring gives up after this
     steps: tuple[StepSpec, ...]  # in dependency order: a step comes after what it waits on

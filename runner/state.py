@@ -133,12 +133,6 @@ class DesiredStep:
     # slice of those tasks.
     barriers: tuple[DesiredTask, ...] = ()
 
-    @property
-    def waits_on(self) -> tuple[str, ...]:
-        return ((self.chain,) if self.chain else ()) + tuple(
-            n for n in self.needs if n != self.chain
-        )
-
 
 @dataclass(frozen=True)
 class DesiredJob:

@@ -70,7 +70,7 @@ def _render(r: Renderer, files: Mapping[str, tuple[Upload, ...]]) -> Desired:
         id=spec.job.id,
         pool_id=spec.pool.id,
         timeout=spec.job.timeout,
-        uses_task_dependencies=any(s.waits_on for s in steps),
+        uses_task_dependencies=any(s.chain or s.needs for s in steps),
         steps=steps,
         prepare=_job_task(r, spec.job.prepare, ("job", "prepare"), md5s),
         release=_job_task(r, spec.job.release, ("job", "release"), md5s),
