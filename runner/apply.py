@@ -33,12 +33,14 @@ from runner.failures import failures, unfinished
 from runner.kept import Kept
 from runner.ledger import Ledger
 from runner.monitor import Monitor, Outcome, wait_for_nodes
-from runner.plan import Plan, all_tasks, tasks_in_job
+from runner.plan import Plan, all_tasks, submitted, tasks_in_job
 from runner.progress import Ui
+from runner.record_events import RunStarted
 from runner.resolver import Resolver
 from runner.runrecord import RunRecord
 from runner.spec import LOGS_KEY
 from runner.storage import Storage
+from runner.words import plural
 
 
 def _confirm(question: str, yes: bool, policy: Literal["ask", "delete", "keep"] = "ask") -> bool:
@@ -99,18 +101,22 @@ class Executor:
         self.cleanup(outcome)
         return outcome
 
-    def _run_info(self) -> dict[str, object]:
+    def _run_info(self) -> RunStarted:
         d = self.desired
-        to_run = sum(s.to_run for s in self.plan.steps)
-        return {
-            "workflow": d.name,
-            "job": d.job.id,
-            "pool": d.pool.id,
-            "target": self.plan.target,
-            "spec": d.spec_path,
-            "tasks": len(d.job.step_tasks),
-            "to_run": to_run,
-        }
+        return RunStarted(
+            run="",
+            workflow=d.name,
+            job=d.job.id,
+            pool=d.pool.id,
+            target=self.plan.target,
+            spec=d.spec_path,
+            tasks=len(all_tasks(d)),
+            to_run=len(submitted(self.plan)),
+            vm_size=d.pool.vm_size,
+            slots_per_node=d.pool.task_slots_per_node,
+            dedicated_nodes=d.pool.dedicated_nodes,
+            spot_nodes=d.pool.spot_nodes,
+        )
 
     def _summary(self, outcome: Outcome, elapsed: float) -> int:
         failed, blocked, left = len(outcome.failed), len(outcome.blocked), len(outcome.unfinished)
@@ -124,7 +130,7 @@ class Executor:
         verdict = "timed out" if outcome.timed_out else "failed" if problems else "succeeded"
         self.record.finish(verdict, counts, elapsed)
         if not problems:
-            done = f": {outcome.succeeded} tasks succeeded" if self.in_job else ""
+            done = f": {plural(outcome.succeeded, 'task')} succeeded" if self.in_job else ""
             self.ui.say(f"Apply complete in {elapsed:.1f}s{done}.")
             return 0
         parts = [f"{outcome.succeeded} succeeded", f"{failed} failed"]
@@ -146,7 +152,8 @@ class Executor:
     def restore(self) -> None:
         for a in self.plan.of(RestoreAction):
             self.ui.say(
-                f"Restoring {a.count} blobs to [{a.name}] from the copy kept in BWF_HOME..."
+                f"Restoring {plural(a.count, 'blob')} to [{a.name}] from the copy kept in "
+                "BWF_HOME..."
             )
             with self.ui.bar(f"Restoring {a.name}", a.count, " files") as bar:
                 self.kept.restore(a.name, self.storage, lambda _n: bar.advance())
@@ -156,12 +163,14 @@ class Executor:
             c = self.desired.container(a.id)
             wanted = set(a.blobs)
             todo = [u for u in c.uploads if u.blob in wanted]
-            self.ui.say(f"Uploading {len(todo)} files to [{c.name}]...")
+            self.ui.say(f"Uploading {plural(len(todo), 'file')} to [{c.name}]...")
             with self.ui.bar(f"Uploading to {c.name}", len(todo), " files") as bar:
                 self.storage.upload(c.name, todo, lambda _n: bar.advance())
+            self.record.uploaded(c.name, len(todo), sum(u.size for u in todo))
             unchanged = a.unchanged
             self.ui.say(
-                f"  uploaded {len(todo)} files" + (f" ({unchanged} unchanged)" if unchanged else "")
+                f"  uploaded {plural(len(todo), 'file')}"
+                + (f" ({unchanged} unchanged)" if unchanged else "")
             )
 
     def pool(self) -> None:
@@ -209,7 +218,7 @@ class Executor:
         create: set[str] = set()
         for a in self.plan.of(TasksAction):
             if a.change == "delete":
-                self.ui.say(f"Deleting {a.count} tasks that the spec no longer has...")
+                self.ui.say(f"Deleting {plural(a.count, 'task')} that the spec no longer has...")
                 for task_id in a.ids:
                     self.batch.delete_task(job.id, task_id)
             if a.change == "replace":
@@ -217,7 +226,7 @@ class Executor:
             if a.change in ("create", "replace"):
                 create.update(a.ids)
         if replace_ids:
-            self.ui.say(f"Deleting {len(replace_ids)} tasks to run them again...")
+            self.ui.say(f"Deleting {plural(len(replace_ids), 'task')} to run them again...")
             for task_id in replace_ids:
                 self.batch.delete_task(job.id, task_id)
             self.ledger.forget(replace_ids)
@@ -235,12 +244,12 @@ class Executor:
             for step in job.steps
             for group in (step.barriers, step.tasks)
         ]
-        self.ui.say(f"Adding {len(ids)} tasks to job [{job.id}]...")
+        self.ui.say(f"Adding {plural(len(ids), 'task')} to job [{job.id}]...")
         with self.ui.bar(f"Adding tasks to {job.id}", len(ids), " tasks") as bar:
             for wave in waves:
                 if wave:
                     self.batch.add_tasks(job.id, wave, self.resolver, bar.advance, self.depends)
-        self.ui.say(f"  added {len(ids)} tasks")
+        self.ui.say(f"  added {plural(len(ids), 'task')}")
 
     def monitor(self) -> Outcome:
         in_job = [t for t in all_tasks(self.desired) if t.id in self.in_job]
@@ -265,7 +274,7 @@ class Executor:
             self.ui.say(line)
         if outcome.missing:
             self.ui.say(
-                f"{len(outcome.missing)} task(s) are no longer in the job (deleted by "
+                f"{plural(len(outcome.missing), 'task')} no longer in the job (deleted by "
                 f"someone else?): {', '.join(outcome.missing[:20])}"
             )
         if outcome.timed_out:
@@ -280,17 +289,18 @@ class Executor:
                     f"Copying [{a.name}]/{a.pattern} to {to} from the copy kept in BWF_HOME..."
                 )
                 files = self.kept.copy_out(a.name, a.pattern, to)
-                self.ui.say(f"  {len(files)} files copied.")
+                self.ui.say(f"  {plural(len(files), 'file')} copied.")
             else:
                 self.ui.say(f"Downloading [{a.name}]/{a.pattern} to {to}...")
                 files = self.storage.download(a.name, a.pattern, to)
-                self.ui.say(f"  {len(files)} files in place.")
+                self.ui.say(f"  {plural(len(files), 'file')} in place.")
             download = next(
                 d
                 for d in self.desired.downloads
                 if (d.container, d.to, d.pattern) == (a.id, a.to, a.pattern)
             )
             self.ledger.record_download(dl.key(download), dl.entries(a.to, files))
+            self.record.downloaded(a.name, a.pattern, a.to, len(files), a.source)
 
     def record_ledger(self, outcome: Outcome) -> None:
         by_id = {t.id: t for t in all_tasks(self.desired)}
@@ -308,7 +318,8 @@ class Executor:
                 kept = self.kept.take(self.desired, self.storage, self.ledger.tasks, local)
                 if kept:
                     self.ui.say(
-                        f"Kept a copy of {kept} output blobs in BWF_HOME for later applies."
+                        f"Kept a copy of {plural(kept, 'output blob')} in BWF_HOME for later "
+                        "applies."
                     )
                 deleted = [
                     self.storage.delete_container(c.name)
@@ -329,4 +340,5 @@ class Executor:
         if _confirm(f"Delete job {job}?", self.yes, cl.job) and self.batch.delete_job(job):
             self.ui.say(f"Deleted job [{job}].")
         if _confirm(f"Delete pool {pool}?", self.yes, cl.pool) and self.batch.delete_pool(pool):
+            self.record.pool_deleted(pool)
             self.ui.say(f"Deleted pool [{pool}].")

@@ -141,6 +141,8 @@ def observed_task(task: Any) -> ObservedTask:
         failure_code=failure.code if failure else None,
         failure_message=secrets.scrub(failure.message) if failure and failure.message else None,
         depends_on=tuple(depends.task_ids or ()) if depends else (),
+        last_retry=_iso(info.last_retry_time) if info else None,
+        last_requeue=_iso(info.last_requeue_time) if info else None,
     )
 
 
@@ -155,6 +157,8 @@ def observed_node(node: Any) -> ObservedNode:
         total_tasks_run=node.total_tasks_run or 0,
         start_task_exit_code=info.exit_code if info else None,
         start_task_failure=secrets.scrub(f"{failure.code}: {failure.message}") if failure else None,
+        since=_iso(node.state_transition_time),
+        allocated=_iso(node.allocation_time),
     )
 
 

@@ -223,6 +223,7 @@ class _Builder:
             spot_nodes=spot,
             task_slots_per_node=p.get("task_slots_per_node", 1),
             start_task=start,
+            price_per_hour=p.get("price_per_hour"),
         )
 
     def _job(self, j: dict[str, Any]) -> JobSpec:

@@ -4,10 +4,11 @@ goes; ride out a service that stops answering for a while.
 
 One `taskcounts` request per poll drives the progress display. A full task listing
 (state, exit code, node, times, failure) feeds the run record and the dependency
-graph; it is taken when the counts change, at most every `LISTING_SHARE` times what
-the last listing took, so that a 100,000-task job is not listed every second. A task
-that can never run (`runner.dag.blocked`) is not waited for: once nothing runs and
-every task left is blocked, monitoring ends.
+graph and, for a job of several steps, the progress of each step; it is taken when the
+counts change (or every `REFRESH_SECONDS` while tasks run), at most every
+`LISTING_SHARE` times what the last listing took, so that a 100,000-task job is not
+listed every second. A task that can never run (`runner.dag.blocked`) is not waited
+for: once nothing runs and every task left is blocked, monitoring ends.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from runner.state import Desired, ObservedNode, ObservedTask, TaskCounts
 POLL_SECONDS = 1.0
 NODE_POLL_SECONDS = 0.5
 LISTING_SHARE = 10  # a full listing at most every 10x the time the last one took
+# ... and at least this often while tasks run, though the counts stay the same: a retry
+# changes no count, and the run record (and --events) should see it start
+REFRESH_SECONDS = 3.0
 OUTAGE_LIMIT = 300.0  # the longest monitoring retries a service that does not answer
 OUTAGE_MIN = 5.0  # ... and the least, even when the job timeout is nearly over
 T = TypeVar("T")
@@ -48,7 +52,7 @@ def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) ->
         states: dict[str, int] = {}
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
-            record.node(p.id, n.id, n.state, n.dedicated)
+        record.nodes(p.id, nodes)
         failed = [n for n in nodes if n.state in ("starttaskfailed", "unusable")]
         if failed and len(failed) == len(nodes) and len(nodes) >= want:
             raise _start_task_failed(desired, batch, failed[0])
@@ -123,6 +127,8 @@ def task_record(
         failure=failure,
         blocked_by=blocker.task if blocker else None,
         barrier=barrier,
+        last_retry=t.last_retry,
+        last_requeue=t.last_requeue,
     )
 
 
@@ -156,18 +162,20 @@ class Monitor:
         )
         started = time.monotonic()
         listed_counts: TaskCounts | None = None
-        next_listing = 0.0
+        next_listing = next_refresh = 0.0
         with self.ui.bar("Tasks", expected) as bar:
             while True:
                 c = self.call(lambda: self.batch.task_counts(self.job_id))
                 rate = c.completed / max(time.monotonic() - started, 1e-3)
                 bar.update(c.completed, self.progress(c, rate))
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
-                if c != listed_counts and (settled or time.monotonic() >= next_listing):
+                stale = c.running > 0 and time.monotonic() >= next_refresh
+                if (c != listed_counts or stale) and (settled or time.monotonic() >= next_listing):
                     took = self.listing()
                     bar.update(c.completed, self.progress(c, rate))
                     listed_counts = c
                     next_listing = time.monotonic() + max(POLL_SECONDS, LISTING_SHARE * took)
+                    next_refresh = time.monotonic() + max(REFRESH_SECONDS, LISTING_SHARE * took)
                     if self.over():
                         return self.outcome
                 if time.monotonic() > self.deadline:
@@ -223,7 +231,7 @@ class Monitor:
         states: dict[str, int] = {}
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
-            self.record.node(pool, n.id, n.state, n.dedicated)
+        self.record.nodes(pool, nodes)
         dedicated = sum(1 for n in nodes if n.dedicated)
         self.record.pool_size(pool, dedicated, len(nodes) - dedicated, states)
 

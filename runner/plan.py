@@ -42,12 +42,22 @@ from typing import TypeVar
 
 from runner.actions import MARKERS, Action, Change, TasksAction
 from runner.plan_compute import cleanup_actions, job_action, pool_action
-from runner.plan_steps import StepPlan, step_plans, task_actions
+from runner.plan_steps import RUNS, StepPlan, step_plans, task_actions
 from runner.plan_storage import container_actions, download_actions
 from runner.plan_tasks import DONE_EARLIER, all_tasks, live_tasks, plan_tasks, usable_job
 from runner.state import Desired, Observed, ObservedTask
 
-__all__ = ["MARKERS", "Action", "Change", "Plan", "all_tasks", "diff", "digest", "tasks_in_job"]
+__all__ = [
+    "MARKERS",
+    "Action",
+    "Change",
+    "Plan",
+    "all_tasks",
+    "diff",
+    "digest",
+    "submitted",
+    "tasks_in_job",
+]
 
 # 2: tasks are planned step by step (`steps`, and `step` on each tasks action) instead of
 # a fan-out and a `merge` action
@@ -123,6 +133,13 @@ def tasks_in_job(plan: Plan) -> set[str]:
         if a.change != "delete" and a.reason != DONE_EARLIER
         for i in a.ids
     }
+
+
+def submitted(plan: Plan) -> list[str]:
+    """The IDs of the tasks apply submits (created or replaced), barrier tasks included,
+    in submission order."""
+    ids = {i for a in plan.of(TasksAction) if a.change in RUNS for i in a.ids}
+    return [t.id for t in all_tasks(plan.desired) if t.id in ids]
 
 
 def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:

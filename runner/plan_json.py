@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.actions import Action, TasksAction
-from runner.plan import Plan, all_tasks
+from runner.plan import Plan, all_tasks, submitted
 from runner.secrets import SECRET_TOKEN_PREFIX, redact
 from runner.state import Desired
 
@@ -39,14 +39,15 @@ def desired_digest(desired: Desired) -> str:
 
 def summary(plan: Plan) -> dict[str, int]:
     """Counts of resources to create, update, replace and delete; tasks in all and to
-    run (the tasks of every step, barrier tasks aside)."""
+    run: every task the job holds (those of every step and the barrier tasks), as
+    apply's `Adding N tasks`, its progress and its result count them."""
     return {
         "create": sum(_weight(a) for a in plan.actions if a.change == "create"),
         "update": sum(_weight(a) for a in plan.actions if a.change == "update"),
         "replace": sum(_weight(a) for a in plan.actions if a.change == "replace"),
         "delete": sum(_weight(a) for a in plan.actions if a.change == "delete"),
-        "tasks": len(plan.desired.job.step_tasks),
-        "tasks_to_run": sum(s.to_run for s in plan.steps),
+        "tasks": len(all_tasks(plan.desired)),
+        "tasks_to_run": len(submitted(plan)),
     }
 
 
@@ -101,5 +102,5 @@ def desired_json(d: Desired) -> dict[str, Any]:
 def _weight(a: Action) -> int:
     """Task groups count as their tasks; uploads, downloads and clean-up are not resources."""
     if isinstance(a, TasksAction):
-        return 0 if a.barriers else a.count
+        return a.count
     return 0 if a.kind in ("upload", "download", "cleanup") else 1

@@ -25,8 +25,10 @@ from runner.actions import (
 )
 from runner.plan import Plan
 from runner.plan_json import summary
+from runner.plan_steps import RUNS
 from runner.show_steps import INDENT, step_lines
 from runner.terminal import escape
+from runner.words import plural
 
 # Local files listed under a container with uploads; the rest are counted.
 SOURCES_SHOWN = 3
@@ -53,7 +55,7 @@ def _sources(paths: list[str]) -> list[str]:
     lines = [f"{INDENT}from {escape(_rel(p))}" for p in paths[:SOURCES_SHOWN]]
     if len(paths) > SOURCES_SHOWN:
         more = len(paths) - SOURCES_SHOWN
-        lines.append(f"{INDENT}... and {more} more local file{'s' if more != 1 else ''}")
+        lines.append(f"{INDENT}... and {plural(more, 'more local file')}")
     return lines
 
 
@@ -78,7 +80,7 @@ def _container(
         text += "  (task stdout/stderr)"
     up = uploads.get(a.id)
     if up is not None:
-        text += f"  upload {up.count} blob{'s' if up.count != 1 else ''} ({_fmt_size(up.bytes)})"
+        text += f"  upload {plural(up.count, 'blob')} ({_fmt_size(up.bytes)})"
         if up.unchanged:
             text += f", {up.unchanged} unchanged"
     elif a.change == "noop":
@@ -94,7 +96,7 @@ def _pool(a: PoolAction) -> list[str]:
     if "/" not in image:
         image += f" ({ref.publisher}/{ref.offer}/{ref.sku})"
     lines = [
-        f"  {a.marker:>3} pool       {a.id}  {nodes} x {a.vm_size}, {a.task_slots_per_node} slot(s) per node{_why(a)}",
+        f"  {a.marker:>3} pool       {a.id}  {nodes} x {a.vm_size}, {plural(a.task_slots_per_node, 'slot')} per node{_why(a)}",
         f"                 image {image}, node agent {a.node_agent_sku}",
     ]
     if a.from_nodes is not None:
@@ -118,7 +120,7 @@ def _job(a: JobAction) -> list[str]:
 
 
 def _restore(a: RestoreAction) -> list[str]:
-    text = f"restore    {a.name}  {a.count} blobs ({_fmt_size(a.bytes)}) from the copy kept in BWF_HOME"
+    text = f"restore    {a.name}  {plural(a.count, 'blob')} ({_fmt_size(a.bytes)}) from the copy kept in BWF_HOME"
     return [f"  {a.marker:>3} {text}  ({a.reason})"]
 
 
@@ -157,28 +159,31 @@ def _resources(plan: Plan) -> list[str]:
 
 def render_plan(plan: Plan) -> str:
     """The human form of a plan (secrets redacted)."""
+    s = summary(plan)
     if not plan.has_changes and not any(a.reason == "in progress" for a in plan.actions):
-        done = len(plan.desired.job.step_tasks)
-        return f"No changes. All {done} tasks of {plan.desired.job.id} are done with the same inputs.\n"
+        return f"No changes. All {plural(s['tasks'], 'task')} of {plan.desired.job.id} are done with the same inputs.\n"
     lines = [f"bwf will perform the following actions on target {plan.target}:", ""]
     lines += _resources(plan)
     cleanup = {a.id: a.policy for a in plan.of(CleanupAction)}
     if cleanup:
         lines.append("      clean-up   " + ", ".join(f"{k}: {v}" for k, v in cleanup.items()))
-    s = summary(plan)
     deleted = f", {s['delete']} to delete" if s["delete"] else ""
-    containers = sum(1 for a in plan.of(ContainerAction) if a.change == "create" and not a.logs)
+    # the logs container too: apply creates it like the others
+    containers = sum(1 for a in plan.of(ContainerAction) if a.change == "create")
     uploads = plan.of(UploadAction)
     blobs = sum(a.count for a in uploads)
     size = sum(a.bytes for a in uploads)
     pools = sum(1 for a in plan.of(PoolAction) if a.change == "create")
     jobs = sum(1 for a in plan.of(JobAction) if a.change == "create")
     n = sum(1 for a in plan.of(DownloadAction) if a.change == "create")
-    fetches = f", {n} download{'s' if n != 1 else ''}" if n else ""
+    fetches = f", {plural(n, 'download')}" if n else ""
+    barriers = sum(a.count for a in plan.of(TasksAction) if a.barriers and a.change in RUNS)
+    among = f" (including {plural(barriers, 'barrier task')})" if barriers else ""
     lines += [
         "",
-        f"Plan: {containers} containers, {blobs} uploads ({_fmt_size(size)}), {pools} pool, {jobs} job, "
-        f"{s['tasks_to_run']} of {s['tasks']} tasks to run{fetches}; {s['create']} to create, {s['update']} to update, "
-        f"{s['replace']} to replace{deleted}.",
+        f"Plan: {plural(containers, 'container')}, {plural(blobs, 'upload')} ({_fmt_size(size)}), "
+        f"{plural(pools, 'pool')}, {plural(jobs, 'job')}, "
+        f"{s['tasks_to_run']} of {plural(s['tasks'], 'task')} to run{among}{fetches}; {s['create']} to create, "
+        f"{s['update']} to update, {s['replace']} to replace{deleted}.",
     ]
     return "\n".join(lines) + "\n"

@@ -8,12 +8,9 @@ from runner.actions import MARKERS, TasksAction
 from runner.plan import Plan
 from runner.plan_steps import StepPlan
 from runner.terminal import escape
+from runner.words import plural
 
 INDENT = " " * 17
-
-
-def tasks(n: int, kind: str = "task") -> str:
-    return f"{n} {kind}{'s' if n != 1 else ''}"
 
 
 def _shape(s: StepPlan) -> str:
@@ -36,7 +33,7 @@ def _waits(s: StepPlan) -> str:
     parts = []
     if s.needs:
         each = "each " if s.fan_out != "single" else ""
-        through = f" through {tasks(s.barriers, 'barrier task')}" if s.barriers else ""
+        through = f" through {plural(s.barriers, 'barrier task')}" if s.barriers else ""
         parts.append(f"{each}after all of {', '.join(s.needs)}{through}")
     if s.to_run and s.waits_on < s.depends:
         if s.fan_out == "single":
@@ -50,7 +47,7 @@ def _waits(s: StepPlan) -> str:
 
 
 def header(s: StepPlan) -> str:
-    text = f"      step {escape(s.name)}: {tasks(s.tasks)}"
+    text = f"      step {escape(s.name)}: {plural(s.tasks, 'task')}"
     for part in (_shape(s), _waits(s)):
         if part:
             text += f", {part}"
@@ -62,9 +59,9 @@ def header(s: StepPlan) -> str:
 def group(a: TasksAction) -> list[str]:
     m = MARKERS[a.change]
     if a.change == "noop":
-        return [f"  {m:>3}   {tasks(a.count)}  {a.reason}"]
+        return [f"  {m:>3}   {plural(a.count, 'task')}  {a.reason}"]
     why = f"  ({a.reason})" if a.reason and (a.change != "create" or a.reason != "missing") else ""
-    lines = [f"  {m:>3}   {tasks(a.count)}{why}"]
+    lines = [f"  {m:>3}   {plural(a.count, 'task')}{why}"]
     for sample in a.sample:
         lines.append(f"{INDENT}{escape(sample.id)}: {escape(sample.command)}")
     if a.count > len(a.sample):
@@ -80,7 +77,7 @@ def step_lines(plan: Plan) -> list[str]:
             by_step.setdefault(a.step, []).append(a)
     lines = []
     for a in by_step.get(None, []):
-        lines.append(f"  {MARKERS[a.change]:>3} {tasks(a.count)} in {escape(a.id)}  ({a.reason})")
+        lines.append(f"  {MARKERS[a.change]:>3} {plural(a.count, 'task')} in {escape(a.id)}  ({a.reason})")
     for s in plan.steps:
         lines.append(header(s))
         for a in by_step.get(s.name, []):

@@ -154,6 +154,7 @@ class PoolSpec:
     spot_nodes: int = 0
     task_slots_per_node: int = 1
     start_task: StartTaskSpec | None = None
+    price_per_hour: float | None = None  # a node-hour's price, for the report's cost estimate
 
 
 # --- job -----------------------------------------------------------------------

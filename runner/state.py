@@ -112,6 +112,7 @@ class DesiredPool:
     task_slots_per_node: int
     start_task: DesiredStartTask | None
     fingerprint: str  # over what cannot change without replacing the pool
+    price_per_hour: float | None = None  # for the report's cost estimate; not in the fingerprint
 
 
 FanOut = Literal["container", "values", "range", "matrix", "step", "single"]
@@ -270,6 +271,8 @@ class ObservedTask:
     )
     failure_message: str | None = None  # scrubbed of secrets
     depends_on: tuple[str, ...] = ()  # the task IDs it was created to wait on
+    last_retry: str | None = None  # executionInfo.lastRetryTime
+    last_requeue: str | None = None  # executionInfo.lastRequeueTime
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,8 @@ class ObservedNode:
     total_tasks_run: int = 0
     start_task_exit_code: int | None = None
     start_task_failure: str | None = None  # failure code and message of the start task
+    since: str | None = None  # when it entered its state (stateTransitionTime), ISO 8601 UTC
+    allocated: str | None = None  # when it joined the pool (allocationTime)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def test_changing_one_input_reruns_only_its_task_and_the_merge(
     assert "Adding 2 tasks" in out
     assert re.search(r"-/\+   1 task  \(changed\)", out), out
     assert results(tmp_path / "out" / "signal_OUTPUT.txt") == [("yak", 5), ("zebra", 4), ("x", 1)]
-    assert "Uploading 1 files" in out and "Uploading 3" not in out  # only the changed blob
+    assert "Uploading 1 file to" in out and "Uploading 3" not in out  # only the changed blob
     data = tmp_path / "workflows" / "data" / "topn"
     every = "".join(p.read_text() for p in sorted(data.glob("*.txt")))
     assert results(tmp_path / "out" / "ALL_OUTPUT.txt") == top(every, 3)
@@ -307,7 +307,7 @@ def test_the_job_timeout_names_what_did_not_finish(
     spec.write_text(text)
     assert run_apply(str(spec), "local", {}, yes=True) == 1
     out = capsys.readouterr().out
-    assert "The job timeout (2s) passed with 1 task(s) not finished" in out
+    assert "The job timeout (2s) passed with 1 task not finished" in out
     assert "  in0001: running" in out
     assert "1 did not finish" in out
     assert len(list((tmp_path / "out").glob("*.out"))) == 2  # what finished is still downloaded
@@ -322,7 +322,7 @@ def test_a_removed_input_removes_its_task(
     capsys.readouterr()
     assert run_apply(str(spec), "local", {}, yes=True) == 0
     out = capsys.readouterr().out
-    assert "(not in the spec)" in out and "Deleting 1 tasks that the spec no longer has" in out
+    assert "(not in the spec)" in out and "Deleting 1 task that the spec no longer has" in out
     assert "Adding" not in out
     from runner.commands.status import collect
 

@@ -14,6 +14,7 @@ import re
 import shutil
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,18 @@ def report(tmp_path: Path) -> list[list[str]]:
         return list(csv.reader(f))
 
 
+def step_rows(out: str) -> dict[str, str]:
+    """The step rows of the run report whose path apply printed: step -> the first line
+    of its hover text."""
+    path = Path(re.findall(r"^Run report: (.+)$", out, re.MULTILINE)[-1])
+    rows = {}
+    for g in ET.fromstring(path.read_text(encoding="utf-8")).iter("g"):
+        if g.get("class") == "step-row":
+            title = next(t for t in g.iter("title"))
+            rows[str(g.get("data-step"))] = (title.text or "").splitlines()[0]
+    return rows
+
+
 def ran_since(name: str, since: dt.datetime) -> set[str]:
     """The tasks of the job that started at or after `since`, as the service records them."""
     return {
@@ -113,6 +126,14 @@ def test_results_equal_an_independent_computation_and_an_edit_reruns_its_chain_a
     out = capsys.readouterr().out
     assert "step count: 4 tasks, per item of tokenize (on_failure: block)" in out
     assert "tokenize 4/4 ✓, count 4/4 ✓, report 1/1 ✓" in out
+    # the plan's count is what apply then adds and reports: 4 texts, 4 counts, 1 report
+    assert "Plan: 4 containers, 5 uploads" in out and ", 9 of 9 tasks to run" in out
+    assert "Adding 9 tasks to job" in out and ": 9 tasks succeeded." in out
+    assert step_rows(out) == {
+        "tokenize": "step tokenize: 4 tasks, 4 succeeded",
+        "count": "step count: 4 tasks, 4 succeeded",
+        "report": "step report: 1 task, 1 succeeded",
+    }
     status = CliRunner().invoke(status_command, [str(spec)])
     assert "  steps: tokenize 4/4 ✓, count 4/4 ✓, report 1/1 ✓\n" in status.output, status.output
     assert run_apply(str(spec), "local", {}, yes=True) == 0

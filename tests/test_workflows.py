@@ -62,7 +62,8 @@ def test_topn_plan_shows_the_tutorial_run() -> None:
         "topn-harbour: python3 $AZ_BATCH_NODE_SHARED_DIR/topn.py --filepath harbour.txt --numwords 3"
         in out
     )
-    assert "Plan: 3 containers, 4 uploads" in out
+    # the logs container is created too, and the merge is a task like the others
+    assert "Plan: 4 containers, 4 uploads (5.5 KiB), 1 pool, 1 job, 4 of 4 tasks to run" in out
 
 
 def test_topn_plan_json_has_the_same_content() -> None:
@@ -108,4 +109,6 @@ def test_plan_human_output_matches_render(tmp_path: Path) -> None:
     text = render_plan(diff(desired, Observed.empty()))
     assert "step merge: 1 task, after all of tasks (on_failure: block)" in text
     assert "sweep-table" in text
-    assert to_json(diff(desired, Observed.empty()))["summary"]["tasks"] == 5
+    summary = to_json(diff(desired, Observed.empty()))["summary"]
+    assert (summary["tasks"], summary["tasks_to_run"]) == (5, 5)  # 4 sweep tasks and the merge
+    assert "5 of 5 tasks to run" in text

@@ -22,6 +22,7 @@ from runner.commands.options import (
 from runner.paths import Allowed
 from runner.runrecord import RunRecord, RunSummary
 from runner.state import Desired, ObservedJob
+from runner.words import plural
 
 
 def collect(
@@ -152,7 +153,7 @@ def command(
     _show_steps(data)
     for t in data["tasks"]:
         result = f" {t['result']} (exit {t['exit_code']})" if t["state"] == "completed" else ""
-        retries = f", {t['retry_count']} retries" if t["retry_count"] else ""
+        retries = f", {plural(t['retry_count'], 'retry', 'retries')}" if t["retry_count"] else ""
         click.echo(f"  {t['id']}: {t['state']}{result}{retries}")
 
 
@@ -160,7 +161,7 @@ def _show_run(data: dict[str, Any]) -> None:
     run = data["run"]
     if run is None:
         done = data["ledger_done"]
-        click.echo("job: none" + (f" ({done} tasks done in earlier runs)" if done else ""))
+        click.echo("job: none" + (f" ({plural(done, 'task')} done in earlier runs)" if done else ""))
         return
     state = f"finished {run['finished']}, {run['outcome']}" if run["finished"] else "not finished"
     click.echo(
@@ -177,7 +178,7 @@ def _show_run(data: dict[str, Any]) -> None:
         if t["node"]:
             detail.append(f"on {t['node']}")
         if t["retries"]:
-            detail.append(f"{t['retries']} retries")
+            detail.append(plural(t["retries"], "retry", "retries"))
         if t["failure"] and t["state"] == "failed":
             detail.append(t["failure"])
         if t["blocked_by"]:

@@ -7,13 +7,18 @@ run as local processes on "compute nodes" with Batch's directory layout and
 survives a restart. bwf's client code never imports this package: they meet over HTTP.
 
 Modules: `auth` (Shared Key, request dates), `errors` (Batch error bodies), `store`
-(state and its persistence), `odata` ($filter/$select), `blobs` (resource files and
+(state and its persistence), `odata` ($filter parser, $select) with `filterable` (each
+list's filterable properties), `conditional` (If-Match and friends), `shapes` (the
+request bodies each route accepts, checked before its handler runs) with `fields` and
+`specs` (reading checked bodies into stored resources), `blobs` (resource files and
 output files over the Blob REST API), `nodes` (node directories and processes),
 `nursery` and `spawner` (every process under a supervisor that ends its whole tree),
-`scheduler` (pools, nodes, dispatch, lifecycle), `api` (the REST handlers), `shapes`
-(the request bodies they accept), `files` (task and node files), `server` (HTTP),
-`wire`, `connections` and `limits` (what one client may take from it), `faults` and
-`harsh` (switches for tests: injected faults, and Azure's slower, harsher behaviour),
-`autoscale` (the autoscale formula language), `__main__`
-(`python -m runner.localbatch serve`).
+`scheduler` (dispatch, lifecycle) with `allocation` (nodes in and out of pools,
+reboot, scheduling) and `execution` (start tasks, tasks, preparation and release),
+`stats` (statistics, usage metrics), `api` (the router) with one handler group per
+resource (`pools_api`, `nodes_api`, `jobs_api`, `tasks_api`, sharing `resources`),
+`files` (task and node files), `server` (HTTP), `wire`, `connections` and `limits`
+(what one client may take from it), `faults` and `harsh` (switches for tests:
+injected faults, and Azure's slower, harsher behaviour), `autoscale` (the autoscale
+formula language), `__main__` (`python -m runner.localbatch serve`).
 """

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.localbatch import blobs
+from runner.localbatch.allocation import idle_state
 from runner.localbatch.nodes import Process, environment, kill_under
-from runner.localbatch.store import Obj, now_iso, set_state, touch
+from runner.localbatch.store import Obj, now_iso, set_plain_state, set_state, touch
 
 if TYPE_CHECKING:
     from runner.localbatch.faults import Faults
@@ -42,6 +43,8 @@ class Execution:
         def node_handle(self, pool_key: str, node: Obj) -> Node: ...
         def enqueue(self, job_key: str, task_key: str) -> None: ...
         def _reboot(self, pool_key: str, node: Obj) -> None: ...
+        def runs_on(self, pool_key: str, node_id: str) -> list[Running]: ...
+        def cancel_runs(self, runs: list[Running], how: str) -> None: ...
 
     def _run_start_task(self, pool_key: str, node_id: str) -> None:
         with self.cond:
@@ -52,12 +55,12 @@ class Execution:
             spec = pool.get("startTask")
             handle = self.node_handle(pool_key, node)
             if not spec:
-                set_state(node, "idle")
+                set_plain_state(node, idle_state(node))
                 self.store.save_node(pool_key, node)
                 self.cond.notify_all()
                 return
             wait = spec.get("waitForSuccess", True)
-            set_state(node, "waitingforstarttask" if wait else "idle")
+            set_plain_state(node, "waitingforstarttask" if wait else idle_state(node))
             self.store.save_node(pool_key, node)
             self.cond.notify_all()
         retries = int(spec.get("maxTaskRetryCount") or 0)
@@ -116,9 +119,9 @@ class Execution:
                 if ok or attempt >= retries:
                     if ok or not wait:
                         if node["state"] in ("waitingforstarttask", "starting"):
-                            set_state(node, "idle")
+                            set_plain_state(node, idle_state(node))
                     else:
-                        set_state(node, "starttaskfailed")
+                        set_plain_state(node, "starttaskfailed")
                     self.store.save_node(pool_key, node)
                     self.cond.notify_all()
                     return
@@ -126,7 +129,8 @@ class Execution:
             attempt += 1
 
     def _run_job_task(self, job_key: str, pool_key: str, node_id: str, kind: str) -> int | None:
-        """Run the job preparation or release task on one node; its exit code."""
+        """Run the job preparation or release task on one node; its exit code. Its
+        execution info is kept on the job, for the preparation and release status list."""
         with self.cond:
             job = self.store.jobs.get(job_key)
             node = self.store.nodes.get(pool_key, {}).get(node_id)
@@ -134,19 +138,57 @@ class Execution:
                 return 0
             spec = job[kind]
             handle = self.node_handle(pool_key, node)
-            task_dir = handle.prep_dir(
-                job["id"], "jobpreparation" if kind == "jobPreparationTask" else "jobrelease"
-            )
+            name = "jobpreparation" if kind == "jobPreparationTask" else "jobrelease"
+            task_dir = handle.prep_dir(job["id"], name)
             env = environment(
                 handle, task_dir, self.account, self.url, spec.get("environmentSettings"),
                 {"AZ_BATCH_JOB_ID": job["id"], "AZ_BATCH_TASK_ID": spec.get("id") or kind},
             )  # fmt: skip
+            info = self._job_task_info(job, pool_key, node, kind, name)
+            self.store.save("job", job_key, job)
+        code: int | None = None
+        failure = None
         try:
             blobs.fetch_resource_files(spec.get("resourceFiles") or [], task_dir / "wd")
-            proc = Process(spec["commandLine"], task_dir, env)
-        except (blobs.TransferError, OSError):
-            return None
-        return proc.wait(None)
+            code = Process(spec["commandLine"], task_dir, env).wait(None)
+        except blobs.TransferError as e:
+            failure = _failure("usererror", "ResourceFileDownloadFailed", str(e))
+        except OSError as e:
+            failure = _failure("usererror", "CommandProgramNotFound", str(e))
+        with self.cond:
+            result = "success" if code == 0 else "failure"
+            info.update(state="completed", endTime=now_iso(), result=result)
+            if code is not None:
+                info["exitCode"] = code
+            if failure is None and code != 0:
+                failure = _failure("usererror", "FailureExitCode", f"The task exited with code {code}")
+            if failure is not None:
+                info["failureInfo"] = failure
+            if job_key in self.store.jobs:
+                self.store.save("job", job_key, job)
+        return None if failure is not None and code is None else code
+
+    def _job_task_info(self, job: Obj, pool_key: str, node: Obj, kind: str, name: str) -> Obj:
+        """A fresh execution info for a preparation or release task on `node` (lock held)."""
+        status = job.setdefault("_jobtasks", {}).setdefault(
+            f"{pool_key}/{node['id']}",
+            {
+                "poolId": self.store.pools[pool_key]["id"],
+                "nodeId": node["id"],
+                "nodeUrl": node["url"],
+            },
+        )
+        root = f"workitems/{job['id']}/job-1/{name}"
+        info: Obj = {
+            "state": "running",
+            "startTime": now_iso(),
+            "taskRootDirectory": root,
+            "taskRootDirectoryUrl": f"{node['url']}/files/{root}",
+        }
+        if kind == "jobPreparationTask":
+            info["retryCount"] = 0
+        status[f"{kind}ExecutionInfo"] = info
+        return info
 
     def _run_task(self, job_key: str, task_key: str) -> None:
         st = self.store
@@ -229,7 +271,7 @@ class Execution:
                         "MaxWallClockTimeExpiry",
                         "The task ran longer than its maxWallClockTime",
                     )
-        if run.cancel in ("delete", "requeue"):
+        if run.cancel in ("delete", "requeue", "lost"):
             with self.cond:
                 self._settle(job_key, task_key, run, code, failure)
             return
@@ -274,7 +316,7 @@ class Execution:
                     node["runningTasksCount"] = max(0, node["runningTasksCount"] - 1)
                     node["runningTaskSlotsCount"] = node["runningTasksCount"]
                     if node["runningTasksCount"] == 0 and node["state"] == "running":
-                        set_state(node, "idle")
+                        set_plain_state(node, idle_state(node))
             self.cond.notify_all()
 
     def _settle(
@@ -301,8 +343,11 @@ class Execution:
             node["totalTasksSucceeded"] = node.get("totalTasksSucceeded", 0) + (
                 1 if succeeded else 0
             )
-        if run.cancel == "requeue":
-            info["retryCount"] = info.get("retryCount", 0) + 1
+        if run.cancel in ("requeue", "lost"):
+            # a requeue asked for by a user (node removed, rebooted, job disabled) is not a
+            # retry; a task whose node died counts one
+            if run.cancel == "lost":
+                info["retryCount"] = info.get("retryCount", 0) + 1
             info["requeueCount"] = info.get("requeueCount", 0) + 1
             set_state(task, "active")
             task.pop("nodeInfo", None)
@@ -334,12 +379,10 @@ class Execution:
             node = self.store.nodes.get(pool_key, {}).get(node_id)
             if node is None:
                 return
-            set_state(node, "unusable")
+            set_plain_state(node, "unusable")
             self.store.save_node(pool_key, node)
-            for r in self.running.values():
-                if r.pool_key == pool_key and r.node_id == node_id:
-                    r.cancel = "requeue"
-            kill_under(Path(node["_root"]))  # its tasks, and its start or job tasks too
+            self.cancel_runs(self.runs_on(pool_key, node_id), "lost")
+            kill_under(Path(node["_root"]))  # its start task's tree, and its job tasks too
 
         def reboot() -> None:
             time.sleep(0.5)

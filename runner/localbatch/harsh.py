@@ -6,8 +6,9 @@ behaviours observable, so that a client can be tested against it:
 
 - `BWF_LOCALBATCH_MAX_NODES=N`: the account's core quota, as a node count across all
   pools; what a resize cannot get ends in `resizeErrors` (`AccountCoreQuotaReached`).
-- `BWF_LOCALBATCH_ALLOCATION_DELAY=S`: a resize (pool creation included) stays
-  `resizing` for S seconds; another resize meanwhile gets 409 `PoolBeingResized`.
+- `BWF_LOCALBATCH_ALLOCATION_DELAY=S`: a resize (pool creation and node removal
+  included) stays `resizing` for S seconds; another resize meanwhile gets 409
+  `PoolBeingResized`.
 - `BWF_LOCALBATCH_DELETE_DELAY=S`: a deleted pool or job stays `deleting` for S seconds
   (default `DEFAULT_DELETE_DELAY`); creating one with its ID meanwhile gets 409.
 - `BWF_LOCALBATCH_THROTTLE_RATE=F`: that fraction of authenticated requests gets 429

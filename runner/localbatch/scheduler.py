@@ -7,7 +7,6 @@ report back under the lock. Request handlers wake the scheduler after each chang
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import threading
 from collections import deque
@@ -15,14 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.localbatch.allocation import Allocation, takes_tasks
 from runner.localbatch.execution import Execution
 from runner.localbatch.faults import Faults
 from runner.localbatch.harsh import TERMINATE_DELAY, Harsh
-from runner.localbatch.nodes import Node, Process, is_ours, kill_group, kill_under
-from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
+from runner.localbatch.nodes import Node, Process, is_ours, kill_group
+from runner.localbatch.store import Obj, Store, now_iso, set_plain_state, set_state, touch
 
 TICK = 0.2  # seconds between scheduling passes when nothing wakes the scheduler
-SCHEDULABLE = ("idle", "running")
 _ISO_UNITS = {"D": 86400, "H": 3600, "M": 60, "S": 1}
 
 
@@ -48,10 +47,10 @@ class Running:
     pool_key: str
     node_id: str
     process: Process | None = None
-    cancel: str | None = None  # "terminate" | "requeue" | "delete"
+    cancel: str | None = None  # "terminate" | "requeue" | "lost" (node died) | "delete"
 
 
-class Scheduler(Execution):
+class Scheduler(Allocation, Execution):
     def __init__(
         self,
         store: Store,
@@ -158,13 +157,6 @@ class Scheduler(Execution):
         for key in [k for k in self.dep_pos if k[0] == job_key]:
             del self.dep_pos[key]
 
-    def _reboot(self, pool_key: str, node: Obj) -> None:
-        set_state(node, "starting")
-        node["runningTasksCount"] = 0
-        node["runningTaskSlotsCount"] = 0
-        self.store.save_node(pool_key, node)
-        self.workers.submit(self._run_start_task, pool_key, node["id"])
-
     # --- one scheduling pass (lock held) ---------------------------------------------------
 
     def _tick(self) -> None:
@@ -174,16 +166,19 @@ class Scheduler(Execution):
             if pool["state"] == "deleting":
                 if Harsh.due(pool):
                     self._delete_pool(pool_key)
-            elif pool.get("allocationState") == "stopping":
-                self._settle_pool(pool_key, pool)
-            elif pool.get("allocationState") == "resizing" and Harsh.due(pool):
+                continue
+            state = pool.get("allocationState")
+            if state == "stopping" or (state == "resizing" and Harsh.due(pool)):
                 self._resize(pool_key, pool)
+            self._restart_nodes(pool_key)
         for job_key in list(st.jobs):
             job = st.jobs[job_key]
             if job["state"] == "deleting":
                 self._delete_job(job_key, job)
             elif job["state"] == "terminating":
                 self._finish_terminating(job_key, job)
+            elif job["state"] in ("disabling", "enabling"):
+                self._settle_job_state(job_key, job)
             elif job["state"] == "active" and job.get("onAllTasksComplete") == "terminatejob":
                 tasks = st.tasks.get(job_key, {})
                 if tasks and all(t["state"] == "completed" for t in tasks.values()):
@@ -193,73 +188,28 @@ class Scheduler(Execution):
                     st.save("job", job_key, job)
         self._dispatch()
 
-    def _resize(self, pool_key: str, pool: Obj) -> None:
-        st = self.store
-        nodes = st.nodes.setdefault(pool_key, {})
-        target = int(pool.get("targetDedicatedNodes") or 0) + int(
-            pool.get("targetLowPriorityNodes") or 0
-        )
-        elsewhere = sum(len(n) for key, n in st.nodes.items() if key != pool_key)
-        target, errors = self.harsh.grant_nodes(target, len(nodes), elsewhere)
-        if errors:
-            pool["resizeErrors"] = errors
-        while len(nodes) < target:
-            seq = st.next_seq()
-            node_id = f"tvmps_{hashlib.sha1(pool_key.encode()).hexdigest()[:12]}_{seq:06d}"
-            root = self.home / "nodes" / pool["id"] / node_id
-            node: Obj = {
-                "id": node_id,
-                "url": f"{self.url}/pools/{pool['id']}/nodes/{node_id}",
-                "state": "creating",
-                "schedulingState": "enabled",
-                "stateTransitionTime": now_iso(),
-                "allocationTime": now_iso(),
-                "ipAddress": "127.0.0.1",
-                "affinityId": f"TVM:{node_id}",
-                "vmSize": pool.get("vmSize"),
-                "totalTasksRun": 0,
-                "totalTasksSucceeded": 0,
-                "runningTasksCount": 0,
-                "runningTaskSlotsCount": 0,
-                "isDedicated": len(nodes) < int(pool.get("targetDedicatedNodes") or 0),
-                "nodeAgentInfo": {"version": "1.12.0-local", "lastUpdateTime": now_iso()},
-                "_root": str(root),
-            }
-            Node(pool["id"], node_id, root).create()
-            nodes[node_id] = node
-            self._reboot(pool_key, node)
-        if len(nodes) > target:
-            # idle nodes go first; tasks on a removed busy node are re-queued
-            order = sorted(
-                nodes.values(), key=lambda n: (n["state"] in ("running",), n["_seq"]), reverse=True
-            )
-            for node in order[: len(nodes) - target]:
-                self._remove_node(pool_key, node["id"])
-        self._settle_pool(pool_key, pool)
+    # --- job disable and enable ------------------------------------------------------------
 
-    def _settle_pool(self, pool_key: str, pool: Obj) -> None:
-        """The pool's allocation ends (done or stopped) with the nodes it has."""
-        nodes = self.store.nodes.setdefault(pool_key, {})
-        pool["currentDedicatedNodes"] = sum(1 for n in nodes.values() if n.get("isDedicated"))
-        pool["currentLowPriorityNodes"] = len(nodes) - pool["currentDedicatedNodes"]
-        pool["allocationState"] = "steady"
-        pool["allocationStateTransitionTime"] = now_iso()
-        touch(pool)
-        self.store.save("pool", pool_key, pool)
+    def disable_job(self, job_key: str, job: Obj, option: str) -> None:
+        """`requeue` and `terminate` stop the job's running tasks; `wait` lets them finish.
+        The job is `disabling` until none runs, then `disabled`; it gets no new tasks."""
+        set_state(job, "disabling")
+        if option != "wait":
+            self.cancel_runs([r for r in self.running.values() if r.job_key == job_key], option)
+        self.store.save("job", job_key, job)
 
-    def _remove_node(self, pool_key: str, node_id: str) -> None:
-        for r in self.running.values():
-            if r.pool_key == pool_key and r.node_id == node_id:
-                r.cancel = r.cancel or "requeue"
-                if r.process:
-                    kill_group(r.process.pid)
-        proc = self.start_tasks.pop((pool_key, node_id), None)
-        if proc:
-            kill_group(proc.pid)
-        node = self.store.nodes[pool_key].pop(node_id)
-        kill_under(Path(node["_root"]))  # job preparation and release tasks too
-        self.store.remove("node", f"{pool_key}/{node_id}")
-        shutil.rmtree(node["_root"], ignore_errors=True)
+    def enable_job(self, job_key: str, job: Obj) -> None:
+        set_state(job, "enabling")
+        self.store.save("job", job_key, job)
+
+    def _settle_job_state(self, job_key: str, job: Obj) -> None:
+        if job["state"] == "enabling":
+            set_state(job, "active")
+        elif not any(r.job_key == job_key for r in self.running.values()):
+            set_state(job, "disabled")
+        else:
+            return
+        self.store.save("job", job_key, job)
 
     def _delete_pool(self, pool_key: str) -> None:
         for node_id in list(self.store.nodes.get(pool_key, {})):
@@ -378,7 +328,7 @@ class Scheduler(Execution):
                 continue
             slots = int(pool.get("taskSlotsPerNode") or 1)
             for node in st.nodes.get(pool_key, {}).values():
-                if node["state"] not in SCHEDULABLE or node.get("schedulingState") == "disabled":
+                if not takes_tasks(node):
                     continue
                 while node["runningTasksCount"] < slots:
                     picked = None
@@ -414,6 +364,6 @@ class Scheduler(Execution):
         st.save_task(job_key, task)
         node["runningTasksCount"] += 1
         node["runningTaskSlotsCount"] = node["runningTasksCount"]
-        set_state(node, "running")
+        set_plain_state(node, "running")
         self.running[(job_key, task_key)] = Running(job_key, task_key, pool_key, node["id"])
         self.workers.submit(self._run_task, job_key, task_key)

@@ -41,6 +41,7 @@ def pool(r: Renderer, uploads: Uploads) -> DesiredPool:
         task_slots_per_node=p.task_slots_per_node,
         start_task=start,
         fingerprint=fingerprint,
+        price_per_hour=p.price_per_hour,
     )
 
 
