@@ -282,6 +282,8 @@ job:
     text = render_plan(plan)
     assert "step ana: 20000 tasks, per item of sim (on_failure: block)" in text
     assert f"step summary: 1 task, after all of ana through {len(barriers)} barrier tasks" in text
+    every = 40001 + len(barriers)  # what apply adds: the barrier tasks are tasks of the job
+    assert f"{every} of {every} tasks to run (including {len(barriers)} barrier tasks)" in text
     s = connect(desired, "local")
     ex = Executor(plan, s.storage, s.batch, s.ledger, Ui(quiet=True), yes=True)
     ex.pool()

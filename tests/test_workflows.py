@@ -66,6 +66,17 @@ def test_topn_plan_shows_the_tutorial_run() -> None:
     assert "Plan: 4 containers, 4 uploads (5.5 KiB), 1 pool, 1 job, 4 of 4 tasks to run" in out
 
 
+def test_wordstats_plan_counts_what_apply_creates() -> None:
+    out = bwf("plan", "--offline", "workflows/wordstats.yaml").stdout
+    assert "      step report: 1 task, after all of count (on_failure: block)\n" in out
+    # application, texts, work and the logs container; the script and four texts; four
+    # tokenize tasks, four count tasks and the report, each one resource to create
+    assert (
+        "Plan: 4 containers, 5 uploads (5.7 KiB), 1 pool, 1 job, 9 of 9 tasks to run, "
+        "1 download; 15 to create, 0 to update, 0 to replace." in out
+    )
+
+
 def test_topn_plan_json_has_the_same_content() -> None:
     r = bwf("plan", "--offline", "--json", "workflows/topn.yaml", "--var", "top_n=5")
     assert r.returncode == 0, r.stderr
