@@ -10,73 +10,37 @@ moment, and never printed.
 from __future__ import annotations
 
 import time
-import urllib.parse
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import click
 
-from runner import dag, secrets
+from runner import dag
 from runner import downloads as dl
+from runner.actions import (
+    ContainerAction,
+    DownloadAction,
+    JobAction,
+    PoolAction,
+    RestoreAction,
+    TasksAction,
+    UploadAction,
+)
 from runner.batch import Batch
 from runner.errors import BwfError
 from runner.failures import failures, unfinished
 from runner.kept import Kept
 from runner.ledger import Ledger
 from runner.monitor import Monitor, Outcome, wait_for_nodes
-from runner.plan import Action, Plan, all_tasks, tasks_in_job
-from runner.plan_tasks import task_steps
+from runner.plan import Plan, all_tasks, submitted, tasks_in_job
 from runner.progress import Ui
 from runner.record_events import RunStarted
-from runner.render import LOGS_KEY
+from runner.resolver import Resolver
 from runner.runrecord import RunRecord
-from runner.state import Desired, DesiredTask, ResourceFile
+from runner.spec import LOGS_KEY
 from runner.storage import Storage
 from runner.words import plural
-
-
-class _Resolver:
-    """Secret tokens and logical containers -> URLs with least-privilege SAS (cached)."""
-
-    def __init__(self, desired: Desired, storage: Storage) -> None:
-        self.desired = desired
-        self.storage = storage
-        self.cache: dict[tuple[str, str], str] = {}
-
-    def _name(self, key: str) -> str:
-        return self.desired.container(key).name
-
-    def sas(self, key: str, kind: str) -> str:
-        if (key, kind) not in self.cache:
-            name = self._name(key)
-            if kind == "url":
-                self.cache[(key, kind)] = self.storage.container_url(name)
-            else:
-                self.cache[(key, kind)] = self.storage.sas_url(name, kind, self.desired.sas_expiry)
-        return self.cache[(key, kind)]
-
-    def text(self, value: str) -> str:
-        return secrets.resolve(value, self.sas)
-
-    def resource(self, rf: ResourceFile) -> dict[str, str | None]:
-        base = {"file_path": rf.file_path, "file_mode": rf.file_mode}
-        if rf.url is not None:
-            return {**base, "http_url": self.text(rf.url)}
-        assert rf.container is not None
-        if rf.blob is not None:
-            url = self.sas(rf.container, "read")
-            container_url, _, query = url.partition("?")
-            blob_url = f"{container_url}/{urllib.parse.quote(rf.blob)}?{query}"
-            return {**base, "http_url": blob_url, "file_path": rf.file_path or rf.blob}
-        return {
-            **base,
-            "storage_container_url": self.sas(rf.container, "read"),
-            "blob_prefix": rf.prefix or None,
-        }
-
-    def output_url(self, container: str) -> str:
-        return self.sas(container, "write")
 
 
 def _confirm(question: str, yes: bool, policy: Literal["ask", "delete", "keep"] = "ask") -> bool:
@@ -102,18 +66,15 @@ class Executor:
         self.ledger = ledger
         self.ui = ui
         self.yes = yes
-        self.resolver = _Resolver(self.desired, storage)
+        self.resolver = Resolver(self.desired, storage)
         self.kept = Kept(ledger)
         self.record = RunRecord(ledger)
         self.in_job = tasks_in_job(plan)
         self.depends = dag.submitted_dependencies(all_tasks(self.desired), self.in_job)
 
-    def actions(self, kind: str) -> list[Action]:
-        return [a for a in self.plan.actions if a.kind == kind]
-
     def run(self) -> int:
         started = time.monotonic()
-        runs_tasks = bool(self.actions("job"))  # tasks to run or still running
+        runs_tasks = bool(self.plan.of(JobAction))  # tasks to run or still running
         if runs_tasks or self.record.open_run() is not None:
             self.record.begin(self._run_info())
         try:
@@ -142,11 +103,6 @@ class Executor:
 
     def _run_info(self) -> RunStarted:
         d = self.desired
-        to_run = sum(
-            len(a.details["ids"])
-            for a in self.plan.actions
-            if a.kind in ("tasks", "merge") and a.change in ("create", "replace")
-        )
         return RunStarted(
             run="",
             workflow=d.name,
@@ -155,7 +111,7 @@ class Executor:
             target=self.plan.target,
             spec=d.spec_path,
             tasks=len(all_tasks(d)),
-            to_run=to_run,
+            to_run=len(submitted(self.plan)),
             vm_size=d.pool.vm_size,
             slots_per_node=d.pool.task_slots_per_node,
             dedicated_nodes=d.pool.dedicated_nodes,
@@ -188,38 +144,37 @@ class Executor:
     # --- the steps ---------------------------------------------------------------------
 
     def containers(self) -> None:
-        for a in self.actions("container"):
+        for a in self.plan.of(ContainerAction):
             if a.change == "create":
-                self.storage.create_container(a.details["name"])
-                self.ui.say(f"Container [{a.details['name']}] created.")
+                self.storage.create_container(a.name)
+                self.ui.say(f"Container [{a.name}] created.")
 
     def restore(self) -> None:
-        for a in self.actions("restore"):
-            name = a.details["name"]
+        for a in self.plan.of(RestoreAction):
             self.ui.say(
-                f"Restoring {plural(a.details['count'], 'blob')} to [{name}] from the copy kept "
-                "in BWF_HOME..."
+                f"Restoring {plural(a.count, 'blob')} to [{a.name}] from the copy kept in "
+                "BWF_HOME..."
             )
-            with self.ui.bar(f"Restoring {name}", a.details["count"], " files") as bar:
-                self.kept.restore(name, self.storage, lambda _n: bar.advance())
+            with self.ui.bar(f"Restoring {a.name}", a.count, " files") as bar:
+                self.kept.restore(a.name, self.storage, lambda _n: bar.advance())
 
     def uploads(self) -> None:
-        for a in self.actions("upload"):
+        for a in self.plan.of(UploadAction):
             c = self.desired.container(a.id)
-            wanted = set(a.details["blobs"])
+            wanted = set(a.blobs)
             todo = [u for u in c.uploads if u.blob in wanted]
             self.ui.say(f"Uploading {plural(len(todo), 'file')} to [{c.name}]...")
             with self.ui.bar(f"Uploading to {c.name}", len(todo), " files") as bar:
                 self.storage.upload(c.name, todo, lambda _n: bar.advance())
             self.record.uploaded(c.name, len(todo), sum(u.size for u in todo))
-            unchanged = a.details.get("unchanged")
+            unchanged = a.unchanged
             self.ui.say(
                 f"  uploaded {plural(len(todo), 'file')}"
                 + (f" ({unchanged} unchanged)" if unchanged else "")
             )
 
     def pool(self) -> None:
-        (a,) = self.actions("pool") or (None,)
+        (a,) = self.plan.of(PoolAction) or (None,)
         if a is None or a.change == "noop":
             return
         p = self.desired.pool
@@ -245,7 +200,7 @@ class Executor:
         self.batch.create_pool(p, agent, self.resolver)
 
     def job(self) -> None:
-        (a,) = self.actions("job") or (None,)
+        (a,) = self.plan.of(JobAction) or (None,)
         if a is None or a.change == "noop":
             return
         j = self.desired.job
@@ -258,50 +213,53 @@ class Executor:
     def tasks(self) -> int:
         """Delete what is replaced (tasks the live job holds), submit what is created,
         each waiting only on tasks in the job; the number of tasks in the job."""
-        by_id = {t.id: t for t in all_tasks(self.desired)}
+        job = self.desired.job
         replace_ids: list[str] = []
-        create: list[DesiredTask] = []
-        for a in self.actions("tasks") + self.actions("merge"):
-            if a.change == "replace":
-                replace_ids += a.details["ids"]
-            if a.change in ("create", "replace"):
-                create += [by_id[i] for i in a.details["ids"]]
-        for a in self.actions("tasks"):
+        create: set[str] = set()
+        for a in self.plan.of(TasksAction):
             if a.change == "delete":
-                self.ui.say(
-                    f"Deleting {plural(a.details['count'], 'task')} that the spec no longer has..."
-                )
-                for task_id in a.details["ids"]:
-                    self.batch.delete_task(self.desired.job.id, task_id)
+                self.ui.say(f"Deleting {plural(a.count, 'task')} that the spec no longer has...")
+                for task_id in a.ids:
+                    self.batch.delete_task(job.id, task_id)
+            if a.change == "replace":
+                replace_ids += a.ids
+            if a.change in ("create", "replace"):
+                create.update(a.ids)
         if replace_ids:
             self.ui.say(f"Deleting {plural(len(replace_ids), 'task')} to run them again...")
             for task_id in replace_ids:
-                self.batch.delete_task(self.desired.job.id, task_id)
+                self.batch.delete_task(job.id, task_id)
             self.ledger.forget(replace_ids)
-        self.ledger.forget([t.id for t in create])
+        self.ledger.forget(list(create))
         if create:
-            order = {t.id: i for i, t in enumerate(all_tasks(self.desired))}
-            create.sort(key=lambda t: order[t.id])  # what a task waits on comes first
-            self.ui.say(f"Adding {plural(len(create), 'task')} to job [{self.desired.job.id}]...")
-            with self.ui.bar(
-                f"Adding tasks to {self.desired.job.id}", len(create), " tasks"
-            ) as bar:
-                self.batch.add_tasks(
-                    self.desired.job.id, create, self.resolver, bar.advance, self.depends
-                )
-            self.ui.say(f"  added {plural(len(create), 'task')}")
+            self.submit(create)
         return len(self.in_job)
+
+    def submit(self, ids: set[str]) -> None:
+        """Submit step by step, a step's barriers before its tasks, so that no task is
+        added before a task it waits on; each step's tasks in parallel chunks."""
+        job = self.desired.job
+        waves = [
+            [t for t in group if t.id in ids]
+            for step in job.steps
+            for group in (step.barriers, step.tasks)
+        ]
+        self.ui.say(f"Adding {plural(len(ids), 'task')} to job [{job.id}]...")
+        with self.ui.bar(f"Adding tasks to {job.id}", len(ids), " tasks") as bar:
+            for wave in waves:
+                if wave:
+                    self.batch.add_tasks(job.id, wave, self.resolver, bar.advance, self.depends)
+        self.ui.say(f"  added {plural(len(ids), 'task')}")
 
     def monitor(self) -> Outcome:
         in_job = [t for t in all_tasks(self.desired) if t.id in self.in_job]
         graph = dag.Graph.of(
             replace(t, depends_on=self.depends.get(t.id, t.depends_on)) for t in in_job
         )
-        steps = task_steps(self.desired)
         hint = f"When it answers again, `bwf apply {self.desired.spec_path}` resumes monitoring."
         if self.plan.target == "local":
             hint += " For the local stack: `bwf local status`, then `bwf local up`."
-        return Monitor(self.desired, self.batch, self.ui, self.record, graph, steps, hint).run()
+        return Monitor(self.desired, self.batch, self.ui, self.record, graph, hint).run()
 
     def report(self, outcome: Outcome) -> None:
         job_id = self.desired.job.id
@@ -324,28 +282,25 @@ class Executor:
                 self.ui.say(line)
 
     def downloads(self) -> None:
-        sources = {
-            a.details["to"] + "|" + a.details["pattern"]: a for a in self.actions("download")
-        }
-        for d in self.desired.downloads:
-            a = sources.get(d.to + "|" + d.pattern)
-            if a is None:
-                continue
-            to = Path(d.to)
-            if a.details["source"] == "kept":
+        for a in self.plan.of(DownloadAction):
+            to = Path(a.to)
+            if a.source == "kept":
                 self.ui.say(
-                    f"Copying [{d.container_name}]/{d.pattern} to {to} from the copy kept in BWF_HOME..."
+                    f"Copying [{a.name}]/{a.pattern} to {to} from the copy kept in BWF_HOME..."
                 )
-                files = self.kept.copy_out(d.container_name, d.pattern, to)
+                files = self.kept.copy_out(a.name, a.pattern, to)
                 self.ui.say(f"  {plural(len(files), 'file')} copied.")
             else:
-                self.ui.say(f"Downloading [{d.container_name}]/{d.pattern} to {to}...")
-                files = self.storage.download(d.container_name, d.pattern, to)
+                self.ui.say(f"Downloading [{a.name}]/{a.pattern} to {to}...")
+                files = self.storage.download(a.name, a.pattern, to)
                 self.ui.say(f"  {plural(len(files), 'file')} in place.")
-            self.ledger.record_download(dl.key(d), dl.entries(d.to, files))
-            self.record.downloaded(
-                d.container_name, d.pattern, d.to, len(files), a.details["source"]
+            download = next(
+                d
+                for d in self.desired.downloads
+                if (d.container, d.to, d.pattern) == (a.id, a.to, a.pattern)
             )
+            self.ledger.record_download(dl.key(download), dl.entries(a.to, files))
+            self.record.downloaded(a.name, a.pattern, a.to, len(files), a.source)
 
     def record_ledger(self, outcome: Outcome) -> None:
         by_id = {t.id: t for t in all_tasks(self.desired)}
@@ -379,7 +334,7 @@ class Executor:
                 )
         if cl.logs == "delete" and clean:
             self.storage.delete_container(self.desired.container(LOGS_KEY).name)
-        if not (self.actions("job") or self.in_job):
+        if not (self.plan.of(JobAction) or self.in_job):
             return  # the job and the pool were gone before this apply
         job, pool = self.desired.job.id, self.desired.pool.id
         if _confirm(f"Delete job {job}?", self.yes, cl.job) and self.batch.delete_job(job):

@@ -55,6 +55,7 @@ class Attempt:
     blocked_by: str | None = None
     requeued: bool = False  # it exists because the attempt before it was requeued
     seen: bool = True  # False: known only from Batch's counts
+    barrier: bool = False  # an attempt of a barrier task of `step`
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class TaskAttempts:
     def update(self, snap: TaskRecord) -> list[Change]:
         """Fold in the next snapshot of the task; what changed, in the order it happened."""
         if not self.attempts:
-            self.attempts.append(Attempt(snap.id, snap.step, 0, 0, 0, queued=snap.queued))
+            first = Attempt(snap.id, snap.step, 0, 0, 0, queued=snap.queued, barrier=snap.barrier)
+            self.attempts.append(first)
         changes = self._advance(snap)
         return changes + self._apply(snap)
 
@@ -99,6 +101,7 @@ class TaskAttempts:
                 state=FAILED,
                 queued=last.ended,
                 seen=False,
+                barrier=snap.barrier,
             )
             self.attempts.append(unseen)
             changes.append(Change("ended", dataclasses.replace(unseen), will_retry=True))
@@ -112,6 +115,7 @@ class TaskAttempts:
                 snap.requeues,
                 queued=last.ended or (snap.last_requeue if requeued else snap.last_retry),
                 requeued=requeued,
+                barrier=snap.barrier,
             )
         )
         return changes
@@ -149,7 +153,7 @@ class TaskAttempts:
     def _apply(self, snap: TaskRecord) -> list[Change]:
         """What `snap` says of the attempt its counts describe."""
         attempt = self.attempts[-1]
-        attempt.step = snap.step
+        attempt.step, attempt.barrier = snap.step, snap.barrier
         changes: list[Change] = []
         if snap.state == "blocked":
             if attempt.state != BLOCKED:

@@ -23,7 +23,7 @@ from runner.ledger import Ledger
 from runner.lock import workflow_lock
 from runner.observe import all_done, ledger_for, observe, observe_local
 from runner.paths import Allowed
-from runner.plan import Plan, all_tasks, diff
+from runner.plan import PLAN_FORMAT_VERSION, Plan, all_tasks, diff
 from runner.plan_json import desired_digest
 from runner.plan_tasks import IN_PROGRESS
 from runner.progress import Ui
@@ -55,8 +55,13 @@ def load_saved_plan(path: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise UsageError(f"{path}: not a saved plan: {e}") from None
-    if data.get("format_version") != 1 or "spec" not in data:
-        raise UsageError(f"{path}: not a bwf plan (format_version 1)")
+    if "spec" not in data or "format_version" not in data:
+        raise UsageError(f"{path}: not a bwf plan")
+    if data["format_version"] != PLAN_FORMAT_VERSION:
+        raise UsageError(
+            f"{path}: a plan of format_version {data['format_version']}, made by another "
+            f"version of bwf (this one applies {PLAN_FORMAT_VERSION}); plan again"
+        )
     return data
 
 

@@ -91,6 +91,7 @@ class EventStream:
         fields: dict[str, Any] = {
             "task": a.task_id,
             "step": a.step,
+            "barrier": a.barrier,
             "attempt": a.number + 1,
             "node": a.node,
         }

@@ -4,11 +4,11 @@ goes; ride out a service that stops answering for a while.
 
 One `taskcounts` request per poll drives the progress display. A full task listing
 (state, exit code, node, times, failure) feeds the run record and the dependency
-graph; it is taken when the counts change (or every `REFRESH_SECONDS` while tasks run),
-at most every `LISTING_SHARE` times what the last listing took, so that a
-100,000-task job is not listed every second. A task
-that can never run (`runner.dag.blocked`) is not waited for: once nothing runs and
-every task left is blocked, monitoring ends.
+graph and, for a job of several steps, the progress of each step; it is taken when the
+counts change (or every `REFRESH_SECONDS` while tasks run), at most every
+`LISTING_SHARE` times what the last listing took, so that a 100,000-task job is not
+listed every second. A task that can never run (`runner.dag.blocked`) is not waited
+for: once nothing runs and every task left is blocked, monitoring ends.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from runner import durations
+from runner import durations, stepcounts
 from runner.batch import Batch
 from runner.dag import Blocker, Graph, blocked
 from runner.errors import BwfError, ServiceUnreachable
@@ -104,7 +104,9 @@ class Outcome:
         ]
 
 
-def task_record(t: ObservedTask, step: str, blocker: Blocker | None) -> TaskRecord:
+def task_record(
+    t: ObservedTask, step: str, blocker: Blocker | None, barrier: bool = False
+) -> TaskRecord:
     state = t.state
     if state == "completed":
         state = "succeeded" if t.result == "success" else "failed"
@@ -124,6 +126,7 @@ def task_record(t: ObservedTask, step: str, blocker: Blocker | None) -> TaskReco
         requeues=t.requeue_count,
         failure=failure,
         blocked_by=blocker.task if blocker else None,
+        barrier=barrier,
         last_retry=t.last_retry,
         last_requeue=t.last_requeue,
     )
@@ -137,7 +140,6 @@ class Monitor:
         ui: Ui,
         record: RunRecord,
         graph: Graph,
-        steps: Mapping[str, str],
         hint: str,
     ) -> None:
         self.desired = desired
@@ -146,7 +148,7 @@ class Monitor:
         self.ui = ui
         self.record = record
         self.graph = graph  # the job's tasks and what each waits on in the job
-        self.steps = steps
+        self.steps = ""  # the progress of each step, as the last listing saw it
         self.hint = hint  # how to resume, for when the service is lost
         self.outcome = Outcome()
         self.deadline = 0.0
@@ -165,15 +167,12 @@ class Monitor:
             while True:
                 c = self.call(lambda: self.batch.task_counts(self.job_id))
                 rate = c.completed / max(time.monotonic() - started, 1e-3)
-                bar.update(
-                    c.completed,
-                    f"ok {c.succeeded} failed {c.failed} running {c.running} "
-                    f"waiting {c.active} ({rate:.1f}/s)",
-                )
+                bar.update(c.completed, self.progress(c, rate))
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
                 stale = c.running > 0 and time.monotonic() >= next_refresh
                 if (c != listed_counts or stale) and (settled or time.monotonic() >= next_listing):
                     took = self.listing()
+                    bar.update(c.completed, self.progress(c, rate))
                     listed_counts = c
                     next_listing = time.monotonic() + max(POLL_SECONDS, LISTING_SHARE * took)
                     next_refresh = time.monotonic() + max(REFRESH_SECONDS, LISTING_SHARE * took)
@@ -201,12 +200,30 @@ class Monitor:
         self.outcome.tasks = tasks
         self.outcome.blocked = {i: b for i, b in stuck.items() if tasks[i].state != "completed"}
         self.outcome.missing = sorted(set(self.graph.depends) - set(tasks))
+        job = self.desired.job
         self.record.tasks(
-            task_record(t, self.steps.get(i, "tasks"), self.outcome.blocked.get(i))
+            task_record(t, job.step_of[i], self.outcome.blocked.get(i), i in job.barrier_ids)
             for i, t in tasks.items()
         )
+        self.count_steps(tasks)
         self.sample_pool()
         return time.monotonic() - began
+
+    def count_steps(self, tasks: Mapping[str, ObservedTask]) -> None:
+        """The progress of each step, for a job of several."""
+        if len(self.desired.job.steps) < 2:
+            return
+        blocked = self.outcome.blocked
+        states = {i: stepcounts.bucket(t.state, t.result, i in blocked) for i, t in tasks.items()}
+        self.steps = stepcounts.line(stepcounts.count(self.desired.job, states, self.graph.depends))
+
+    def progress(self, c: TaskCounts, rate: float) -> str:
+        if self.steps:
+            return f"{self.steps} ({rate:.1f}/s)"
+        return (
+            f"ok {c.succeeded} failed {c.failed} running {c.running} "
+            f"waiting {c.active} ({rate:.1f}/s)"
+        )
 
     def sample_pool(self) -> None:
         pool = self.desired.pool.id

@@ -4,7 +4,7 @@ BWF_HOME, how long what the plan runs should take and how many node-hours it sho
 - The run: the latest finished one in which some execution has a duration.
 - Each task that will run takes its own duration in that run (its last successful
   execution, else its last that ended); a task that did not run there takes the median
-  of its step's durations, else of all.
+  of its step's durations (a barrier task: of its step's barrier tasks), else of all.
 - Wall time: those durations laid out on the pool's task slots (nodes x slots per
   node), each task in plan order, on the slot that frees first, once the tasks it waits
   on (among those that run) have ended; plus that run's overhead, its wall time less
@@ -22,14 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.errors import BwfError
-from runner.plan import Plan, all_tasks
-from runner.plan_tasks import task_steps
+from runner.plan import Plan, all_tasks, submitted
 from runner.report import Result, RunData, TaskExecution
 from runner.runrecord import RunRecord
 from runner.runreport import run_data
 from runner.words import plural
 
 _RUNS_LOOKED_AT = 5  # the latest runs searched for one with durations
+_Kind = tuple[str, bool]  # a step's name, and whether of its barrier tasks
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,10 @@ class Estimate:
     node_hours_spot: float
 
 
-def to_run(plan: Plan) -> list[str]:
-    """The IDs of the tasks the plan submits (created or replaced), in plan order."""
-    ids = {
-        i
-        for a in plan.actions
-        if a.kind in ("tasks", "merge") and a.change in ("create", "replace")
-        for i in a.details["ids"]
-    }
-    return [t.id for t in all_tasks(plan.desired) if t.id in ids]
-
-
 def estimate(plan: Plan, record: RunRecord) -> Estimate | None:
     """The estimate for `plan` from the runs in `record`; None without a usable run or
     without tasks to run."""
-    ids = to_run(plan)
+    ids = submitted(plan)
     if not ids:
         return None
     run = _earlier_run(plan, record)
@@ -64,8 +53,11 @@ def estimate(plan: Plan, record: RunRecord) -> Estimate | None:
         return None
     durations, fallback = _durations(run.executions)
     waits = {t.id: t.depends_on for t in all_tasks(plan.desired)}
-    steps = task_steps(plan.desired)
-    planned = [(i, durations.get(i, fallback.get(steps[i], fallback[""]))) for i in ids]
+    job = plan.desired.job
+    planned = [
+        (i, durations.get(i, fallback.get((job.step_of[i], i in job.barrier_ids), fallback[None])))
+        for i in ids
+    ]
     pool = plan.desired.pool
     nodes = pool.dedicated_nodes + pool.spot_nodes
     span = _schedule(planned, waits, max(1, nodes * pool.task_slots_per_node))
@@ -119,20 +111,22 @@ def _earlier_run(plan: Plan, record: RunRecord) -> RunData | None:
     return None
 
 
-def _durations(executions: Sequence[TaskExecution]) -> tuple[dict[str, float], dict[str, float]]:
+def _durations(
+    executions: Sequence[TaskExecution],
+) -> tuple[dict[str, float], dict[_Kind | None, float]]:
     """Each task's duration (its last success, else its last execution that ended), and
-    the median duration per step ("" for all)."""
+    the median duration per step, its tasks and its barrier tasks apart (None: of all)."""
     own: dict[str, tuple[bool, float]] = {}
     for e in executions:
         if e.duration is not None:
             ok = e.result is Result.SUCCESS
             if e.task_id not in own or ok or not own[e.task_id][0]:
                 own[e.task_id] = (ok, e.duration)
-    by_step: dict[str, list[float]] = {"": []}
-    steps = {e.task_id: e.step or "" for e in executions}
+    by_step: dict[_Kind | None, list[float]] = {None: []}
+    kinds = {e.task_id: (e.step or "", e.barrier) for e in executions}
     for task_id, (_, seconds) in own.items():
-        by_step.setdefault(steps[task_id], []).append(seconds)
-        by_step[""].append(seconds)
+        by_step.setdefault(kinds[task_id], []).append(seconds)
+        by_step[None].append(seconds)
     medians = {step: statistics.median(values) for step, values in by_step.items() if values}
     return {task_id: seconds for task_id, (_, seconds) in own.items()}, medians
 

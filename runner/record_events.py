@@ -57,7 +57,7 @@ class TaskRecord:
     """
 
     id: str
-    step: str  # tasks | barrier | merge (the step of a multi-step job)
+    step: str  # the name of its step (`tasks` or `merge` for job.tasks and job.merge)
     state: str  # active | preparing | running | succeeded | failed | blocked
     exit_code: int | None = None
     node: str | None = None
@@ -70,6 +70,8 @@ class TaskRecord:
     blocked_by: str | None = None
     last_retry: str | None = None
     last_requeue: str | None = None
+    # a barrier task: it stands for the dependencies of `step`, the step waiting on it
+    barrier: bool = False
 
 
 REMOVED = "removed"  # a node's pseudo-state once it has left the pool

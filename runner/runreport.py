@@ -225,6 +225,7 @@ def _execution(
         requeued=attempt.requeued,
         failure_reason=reason,
         command=command,
+        barrier=attempt.barrier,
     )
 
 

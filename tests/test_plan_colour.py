@@ -79,7 +79,7 @@ def test_counted_nouns_agree_with_their_numbers(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, one, {"data/a.txt": "a\n"})
     text = bwf("plan", "--offline", str(spec)).out
     assert "upload 1 blob (2 B)" in text and "1 slot per node" in text
-    assert "+ 1 task in j" in text
+    assert "step tasks: 1 task, one per blob of input\n    +   1 task\n" in text
     assert "Plan: 2 containers, 1 upload (2 B), 1 pool, 1 job, 1 of 1 task to run;" in text
     other = tmp_path / "resized"
     other.mkdir()
@@ -91,5 +91,5 @@ def test_the_plan_counts_the_merge_like_apply_does(tmp_path: Path) -> None:
     desired = render(load_spec(write_spec(tmp_path, merged)))
     text = render_plan(diff(desired, Observed.empty()))
     assert "3 of 3 tasks to run" in text  # two inputs and the merge: apply adds 3 tasks
-    done = diff(replace(desired), Observed(ledger={t.id: t.fingerprint for t in desired.job.tasks}))
+    done = diff(replace(desired), Observed(ledger={t.id: t.fingerprint for t in desired.job.step("tasks").tasks}))
     assert "1 of 3 tasks to run" in render_plan(done)

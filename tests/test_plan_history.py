@@ -101,3 +101,50 @@ def test_the_plan_shows_the_estimate_as_text_and_json(tmp_path: Path) -> None:
     data = json.loads(bwf("plan", "--offline", "--json", str(spec)).out)
     assert data["estimate"]["from_run"] == "r1" and data["estimate"]["wall_seconds"] == 10.0
     assert data["estimate"]["node_hours"]["total"] == 2 * 10 / 3600
+
+
+def test_steps_take_their_own_medians_and_wait_on_what_they_need(tmp_path: Path) -> None:
+    def steps_spec(values: str) -> Desired:
+        spec = tmp_path / "steps.yaml"
+        spec.write_text(f"""\
+apiVersion: bwf/v1
+name: hist-steps
+storage: {{containers: {{output: {{}}}}}}
+pool: {{id: hist-pool, vm_size: standard_d2s_v3, image: ubuntu-22.04, nodes: 2}}
+job:
+  id: hist-job
+  steps:
+    a:
+      for_each: {{values: [{values}]}}
+      id: "a-{{{{ item }}}}"
+      command: echo {{{{ item }}}}
+    c:
+      for_each: {{step: a}}
+      id: "c-{{{{ item }}}}"
+      command: echo {{{{ upstream.id }}}}
+    r: {{needs: [c], id: r, command: "true"}}
+""")
+        return pipeline.desired_state(spec)
+
+    desired = steps_spec("x, y")
+    runs = RunRecord(ledger_for(desired, "local"))
+    runs.dir.mkdir(parents=True)
+    # step a took 2 s and 4 s, step c 10 s and 12 s, r 1 s; 20 s in all (3 s of overhead)
+    events: list[tuple[float, Event]] = [
+        (0, RunStarted("r1", "hist-steps", "hist-job", "hist-pool", "local", "s", 5, 5)),
+        (3, done("a-x", 1, 3, "a")),
+        (5, done("a-y", 1, 5, "a")),
+        (13, done("c-x", 3, 13, "c")),
+        (17, done("c-y", 5, 17, "c")),
+        (18, done("r", 17, 18, "r")),
+        (20, RunFinished("succeeded", 5, 0, 0, 0, 20.0)),
+    ]
+    runs.path("r1").write_text("".join(encode(Stamped(iso(s), e)) + "\n" for s, e in events))
+    runs.index.write_text(json.dumps({"runs": [{"id": "r1", "finished": iso(20)}]}))
+    grown = steps_spec("x, y, z")
+    found = estimate(diff(grown, Observed.empty()), RunRecord(ledger_for(grown, "local")))
+    assert found is not None and (found.tasks, found.timed) == (7, 5)
+    # a-z takes step a's median (3 s), c-z step c's (11 s), not the median of all (4 s);
+    # on two slots: a-x 0-2, a-y 0-4, a-z 2-5, c-x 4-14, c-y 5-17, c-z 14-25 (after
+    # a-z and a free slot), r 25-26 (after every c); plus 3 s of overhead
+    assert found.wall_seconds == 26 + 3

@@ -205,3 +205,42 @@ def _line(s: Stamped) -> str:
     from runner.record_events import encode
 
     return encode(s)
+
+
+def test_a_barrier_is_filed_under_the_step_waiting_on_it_and_not_counted_in_its_row(
+    tmp_path: Path,
+) -> None:
+    import io
+    import xml.etree.ElementTree as ET
+
+    from runner.events import EventStream
+    from runner.report import render_html
+
+    barrier = task(
+        "m-barrier-0", "succeeded", "merge", barrier=True, node="a", started=iso(6.1), ended=iso(6.2)
+    )
+    events = [*RUN[:-4], (6.3, barrier), *RUN[-4:]]  # the merge ran after its barrier
+    run = run_data("r1", stamped(events), desired(tmp_path))
+    assert [(e.task_id, e.step, e.barrier) for e in run.executions if e.step == "merge"] == [
+        ("m-barrier-0", "merge", True),
+        ("m", "merge", False),
+    ]
+    rows = {
+        g.get("data-step"): "".join(g.itertext())
+        for g in ET.fromstring(render_html(run)).iter("g")
+        if g.get("class") == "step-row"
+    }
+    assert set(rows) == {"tasks", "merge"}
+    assert "step merge: 1 task, 1 succeeded" in rows["merge"]
+    assert "through 1 barrier task" in rows["merge"] and "barrier" not in rows["tasks"]
+    out = io.StringIO()
+    stream = EventStream(out, owned=False)
+    for one in stamped(events):
+        stream.emit(one)
+    started = [json.loads(line) for line in out.getvalue().splitlines()]
+    started = [e for e in started if e["event"] == "task_started"]
+    assert {(e["task"], e["step"], e["barrier"]) for e in started} >= {
+        ("m-barrier-0", "merge", True),
+        ("m", "merge", False),
+        ("x", "tasks", False),
+    }

@@ -93,6 +93,7 @@ def _execution(e: TaskExecution) -> dict[str, Any]:
         "task_id": e.task_id,
         "retry": e.retry,
         "step": e.step,
+        "barrier": e.barrier,
         "node_id": e.node_id,
         "duration_seconds": e.duration,
         "exit_code": e.exit_code,

@@ -63,6 +63,9 @@ class TaskExecution:
     failure_reason: str | None = None
     command: str = ""  # the command's first words, for the hover text
     slots: int = 1  # task slots the task occupies on its node
+    # a barrier task: it stands for what `step` waits on (bwf adds it when the tasks
+    # waited on do not fit in one dependency list); it is not one of the step's tasks
+    barrier: bool = False
 
     def __post_init__(self) -> None:
         _require_aware("TaskExecution", queued=self.queued, started=self.started, ended=self.ended)
