@@ -1,7 +1,7 @@
 """Apply: execute a Plan against Storage and Batch, step by step like the tutorial.
 
-Containers, restored outputs and uploads, pool, job, tasks, monitoring
-(runner.monitor), the failure report (runner.failures), downloads, the ledger,
+Containers, restored outputs and uploads, pool and job (runner.apply_compute), tasks,
+monitoring (runner.monitor), the failure report (runner.failures), downloads, the ledger,
 clean-up, and the run record all along. The plan decides *what*; this module only
 does it, in order, with progress, and reports. Secrets are resolved here, at the last
 moment, and never printed.
@@ -10,40 +10,33 @@ moment, and never printed.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
-
-import click
 
 from runner import dag, sas_times
 from runner import downloads as dl
+from runner.actions import (
+    ContainerAction,
+    DownloadAction,
+    JobAction,
+    RestoreAction,
+    TasksAction,
+    UploadAction,
+)
+from runner.apply_compute import Compute
 from runner.batch import Batch
-from runner.errors import BwfError
 from runner.failures import failures, unfinished
 from runner.kept import Kept
 from runner.ledger import Ledger
 from runner.monitor import Monitor, Outcome, wait_for_nodes
-from runner.plan import Action, Plan, all_tasks, tasks_in_job
+from runner.plan import Plan, all_tasks, submitted, tasks_in_job
 from runner.progress import Ui
-from runner.render import LOGS_KEY
-from runner.resolver import SasResolver
+from runner.record_events import RunStarted
+from runner.resolver import Resolver
 from runner.runrecord import RunRecord
-from runner.state import DesiredTask
+from runner.spec import LOGS_KEY
 from runner.storage import Storage
-
-
-def _confirm(question: str, yes: bool, policy: Literal["ask", "delete", "keep"] = "ask") -> bool:
-    if policy != "ask":
-        return policy == "delete"
-    if yes:
-        return True
-    import sys
-
-    if not sys.stdin.isatty():
-        return False  # without a terminal and without --yes, "ask" keeps
-    return click.confirm(question, default=False)
+from runner.words import plural
 
 
 class Executor:
@@ -57,21 +50,18 @@ class Executor:
         self.ledger = ledger
         self.ui = ui
         self.yes = yes
-        self.resolver = SasResolver(self.desired, storage, self.desired.sas_expiry)
-        # a pool outlives the apply that signs its start task (see runner.sas_times)
-        self.pool_resolver = SasResolver(self.desired, storage, sas_times.START_TASK_LIFETIME)
-        batch.report_to(ui.say)
+        self.resolver = Resolver(self.desired, storage)
         self.kept = Kept(ledger)
         self.record = RunRecord(ledger)
+        # a pool outlives the apply that signs its start task (see runner.sas_times)
+        pool_resolver = Resolver(self.desired, storage, sas_times.START_TASK_LIFETIME)
+        self.compute = Compute(plan, batch, ui, self.record, yes, (self.resolver, pool_resolver))
         self.in_job = tasks_in_job(plan)
         self.depends = dag.submitted_dependencies(all_tasks(self.desired), self.in_job)
 
-    def actions(self, kind: str) -> list[Action]:
-        return [a for a in self.plan.actions if a.kind == kind]
-
     def run(self) -> int:
         started = time.monotonic()
-        runs_tasks = bool(self.actions("job"))  # tasks to run or still running
+        runs_tasks = bool(self.plan.of(JobAction))  # tasks to run or still running
         if runs_tasks or self.record.open_run() is not None:
             self.record.begin(self._run_info())
         try:
@@ -84,8 +74,8 @@ class Executor:
         self.containers()
         self.restore()
         self.uploads()
-        self.pool()
-        self.job()
+        self.compute.pool()
+        self.compute.job()
         self.tasks()
         outcome = Outcome()
         if runs_tasks:
@@ -98,22 +88,22 @@ class Executor:
         self.cleanup(outcome)
         return outcome
 
-    def _run_info(self) -> dict[str, object]:
+    def _run_info(self) -> RunStarted:
         d = self.desired
-        to_run = sum(
-            len(a.details["ids"])
-            for a in self.plan.actions
-            if a.kind in ("tasks", "merge") and a.change in ("create", "replace")
+        return RunStarted(
+            run="",
+            workflow=d.name,
+            job=d.job.id,
+            pool=d.pool.id,
+            target=self.plan.target,
+            spec=d.spec_path,
+            tasks=len(all_tasks(d)),
+            to_run=len(submitted(self.plan)),
+            vm_size=d.pool.vm_size,
+            slots_per_node=d.pool.task_slots_per_node,
+            dedicated_nodes=d.pool.dedicated_nodes,
+            spot_nodes=d.pool.spot_nodes,
         )
-        return {
-            "workflow": d.name,
-            "job": d.job.id,
-            "pool": d.pool.id,
-            "target": self.plan.target,
-            "spec": d.spec_path,
-            "tasks": len(all_tasks(d)),
-            "to_run": to_run,
-        }
 
     def _summary(self, outcome: Outcome, elapsed: float) -> int:
         failed, blocked, left = len(outcome.failed), len(outcome.blocked), len(outcome.unfinished)
@@ -127,7 +117,7 @@ class Executor:
         verdict = "timed out" if outcome.timed_out else "failed" if problems else "succeeded"
         self.record.finish(verdict, counts, elapsed)
         if not problems:
-            done = f": {outcome.succeeded} tasks succeeded" if self.in_job else ""
+            done = f": {plural(outcome.succeeded, 'task')} succeeded" if self.in_job else ""
             self.ui.say(f"Apply complete in {elapsed:.1f}s{done}.")
             return 0
         parts = [f"{outcome.succeeded} succeeded", f"{failed} failed"]
@@ -141,118 +131,55 @@ class Executor:
     # --- the steps ---------------------------------------------------------------------
 
     def containers(self) -> None:
-        for a in self.actions("container"):
+        for a in self.plan.of(ContainerAction):
             if a.change == "create":
-                self.storage.create_container(a.details["name"])
-                self.ui.say(f"Container [{a.details['name']}] created.")
+                self.storage.create_container(a.name)
+                self.ui.say(f"Container [{a.name}] created.")
 
     def restore(self) -> None:
-        for a in self.actions("restore"):
-            name = a.details["name"]
+        for a in self.plan.of(RestoreAction):
             self.ui.say(
-                f"Restoring {a.details['count']} blobs to [{name}] from the copy kept in BWF_HOME..."
+                f"Restoring {plural(a.count, 'blob')} to [{a.name}] from the copy kept in "
+                "BWF_HOME..."
             )
-            with self.ui.bar(f"Restoring {name}", a.details["count"], " files") as bar:
-                self.kept.restore(name, self.storage, lambda _n: bar.advance())
+            with self.ui.bar(f"Restoring {a.name}", a.count, " files") as bar:
+                self.kept.restore(a.name, self.storage, lambda _n: bar.advance())
 
     def uploads(self) -> None:
-        for a in self.actions("upload"):
+        for a in self.plan.of(UploadAction):
             c = self.desired.container(a.id)
-            wanted = set(a.details["blobs"])
+            wanted = set(a.blobs)
             todo = [u for u in c.uploads if u.blob in wanted]
-            self.ui.say(f"Uploading {len(todo)} files to [{c.name}]...")
+            self.ui.say(f"Uploading {plural(len(todo), 'file')} to [{c.name}]...")
             with self.ui.bar(f"Uploading to {c.name}", len(todo), " files") as bar:
                 self.storage.upload(c.name, todo, lambda _n: bar.advance())
-            unchanged = a.details.get("unchanged")
+            self.record.uploaded(c.name, len(todo), sum(u.size for u in todo))
+            unchanged = a.unchanged
             self.ui.say(
-                f"  uploaded {len(todo)} files" + (f" ({unchanged} unchanged)" if unchanged else "")
+                f"  uploaded {plural(len(todo), 'file')}"
+                + (f" ({unchanged} unchanged)" if unchanged else "")
             )
-
-    def pool(self) -> None:
-        (a,) = self.actions("pool") or (None,)
-        if a is None:
-            return
-        p = self.desired.pool
-        if a.change in ("noop", "update"):
-            self._keep_pool(a)
-            return
-        if a.change == "replace":
-            if not _confirm(
-                f"Pool {p.id} must be replaced ({a.reason}): delete it and create it again?",
-                self.yes,
-            ):
-                raise BwfError(
-                    f"pool {p.id} must be replaced ({a.reason}); confirm in a terminal or pass --yes"
-                )
-            self.ui.say(f"Deleting pool [{p.id}] to replace it ({a.reason})...")
-            self.batch.delete_pool(p.id)
-        self.ui.say(f"Creating pool [{p.id}]: {p.dedicated_nodes} x {p.vm_size}, "
-                    f"{p.image_alias or p.offer}, node agent {p.node_agent_sku}...")  # fmt: skip
-        self.batch.create_pool(p, self.pool_resolver)
-
-    def _keep_pool(self, a: Action) -> None:
-        """A live pool: its start task signed afresh (a node that joins or reboots runs it
-        again), resized, and its nodes whose start task failed rebooted, as planned."""
-        p = self.desired.pool
-        if p.start_task is not None:
-            self.batch.refresh_start_task(p, self.pool_resolver)
-        if "from_nodes" in a.details:
-            self.ui.say(
-                f"Resizing pool [{p.id}] to {p.dedicated_nodes} dedicated + {p.spot_nodes} spot nodes..."
-            )
-            self.batch.resize_pool(p.id, p.dedicated_nodes, p.spot_nodes)
-        if a.details.get("reboot"):
-            failed = [n.id for n in self.batch.nodes(p.id) if n.state == "starttaskfailed"]
-            self.ui.say(
-                f"Rebooting {len(failed)} node(s) of pool [{p.id}] whose start task failed, "
-                "to run it again with its SAS signed afresh..."
-            )
-            for refusal in self.batch.reboot_nodes(p.id, failed):
-                self.ui.warn(f"Warning: {refusal}")
-
-    def job(self) -> None:
-        (a,) = self.actions("job") or (None,)
-        if a is None or a.change == "noop":
-            return
-        j = self.desired.job
-        if a.change == "replace":
-            self.ui.say(f"Deleting job [{j.id}] to replace it ({a.reason})...")
-            self.batch.delete_job(j.id)
-        self.ui.say(f"Creating job [{j.id}]...")
-        # waiting for the account's job quota is bounded as monitoring is
-        self.batch.create_job(j, self.resolver, quota_bound=j.timeout)
 
     def tasks(self) -> int:
         """Delete what is replaced (tasks the live job holds), submit what is created,
         each waiting only on tasks in the job; the number of tasks in the job."""
-        by_id = {t.id: t for t in all_tasks(self.desired)}
         replace_ids: list[str] = []
-        create: list[DesiredTask] = []
-        for a in self.actions("tasks") + self.actions("merge"):
-            if a.change == "replace":
-                replace_ids += a.details["ids"]
-            if a.change in ("create", "replace"):
-                create += [by_id[i] for i in a.details["ids"]]
-        for a in self.actions("tasks"):
+        create: set[str] = set()
+        for a in self.plan.of(TasksAction):
             if a.change == "delete":
-                self.ui.say(f"Deleting {a.details['count']} tasks that the spec no longer has...")
-                self._delete_tasks(a.details["ids"])
+                self.ui.say(f"Deleting {plural(a.count, 'task')} that the spec no longer has...")
+                self._delete_tasks(list(a.ids))
+            if a.change == "replace":
+                replace_ids += a.ids
+            if a.change in ("create", "replace"):
+                create.update(a.ids)
         if replace_ids:
-            self.ui.say(f"Deleting {len(replace_ids)} tasks to run them again...")
+            self.ui.say(f"Deleting {plural(len(replace_ids), 'task')} to run them again...")
             self._delete_tasks(replace_ids)
             self.ledger.forget(replace_ids)
-        self.ledger.forget([t.id for t in create])
+        self.ledger.forget(list(create))
         if create:
-            order = {t.id: i for i, t in enumerate(all_tasks(self.desired))}
-            create.sort(key=lambda t: order[t.id])  # what a task waits on comes first
-            self.ui.say(f"Adding {len(create)} tasks to job [{self.desired.job.id}]...")
-            with self.ui.bar(
-                f"Adding tasks to {self.desired.job.id}", len(create), " tasks"
-            ) as bar:
-                self.batch.add_tasks(
-                    self.desired.job.id, create, self.resolver, bar.advance, self.depends
-                )
-            self.ui.say(f"  added {len(create)} tasks")
+            self.submit(create)
         return len(self.in_job)
 
     def _delete_tasks(self, ids: list[str]) -> None:
@@ -260,20 +187,31 @@ class Executor:
         with self.ui.bar(f"Deleting tasks of {job_id}", len(ids), " tasks") as bar:
             self.batch.delete_tasks(job_id, ids, bar.advance)
 
+    def submit(self, ids: set[str]) -> None:
+        """Submit step by step, a step's barriers before its tasks, so that no task is
+        added before a task it waits on; each step's tasks in parallel chunks."""
+        job = self.desired.job
+        waves = [
+            [t for t in group if t.id in ids]
+            for step in job.steps
+            for group in (step.barriers, step.tasks)
+        ]
+        self.ui.say(f"Adding {plural(len(ids), 'task')} to job [{job.id}]...")
+        with self.ui.bar(f"Adding tasks to {job.id}", len(ids), " tasks") as bar:
+            for wave in waves:
+                if wave:
+                    self.batch.add_tasks(job.id, wave, self.resolver, bar.advance, self.depends)
+        self.ui.say(f"  added {plural(len(ids), 'task')}")
+
     def monitor(self) -> Outcome:
         in_job = [t for t in all_tasks(self.desired) if t.id in self.in_job]
         graph = dag.Graph.of(
             replace(t, depends_on=self.depends.get(t.id, t.depends_on)) for t in in_job
         )
-        merge = self.desired.job.merge
-        steps = {
-            t.id: "merge" if t is merge else "barrier" if t.display == "barrier" else "tasks"
-            for t in in_job
-        }
         hint = f"When it answers again, `bwf apply {self.desired.spec_path}` resumes monitoring."
         if self.plan.target == "local":
             hint += " For the local stack: `bwf local status`, then `bwf local up`."
-        return Monitor(self.desired, self.batch, self.ui, self.record, graph, steps, hint).run()
+        return Monitor(self.desired, self.batch, self.ui, self.record, graph, hint).run()
 
     def report(self, outcome: Outcome) -> None:
         job_id = self.desired.job.id
@@ -288,7 +226,7 @@ class Executor:
             self.ui.say(line)
         if outcome.missing:
             self.ui.say(
-                f"{len(outcome.missing)} task(s) are no longer in the job (deleted by "
+                f"{plural(len(outcome.missing), 'task')} no longer in the job (deleted by "
                 f"someone else?): {', '.join(outcome.missing[:20])}"
             )
         if outcome.timed_out:
@@ -296,25 +234,25 @@ class Executor:
                 self.ui.say(line)
 
     def downloads(self) -> None:
-        sources = {
-            a.details["to"] + "|" + a.details["pattern"]: a for a in self.actions("download")
-        }
-        for d in self.desired.downloads:
-            a = sources.get(d.to + "|" + d.pattern)
-            if a is None:
-                continue
-            to = Path(d.to)
-            if a.details["source"] == "kept":
+        for a in self.plan.of(DownloadAction):
+            to = Path(a.to)
+            if a.source == "kept":
                 self.ui.say(
-                    f"Copying [{d.container_name}]/{d.pattern} to {to} from the copy kept in BWF_HOME..."
+                    f"Copying [{a.name}]/{a.pattern} to {to} from the copy kept in BWF_HOME..."
                 )
-                files = self.kept.copy_out(d.container_name, d.pattern, to)
-                self.ui.say(f"  {len(files)} files copied.")
+                files = self.kept.copy_out(a.name, a.pattern, to)
+                self.ui.say(f"  {plural(len(files), 'file')} copied.")
             else:
-                self.ui.say(f"Downloading [{d.container_name}]/{d.pattern} to {to}...")
-                files = self.storage.download(d.container_name, d.pattern, to)
-                self.ui.say(f"  {len(files)} files in place.")
-            self.ledger.record_download(dl.key(d), dl.entries(d.to, files))
+                self.ui.say(f"Downloading [{a.name}]/{a.pattern} to {to}...")
+                files = self.storage.download(a.name, a.pattern, to)
+                self.ui.say(f"  {plural(len(files), 'file')} in place.")
+            download = next(
+                d
+                for d in self.desired.downloads
+                if (d.container, d.to, d.pattern) == (a.id, a.to, a.pattern)
+            )
+            self.ledger.record_download(dl.key(download), dl.entries(a.to, files))
+            self.record.downloaded(a.name, a.pattern, a.to, len(files), a.source)
 
     def record_ledger(self, outcome: Outcome) -> None:
         by_id = {t.id: t for t in all_tasks(self.desired)}
@@ -332,7 +270,8 @@ class Executor:
                 kept = self.kept.take(self.desired, self.storage, self.ledger.tasks, local)
                 if kept:
                     self.ui.say(
-                        f"Kept a copy of {kept} output blobs in BWF_HOME for later applies."
+                        f"Kept a copy of {plural(kept, 'output blob')} in BWF_HOME for later "
+                        "applies."
                     )
                 deleted = [
                     self.storage.delete_container(c.name)
@@ -347,34 +286,6 @@ class Executor:
                 )
         if cl.logs == "delete" and clean:
             self.storage.delete_container(self.desired.container(LOGS_KEY).name)
-        if not (self.actions("job") or self.in_job):
+        if not (self.plan.of(JobAction) or self.in_job):
             return  # the job and the pool were gone before this apply
-        job, pool = self.desired.job.id, self.desired.pool.id
-        delete_job = _confirm(f"Delete job {job}?", self.yes, cl.job)
-        delete_pool = _confirm(f"Delete pool {pool}?", self.yes, cl.pool)
-        if not delete_job:
-            self._finish_job(outcome)
-        # deletions take minutes on Azure: both at once
-        with ThreadPoolExecutor(max_workers=2) as deleting:
-            job_gone = deleting.submit(self.batch.delete_job, job) if delete_job else None
-            pool_gone = deleting.submit(self.batch.delete_pool, pool) if delete_pool else None
-            if job_gone is not None and job_gone.result():
-                self.ui.say(f"Deleted job [{job}].")
-            if pool_gone is not None and pool_gone.result():
-                self.ui.say(f"Deleted pool [{pool}].")
-
-    def _finish_job(self, outcome: Outcome) -> None:
-        """A kept job whose run is over is terminated: an active job counts against the
-        account's active job quota for as long as it lives. One with tasks still to
-        finish stays active, for the next apply to resume."""
-        job = self.desired.job.id
-        if outcome.timed_out or outcome.unfinished:
-            self.ui.say(
-                f"Kept job [{job}] active: {len(outcome.unfinished)} task(s) have not finished; "
-                f"`bwf apply {self.desired.spec_path}` resumes monitoring."
-            )
-        elif self.batch.terminate_job(job):
-            self.ui.say(
-                f"Terminated job [{job}] (kept): a completed job does not count against the "
-                "account's active job quota."
-            )
+        self.compute.finish(outcome)

@@ -17,7 +17,17 @@ from runner.errors import BwfError
 from runner.terminal import escape_lines
 
 # verb -> module under runner.commands exposing a click command named `command`
-COMMANDS = ("validate", "plan", "apply", "status", "logs", "destroy", "local", "schema")
+COMMANDS = (
+    "validate",
+    "plan",
+    "apply",
+    "status",
+    "logs",
+    "report",
+    "destroy",
+    "local",
+    "schema",
+)
 
 
 class _LazyGroup(click.Group):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from runner import durations, secrets
 from runner.dag import Blocker
 from runner.state import DesiredTask, ObservedTask
+from runner.words import plural
 
 STDERR_TAIL = 10
 SHOWN = 20  # tasks listed per kind; `bwf status` shows them all
@@ -81,7 +82,7 @@ def failures(
     """The lines of the report: failed tasks with their stderr tail, then blocked ones."""
     lines = []
     if failed:
-        lines.append(f"{len(failed)} task(s) failed:")
+        lines.append(f"{plural(len(failed), 'task')} failed:")
         for t in failed[:SHOWN]:
             lines.append("  " + failed_line(t, desired.get(t.id)))
             data = stderr(t.id) or b""
@@ -91,7 +92,8 @@ def failures(
             lines.append(f"  ... and {len(failed) - SHOWN} more (bwf status shows them all)")
     if blocked:
         lines.append(
-            f"{len(blocked)} task(s) blocked: they wait on tasks that failed or are not in the job, and will not run:"
+            f"{plural(len(blocked), 'task')} blocked: they wait on tasks that failed or are not "
+            "in the job, and will not run:"
         )
         for task_id in sorted(blocked)[:SHOWN]:
             lines.append("  " + blocked_line(task_id, blocked[task_id]))
@@ -102,7 +104,7 @@ def failures(
 
 def unfinished(left: Sequence[ObservedTask], timeout: int) -> list[str]:
     lines = [
-        f"The job timeout ({durations.human(timeout)}) passed with {len(left)} task(s) not "
+        f"The job timeout ({durations.human(timeout)}) passed with {plural(len(left), 'task')} not "
         "finished; they keep running in Batch, and the next apply picks them up:"
     ]
     for t in left[:SHOWN]:

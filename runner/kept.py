@@ -1,11 +1,12 @@
 """Kept copies of output containers: what clean-up deletes, kept in BWF_HOME.
 
 `cleanup.containers: delete` (the tutorial's way) removes the containers after a
-clean run. The outputs in them are still needed later: a merge that runs again
-reads every task's outputs, not only those of the task an edit re-runs, and deleted
-download targets must come back. So before deleting a container that tasks write
-to, bwf copies from it what the spec reads back: the blobs under the prefixes the
-merge reads, and those matching the download patterns. A later apply restores the
+clean run. The outputs in them are still needed later: a fan-in that runs again
+reads every task's outputs, not only those of the task an edit re-runs, a chain's
+step that runs again reads what the step before it wrote, and deleted download
+targets must come back. So before deleting a container that tasks write to, bwf
+copies from it what the spec reads back: the blobs under the prefixes tasks read,
+and those matching the download patterns. A later apply restores the
 container from that copy before tasks run (as if clean-up had kept it), or copies
 missing download targets straight from it, instead of running done tasks again.
 
@@ -28,35 +29,43 @@ from typing import Any
 
 from runner.errors import BwfError
 from runner.ledger import Ledger
-from runner.render import LOGS_KEY
+from runner.spec import LOGS_KEY
 from runner.state import Desired, DownloadedFile, KeptCopy, ObservedBlob, Upload
 from runner.storage import Storage
 
 
 def selections(desired: Desired) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """Container key -> (prefixes, patterns) to keep: for every container tasks write
-    to, what the merge reads from it and what the downloads take from it."""
-    written = {o.container for t in desired.job.tasks for o in t.outputs}
-    if desired.job.merge is not None:
-        written |= {o.container for o in desired.job.merge.outputs}
+    to, what tasks read from it (a fan-in's prefix, a chain's prefix per task) and what
+    the downloads take from it."""
+    tasks = desired.job.step_tasks
+    written = {o.container for t in tasks for o in t.outputs}
     written.discard(LOGS_KEY)
+    read: dict[str, set[str]] = {}
+    for t in tasks:
+        for rf in t.resource_files:
+            if rf.container in written and rf.url is None:
+                read.setdefault(rf.container, set()).add(rf.prefix or rf.blob or "")
     out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for key in sorted(written):
-        prefixes: tuple[str, ...] = ()
-        if desired.job.merge is not None:
-            prefixes = tuple(
-                rf.prefix or rf.blob or ""
-                for rf in desired.job.merge.resource_files
-                if rf.container == key
-            )
+        prefixes = _widest(read.get(key, set()))
         patterns = tuple(d.pattern for d in desired.downloads if d.container == key)
         if prefixes or patterns:
             out[key] = (prefixes, patterns)
     return out
 
 
-def _selected(name: str, prefixes: tuple[str, ...], patterns: tuple[str, ...]) -> bool:
-    return any(name.startswith(p) for p in prefixes) or any(
+def _widest(prefixes: set[str]) -> tuple[str, ...]:
+    """The prefixes that no other one covers (sorted, what a prefix covers follows it)."""
+    out: list[str] = []
+    for p in sorted(prefixes):
+        if not out or not p.startswith(out[-1]):
+            out.append(p)
+    return tuple(out)
+
+
+def _selected(name: str, prefixes: frozenset[str], patterns: tuple[str, ...]) -> bool:
+    return any(name[:i] in prefixes for i in range(len(name) + 1)) or any(
         fnmatch.fnmatchcase(name, p) for p in patterns
     )
 
@@ -121,7 +130,8 @@ class Kept:
             listed = storage.observe([name], list_blobs=[name]).get(name)
             if listed is None:
                 continue
-            wanted = [b for b in listed.blobs.values() if _selected(b.name, prefixes, patterns)]
+            kept = frozenset(prefixes)
+            wanted = [b for b in listed.blobs.values() if _selected(b.name, kept, patterns)]
             blobs = {b.name: b for b in wanted if b.md5 and self._keep_local(b.md5, local or {})}
             missing = [b.name for b in wanted if b.name not in blobs]
             for f in storage.fetch(name, missing, lambda n: incoming / _incoming_name(n)):

@@ -4,10 +4,11 @@ goes; ride out a service that stops answering for a while.
 
 One `taskcounts` request per poll drives the progress display. A full task listing
 (state, exit code, node, times, failure) feeds the run record and the dependency
-graph; it is taken when the counts change, at most every `LISTING_SHARE` times what
-the last listing took, so that a 100,000-task job is not listed every second. A task
-that can never run (`runner.dag.blocked`) is not waited for: once nothing runs and
-every task left is blocked, monitoring ends.
+graph and, for a job of several steps, the progress of each step; it is taken when the
+counts change (or every `REFRESH_SECONDS` while tasks run), at most every
+`LISTING_SHARE` times what the last listing took, so that a 100,000-task job is not
+listed every second. A task that can never run (`runner.dag.blocked`) is not waited
+for: once nothing runs and every task left is blocked, monitoring ends.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from runner import durations
+from runner import durations, stepcounts
 from runner.batch import Batch
 from runner.dag import Blocker, Graph, blocked
 from runner.errors import BwfError, ServiceUnreachable
@@ -29,6 +30,9 @@ from runner.state import Desired, ObservedNode, ObservedPool, ObservedTask, Task
 POLL_SECONDS = 1.0
 NODE_POLL_SECONDS = 0.5
 LISTING_SHARE = 10  # a full listing at most every 10x the time the last one took
+# ... and at least this often while tasks run, though the counts stay the same: a retry
+# changes no count, and the run record (and --events) should see it start
+REFRESH_SECONDS = 3.0
 OUTAGE_LIMIT = 300.0  # the longest monitoring retries a service that does not answer
 OUTAGE_MIN = 5.0  # ... and the least, even when the job timeout is nearly over
 T = TypeVar("T")
@@ -52,7 +56,7 @@ def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) ->
         states: dict[str, int] = {}
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
-            record.node(p.id, n.id, n.state, n.dedicated)
+        record.nodes(p.id, nodes)
         failed = [n for n in nodes if n.state in ("starttaskfailed", "unusable")]
         settled = pool is not None and pool.allocation_state == "steady"
         if failed and len(failed) == len(nodes) and (len(nodes) >= want or settled):
@@ -64,7 +68,9 @@ def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) ->
             shown = text
         if ready >= want or (ready and len(nodes) >= want):
             return
-        if settled and len(nodes) < want and _short_pool(desired, pool, nodes, ready, ui):
+        short = settled and len(nodes) < want
+        if short and pool is not None and _short_pool(desired, pool, nodes, ready, ui):
+            record.pool_short(pool, (p.dedicated_nodes, p.spot_nodes))
             return
         if time.monotonic() > deadline:
             raise BwfError(
@@ -74,13 +80,13 @@ def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) ->
 
 
 def _short_pool(
-    desired: Desired, pool: ObservedPool | None, nodes: list[ObservedNode], ready: int, ui: Ui
+    desired: Desired, pool: ObservedPool, nodes: list[ObservedNode], ready: int, ui: Ui
 ) -> bool:
     """A steady pool with fewer nodes than asked: whether to carry on now (some are
     ready; the others are still starting, or will not come). Raises when no node ever
     can run a task."""
     p = desired.pool
-    why = "; ".join(pool.resize_errors) if pool is not None and pool.resize_errors else ""
+    why = "; ".join(pool.resize_errors)
     usable = [n for n in nodes if n.state not in ("starttaskfailed", "unusable")]
     if not usable:
         raise BwfError(
@@ -131,7 +137,9 @@ class Outcome:
         ]
 
 
-def task_record(t: ObservedTask, step: str, blocker: Blocker | None) -> TaskRecord:
+def task_record(
+    t: ObservedTask, step: str, blocker: Blocker | None, barrier: bool = False
+) -> TaskRecord:
     state = t.state
     if state == "completed":
         state = "succeeded" if t.result == "success" else "failed"
@@ -151,6 +159,9 @@ def task_record(t: ObservedTask, step: str, blocker: Blocker | None) -> TaskReco
         requeues=t.requeue_count,
         failure=failure,
         blocked_by=blocker.task if blocker else None,
+        barrier=barrier,
+        last_retry=t.last_retry,
+        last_requeue=t.last_requeue,
     )
 
 
@@ -162,7 +173,6 @@ class Monitor:
         ui: Ui,
         record: RunRecord,
         graph: Graph,
-        steps: Mapping[str, str],
         hint: str,
     ) -> None:
         self.desired = desired
@@ -171,7 +181,7 @@ class Monitor:
         self.ui = ui
         self.record = record
         self.graph = graph  # the job's tasks and what each waits on in the job
-        self.steps = steps
+        self.steps = ""  # the progress of each step, as the last listing saw it
         self.hint = hint  # how to resume, for when the service is lost
         self.outcome = Outcome()
         self.deadline = 0.0
@@ -185,23 +195,23 @@ class Monitor:
         )
         started = time.monotonic()
         listed_counts: TaskCounts | None = None
-        next_listing = 0.0
+        next_listing = next_refresh = 0.0
         with self.ui.bar("Tasks", expected) as bar:
             while True:
                 c = self.call(lambda: self.batch.task_counts(self.job_id))
                 rate = c.completed / max(time.monotonic() - started, 1e-3)
-                bar.update(
-                    c.completed,
-                    f"ok {c.succeeded} failed {c.failed} running {c.running} "
-                    f"waiting {c.active} ({rate:.1f}/s)",
-                )
+                bar.update(c.completed, self.progress(c, rate))
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
-                due = time.monotonic() >= next_listing
-                changed = c != listed_counts and (settled or due)
+                now = time.monotonic()
+                due = now >= next_listing
+                stale = c.running > 0 and now >= next_refresh
+                changed = (c != listed_counts or stale) and (settled or due)
                 if changed or (settled and due and self.counts_lag()):
                     took = self.listing()
+                    bar.update(c.completed, self.progress(c, rate))
                     listed_counts = c
                     next_listing = time.monotonic() + max(POLL_SECONDS, LISTING_SHARE * took)
+                    next_refresh = time.monotonic() + max(REFRESH_SECONDS, LISTING_SHARE * took)
                     if self.over():
                         return self.outcome
                 if time.monotonic() > self.deadline:
@@ -216,9 +226,7 @@ class Monitor:
         filtered list of the tasks not completed, cheap and exact, tells."""
         if not self.outcome.unfinished:
             return False
-        left = self.call(
-            lambda: self.batch.list_tasks(self.job_id, filter="state ne 'completed'")
-        )
+        left = self.call(lambda: self.batch.list_tasks(self.job_id, filter="state ne 'completed'"))
         return not any(t.id in self.graph.depends for t in left)
 
     def over(self) -> bool:
@@ -237,12 +245,30 @@ class Monitor:
         self.outcome.tasks = tasks
         self.outcome.blocked = {i: b for i, b in stuck.items() if tasks[i].state != "completed"}
         self.outcome.missing = sorted(set(self.graph.depends) - set(tasks))
+        job = self.desired.job
         self.record.tasks(
-            task_record(t, self.steps.get(i, "tasks"), self.outcome.blocked.get(i))
+            task_record(t, job.step_of[i], self.outcome.blocked.get(i), i in job.barrier_ids)
             for i, t in tasks.items()
         )
+        self.count_steps(tasks)
         self.sample_pool()
         return time.monotonic() - began
+
+    def count_steps(self, tasks: Mapping[str, ObservedTask]) -> None:
+        """The progress of each step, for a job of several."""
+        if len(self.desired.job.steps) < 2:
+            return
+        blocked = self.outcome.blocked
+        states = {i: stepcounts.bucket(t.state, t.result, i in blocked) for i, t in tasks.items()}
+        self.steps = stepcounts.line(stepcounts.count(self.desired.job, states, self.graph.depends))
+
+    def progress(self, c: TaskCounts, rate: float) -> str:
+        if self.steps:
+            return f"{self.steps} ({rate:.1f}/s)"
+        return (
+            f"ok {c.succeeded} failed {c.failed} running {c.running} "
+            f"waiting {c.active} ({rate:.1f}/s)"
+        )
 
     def sample_pool(self) -> None:
         pool = self.desired.pool.id
@@ -250,7 +276,7 @@ class Monitor:
         states: dict[str, int] = {}
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
-            self.record.node(pool, n.id, n.state, n.dedicated)
+        self.record.nodes(pool, nodes)
         dedicated = sum(1 for n in nodes if n.dedicated)
         self.record.pool_size(pool, dedicated, len(nodes) - dedicated, states)
 

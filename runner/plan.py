@@ -1,9 +1,12 @@
 """The plan: desired state against observed state, as data.
 
-`diff(desired, observed)` is a pure function returning a `Plan` (frozen dataclasses
-with a stable JSON form in `runner.plan_json`, see docs/plan-json.md). `runner.apply`
-executes a Plan and makes no decisions of its own; `runner.show` renders one for
-humans. Which tasks run is decided in `runner.plan_tasks`.
+`diff(desired, observed)` is a pure function returning a `Plan` (frozen dataclasses,
+`runner.actions`, with a stable JSON form in `runner.plan_json`, see
+docs/plan-json.md). `runner.apply` executes a Plan and makes no decisions of its own;
+`runner.show` renders one for humans. Which tasks run is decided in
+`runner.plan_tasks`; the actions per kind of resource are made in `runner.plan_storage`
+(containers, uploads, downloads), `runner.plan_compute` (pool, job, clean-up) and
+`runner.plan_steps` (tasks, step by step).
 
 Semantics (the contract between diff and apply):
 - A task is *done* when the live job holds it completed with result success and the
@@ -12,8 +15,10 @@ Semantics (the contract between diff and apply):
   no-ops. Active/preparing/running tasks with the same fingerprint are left to run
   (no-op, "in progress"). Missing tasks are created; tasks of the live job whose
   fingerprint changed or that failed are replaced (deleted and re-created).
-- A task runs again when a task it waits on runs (`inputs re-run`), and when it is
-  done but its outputs are needed and gone (`outputs gone`).
+- A task's fingerprint follows the DAG (it covers those of the tasks it waits on), so
+  an edit changes the tasks below it too; a task runs again when a task it waits on
+  runs (`inputs re-run`), and when it is done but its outputs are needed and gone
+  (`outputs gone`).
 - A task never waits on a task that is not in the job: apply submits each task with
   only the dependencies the job holds (`tasks_in_job`).
 - Tasks of the live job that the spec no longer renders are deleted.
@@ -34,59 +39,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TypeVar
 
-from runner import downloads, shell
-from runner.plan_tasks import (
-    DONE_EARLIER,
-    Change,
-    TaskPlan,
-    all_tasks,
-    live_tasks,
-    plan_tasks,
-    usable_job,
-)
-from runner.state import Desired, DesiredTask, Observed, ObservedTask
+from runner.actions import MARKERS, Action, Change, TasksAction
+from runner.plan_compute import cleanup_actions, job_action, pool_action
+from runner.plan_steps import RUNS, StepPlan, step_plans, task_actions
+from runner.plan_storage import container_actions, download_actions
+from runner.plan_tasks import DONE_EARLIER, all_tasks, live_tasks, plan_tasks, usable_job
+from runner.state import Desired, Observed, ObservedTask
 
-__all__ = ["Action", "Change", "Plan", "all_tasks", "diff", "digest", "tasks_in_job"]
-MARKERS: Mapping[str, str] = {
-    "create": "+",
-    "update": "~",
-    "replace": "-/+",
-    "delete": "-",
-    "noop": " ",
-}
-
-ResourceKind = Literal[
-    "container",  # id: container key; details: {"name"}
-    "upload",  # id: container key; details: {"blobs": [names], "count", "bytes"}
-    "pool",  # id: pool id; details: what differs / size, image, node agent sku
-    "job",  # id: job id
-    "tasks",  # id: job id; details: {"ids": [task ids]} (create or replace a group)
-    "merge",  # id: merge task id
-    "restore",  # id: container key; details: {"name", "count", "bytes"} (from the kept copy)
-    "download",  # id: container key; details: {"name", "to", "pattern", "source"}
-    "cleanup",  # id: "containers" | "job" | "pool" | "logs"; details: {"policy"}
+__all__ = [
+    "MARKERS",
+    "Action",
+    "Change",
+    "Plan",
+    "all_tasks",
+    "diff",
+    "digest",
+    "submitted",
+    "tasks_in_job",
 ]
 
-PLAN_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Action:
-    """One step of a plan: a change to one resource (or one group of tasks)."""
-
-    kind: ResourceKind
-    id: str
-    change: Change
-    reason: str = ""  # why, in a few words: "missing", "fingerprint changed", "failed"
-    details: Mapping[str, Any] = field(default_factory=dict)  # JSON-safe, no secrets
-
-    @property
-    def marker(self) -> str:
-        return MARKERS[self.change]
+# 2: tasks are planned step by step (`steps`, and `step` on each tasks action) instead of
+# a fan-out and a `merge` action
+PLAN_FORMAT_VERSION = 2
+A = TypeVar("A", bound=Action)
 
 
 @dataclass(frozen=True)
@@ -95,6 +73,7 @@ class Plan:
 
     desired: Desired
     actions: tuple[Action, ...]
+    steps: tuple[StepPlan, ...]
     target: str  # "local" | "azure"
     observed_digest: str  # sha256 of the observed state this plan was made against
     format_version: int = PLAN_FORMAT_VERSION
@@ -102,6 +81,10 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(a.change != "noop" for a in self.actions if a.kind != "cleanup")
+
+    def of(self, kind: type[A]) -> list[A]:
+        """The actions of one kind, in order."""
+        return [a for a in self.actions if isinstance(a, kind)]
 
 
 def digest(observed: Observed) -> str:
@@ -156,10 +139,17 @@ def tasks_in_job(plan: Plan) -> set[str]:
     every task of the plan but those done in an earlier run (whose job is gone)."""
     return {
         i
-        for a in plan.actions
-        if a.kind in ("tasks", "merge") and a.change != "delete" and a.reason != DONE_EARLIER
-        for i in a.details["ids"]
+        for a in plan.of(TasksAction)
+        if a.change != "delete" and a.reason != DONE_EARLIER
+        for i in a.ids
     }
+
+
+def submitted(plan: Plan) -> list[str]:
+    """The IDs of the tasks apply submits (created or replaced), barrier tasks included,
+    in submission order."""
+    ids = {i for a in plan.of(TasksAction) if a.change in RUNS for i in a.ids}
+    return [t.id for t in all_tasks(plan.desired) if t.id in ids]
 
 
 def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
@@ -168,195 +158,17 @@ def diff(desired: Desired, observed: Observed, target: str = "local") -> Plan:
     tp = plan_tasks(desired, observed, live_tasks(desired, observed))
     actions: list[Action] = []
     if tp.run_work:
-        actions += _container_actions(desired, observed, tp)
-        actions.append(_pool_action(desired, observed))
-        actions.append(_job_action(desired, observed, job_usable))
-    actions += _task_actions(desired, tp)
+        actions += container_actions(desired, observed, tp)
+        actions.append(pool_action(desired, observed))
+        actions.append(job_action(desired, observed, job_usable))
+    actions += task_actions(desired, tp)
     if tp.run_work or tp.downloads:
-        actions += _download_actions(desired, tp)
-        cl = desired.cleanup
-        for what, policy in (
-            ("containers", cl.containers),
-            ("job", cl.job),
-            ("pool", cl.pool),
-            ("logs", cl.logs),
-        ):
-            actions.append(Action("cleanup", what, "noop", "", {"policy": policy}))
+        actions += download_actions(desired, tp)
+        actions += cleanup_actions(desired)
     return Plan(
-        desired=desired, actions=tuple(actions), target=target, observed_digest=digest(observed)
+        desired=desired,
+        actions=tuple(actions),
+        steps=step_plans(desired, tp),
+        target=target,
+        observed_digest=digest(observed),
     )
-
-
-def _container_actions(desired: Desired, observed: Observed, tp: TaskPlan) -> list[Action]:
-    actions = []
-    for c in desired.containers:
-        live = observed.containers.get(c.name)
-        actions.append(
-            Action(
-                "container",
-                c.key,
-                "noop" if live else "create",
-                "" if live else "missing",
-                {"name": c.name, "logs": c.key == "logs"},
-            )
-        )
-        if c.key in tp.restore:
-            kept = observed.kept[c.name]
-            actions.append(
-                Action(
-                    "restore",
-                    c.key,
-                    "create",
-                    "deleted by clean-up",
-                    {
-                        "name": c.name,
-                        "count": len(kept.blobs),
-                        "bytes": sum(b.size for b in kept.blobs.values()),
-                    },
-                )
-            )
-        stale = [
-            u
-            for u in c.uploads
-            if live is None or (b := live.blobs.get(u.blob)) is None or b.md5 != u.md5
-        ]
-        if stale:
-            actions.append(
-                Action(
-                    "upload",
-                    c.key,
-                    "create",
-                    "missing" if live is None else "changed or missing",
-                    {
-                        "name": c.name,
-                        "blobs": [u.blob for u in stale],
-                        "count": len(stale),
-                        "bytes": sum(u.size for u in stale),
-                        "unchanged": len(c.uploads) - len(stale),
-                    },
-                )
-            )
-    return actions
-
-
-def _job_action(desired: Desired, observed: Observed, usable: bool) -> Action:
-    job = observed.job
-    details = _job_details(desired)
-    if job is None:
-        return Action("job", desired.job.id, "create", "missing", details)
-    if usable:
-        return Action("job", desired.job.id, "noop", "", details)
-    why = "bound to another pool" if job.pool_id != desired.pool.id else f"job is {job.state}"
-    if job.state == "active" and job.pool_id == desired.pool.id:
-        why = "needs task dependencies"
-    return Action("job", desired.job.id, "replace", why, details)
-
-
-_CHANGE_ORDER = ("delete", "create", "replace", "noop")
-
-
-def _task_actions(desired: Desired, tp: TaskPlan) -> list[Action]:
-    merge = desired.job.merge
-    groups: dict[tuple[Change, str], list[DesiredTask]] = {}
-    for t in tp.tasks:
-        if t is not merge:
-            groups.setdefault(tp.status[t.id], []).append(t)
-    actions = []
-    if tp.removed:
-        details = {"count": len(tp.removed), "ids": tp.removed, "sample": []}
-        actions.append(Action("tasks", desired.job.id, "delete", "not in the spec", details))
-    for change, reason in sorted(groups, key=lambda k: _CHANGE_ORDER.index(k[0])):
-        details = _tasks_details(groups[(change, reason)])
-        actions.append(Action("tasks", desired.job.id, change, reason, details))
-    if merge is not None:
-        change, reason = tp.status[merge.id]
-        in_job = tp.in_job()
-        details = {
-            **_tasks_details([merge]),
-            "after": len(desired.job.tasks),
-            "barriers": sum(1 for t in tp.tasks if t.display == "barrier"),
-            "depends": len(merge.depends_on),
-            "waits_on": sum(1 for d in merge.depends_on if d in in_job),
-            "on_failure": "run_anyway"
-            if any(t.on_dependency_failure == "satisfy" for t in desired.job.tasks[:1])
-            else "block",
-        }
-        actions.append(Action("merge", merge.id, change, reason, details))
-    return actions
-
-
-def _download_actions(desired: Desired, tp: TaskPlan) -> list[Action]:
-    actions = []
-    for d in desired.downloads:
-        planned = tp.downloads.get(downloads.key(d))
-        if planned is None:
-            continue
-        reason, source = planned
-        details = {"name": d.container_name, "to": d.to, "pattern": d.pattern, "source": source}
-        actions.append(Action("download", d.container, "create", reason, details))
-    return actions
-
-
-def _pool_action(desired: Desired, observed: Observed) -> Action:
-    p = desired.pool
-    details: dict[str, Any] = {
-        "vm_size": p.vm_size,
-        "dedicated_nodes": p.dedicated_nodes,
-        "spot_nodes": p.spot_nodes,
-        "task_slots_per_node": p.task_slots_per_node,
-        "image": p.image_alias or f"{p.publisher}/{p.offer}/{p.sku}/{p.version}",
-        "image_reference": {
-            "publisher": p.publisher,
-            "offer": p.offer,
-            "sku": p.sku,
-            "version": p.version,
-        },
-        "node_agent_sku": p.node_agent_sku,
-        "start_task": shell.unwrap(p.start_task.command_line) if p.start_task else None,
-    }
-    live = observed.pool
-    if live is None:
-        return Action("pool", p.id, "create", "missing", details)
-    if live.state == "deleting":
-        return Action("pool", p.id, "replace", "pool is being deleted", details)
-    if live.fingerprint != p.fingerprint:
-        return Action("pool", p.id, "replace", "image, size or start task changed", details)
-    reasons = []
-    if (live.dedicated_target, live.spot_target) != (p.dedicated_nodes, p.spot_nodes):
-        details["from_nodes"] = {"dedicated": live.dedicated_target, "spot": live.spot_target}
-        reasons.append("node count changed")
-    elif live.short:  # a quota or spot capacity left it short: ask again
-        details["from_nodes"] = {"dedicated": live.current_dedicated, "spot": live.current_spot}
-        reasons.append("fewer nodes than asked")
-    failed = live.node_states.get("starttaskfailed", 0)
-    if failed:  # its SAS may have expired: signed afresh, then run again
-        details["reboot"] = failed
-        reasons.append(f"start task failed on {failed} node{'s' if failed != 1 else ''}")
-    if reasons:
-        return Action("pool", p.id, "update", ", ".join(reasons), details)
-    return Action("pool", p.id, "noop", "", details)
-
-
-def _job_details(desired: Desired) -> dict[str, Any]:
-    j = desired.job
-    return {
-        "pool": j.pool_id,
-        "timeout": j.timeout,
-        "uses_task_dependencies": j.uses_task_dependencies,
-        "max_parallel_tasks": j.max_parallel_tasks,
-        "prepare": shell.unwrap(j.prepare.command_line) if j.prepare else None,
-        "release": shell.unwrap(j.release.command_line) if j.release else None,
-    }
-
-
-SAMPLE_COMMANDS = 3
-
-
-def _tasks_details(tasks: list[DesiredTask]) -> dict[str, Any]:
-    return {
-        "count": len(tasks),
-        "ids": [t.id for t in tasks],
-        "sample": [
-            {"id": t.id, "command": shell.unwrap(t.command_line)} for t in tasks[:SAMPLE_COMMANDS]
-        ],
-    }

@@ -4,7 +4,9 @@ from kept copies, and where each download comes from. Pure, no I/O.
 A task's own status comes first (`task_status`). Then re-runs spread:
 - a download whose files are not in place, from a container that clean-up deleted
   and that no kept copy covers, re-runs the tasks that write to that container;
-- a task re-runs when a task it waits on re-runs (transitively, `dag.Graph`);
+- a task re-runs when a task it waits on re-runs (transitively, `dag.Graph`); one
+  whose fingerprint changed only because the fingerprints of the tasks above it did
+  (they follow the DAG) says so (`inputs re-run`) rather than `changed`;
 - a re-running task that reads a container clean-up deleted needs what done tasks
   wrote there: the kept copy brings it back (runner.kept), and done tasks whose
   outputs the copy does not hold run again.
@@ -17,16 +19,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from runner import downloads
+from runner.actions import Change
 from runner.dag import Graph
-from runner.render import LOGS_KEY
 from runner.state import Desired, DesiredTask, Observed, ObservedTask
+from runner.writers import Writers
 
-Change = Literal["create", "update", "replace", "delete", "noop"]
 Status = tuple[Change, str]
+Source = Literal["container", "kept"]  # where a download comes from: kept = the copy in BWF_HOME
 
 DONE = "done"  # completed with success in the live job
 DONE_EARLIER = "done earlier"  # in the ledger only: its job is gone, it is not in the job
 IN_PROGRESS = "in progress"
+MISSING = "missing"
+CHANGED = "changed"
 OUTPUTS_GONE = "outputs gone"
 INPUTS_RERUN = "inputs re-run"
 STUCK = "waits on a task not in the job"
@@ -36,13 +41,12 @@ def task_status(t: DesiredTask, live: ObservedTask | None, ledger: Mapping[str, 
     """What to do with one task on its own, and why. The live job is the truth when it
     holds the task; the ledger answers for tasks whose job is gone."""
     if live is None:
-        recorded = ledger.get(t.id)
-        if recorded == t.fingerprint:
+        done = ledger.get(t.id)
+        if done == t.fingerprint:
             return "noop", DONE_EARLIER
-        # done in an earlier run, whose job is completed or gone, with other inputs
-        return "create", "missing" if recorded is None else "changed"
+        return "create", CHANGED if done is not None else MISSING
     if live.fingerprint != t.fingerprint:
-        return "replace", "changed"
+        return "replace", CHANGED
     if live.state == "completed":
         return ("noop", DONE) if live.result == "success" else ("replace", "failed")
     return "noop", IN_PROGRESS
@@ -55,7 +59,7 @@ class TaskPlan:
     removed: list[str]  # tasks of a kept job that the spec no longer has
     restore: list[str] = field(default_factory=list)  # container keys to restore
     # download key -> (reason, source): source "container" or "kept" (the kept copy)
-    downloads: dict[str, tuple[str, str]] = field(default_factory=dict)
+    downloads: dict[str, tuple[str, Source]] = field(default_factory=dict)
 
     @property
     def run_work(self) -> bool:
@@ -73,24 +77,9 @@ def _in_job(status: Mapping[str, Status]) -> set[str]:
     return {i for i, (_, reason) in status.items() if reason != DONE_EARLIER}
 
 
-def _written_by(tasks: tuple[DesiredTask, ...]) -> dict[str, list[DesiredTask]]:
-    """Container key -> the tasks that write outputs to it (logs aside)."""
-    out: dict[str, list[DesiredTask]] = {}
-    for t in tasks:
-        for o in t.outputs:
-            if o.container != LOGS_KEY and (
-                not out.get(o.container) or out[o.container][-1] is not t
-            ):
-                out.setdefault(o.container, []).append(t)
-    return out
-
-
 def all_tasks(desired: Desired) -> tuple[DesiredTask, ...]:
-    """Every task of the job in submission order: fan-out, barriers, merge."""
-    from runner.render import barrier_tasks
-
-    merge = (desired.job.merge,) if desired.job.merge is not None else ()
-    return desired.job.tasks + barrier_tasks(desired) + merge
+    """Every task of the job in submission order: step by step, barriers first."""
+    return desired.job.all_tasks
 
 
 class _Planner:
@@ -101,7 +90,7 @@ class _Planner:
         self.tasks = all_tasks(desired)
         self.by_id = {t.id: t for t in self.tasks}
         self.graph = Graph.of(self.tasks)
-        self.writers = _written_by(self.tasks)
+        self.writers = Writers(self.tasks)
         self.status = {t.id: task_status(t, live.get(t.id), observed.ledger) for t in self.tasks}
 
     def rerun(self, ids: list[str] | set[str], reason: str) -> bool:
@@ -119,7 +108,7 @@ class _Planner:
     def gone(self, key: str) -> bool:
         """Whether a container that tasks write to was deleted (by clean-up)."""
         name = self.desired.container(key).name
-        return key in self.writers and name not in self.observed.containers
+        return key in self.writers.containers and name not in self.observed.containers
 
     def spread(self) -> None:
         """Re-runs reach every task downstream, and every done task whose outputs a
@@ -127,7 +116,7 @@ class _Planner:
         if all(change != "noop" for change, _ in self.status.values()):
             return  # everything runs already (a first run, a replaced job)
         self.rerun(self.graph.downstream(self.running()), INPUTS_RERUN)
-        gone = {key for key in self.writers if self.gone(key)}
+        gone = {key for key in self.writers.containers if self.gone(key)}
         scanned: set[str] = set()
         while gone:
             changed = False
@@ -146,7 +135,7 @@ class _Planner:
         """A re-running task reads `prefix` of a deleted container: done tasks writing
         there run again unless the kept copy holds their outputs."""
         kept = self.observed.kept.get(self.desired.container(key).name)
-        writers = self.writers[key]
+        writers = self.writers.under(key, prefix)
         if kept is not None and kept.covers_prefix(prefix):
             writers = [w for w in writers if kept.tasks.get(w.id) != w.fingerprint]
         return self.rerun([w.id for w in writers], OUTPUTS_GONE)
@@ -155,13 +144,24 @@ class _Planner:
         """A download not in place from a deleted container that no kept copy covers:
         the tasks writing to that container run again."""
         for d in self.desired.downloads:
-            if d.container not in self.writers or not self.observed.downloads.get(downloads.key(d)):
+            if d.container not in self.writers.containers or not self.observed.downloads.get(
+                downloads.key(d)
+            ):
                 continue
             if not self.gone(d.container):
                 continue
             kept = self.observed.kept.get(d.container_name)
             if kept is None or not kept.covers_pattern(d.pattern):
-                self.rerun([w.id for w in self.writers[d.container]], OUTPUTS_GONE)
+                self.rerun([w.id for w in self.writers.of(d.container)], OUTPUTS_GONE)
+
+    def explain(self) -> None:
+        """A task whose fingerprint changed while a task it waits on runs again changed
+        because of that one (fingerprints follow the DAG): say so."""
+        for t in self.tasks:
+            if self.status[t.id][1] == CHANGED and any(
+                self.status[d][0] != "noop" for d in t.depends_on if d in self.status
+            ):
+                self.status[t.id] = (self.status[t.id][0], INPUTS_RERUN)
 
     def unstick(self) -> None:
         """A task left waiting (by an older apply) on a task that is not in the job
@@ -205,6 +205,7 @@ def plan_tasks(desired: Desired, observed: Observed, live: Mapping[str, Observed
     p = _Planner(desired, observed, live)
     p.downloads_without_source()
     p.spread()
+    p.explain()
     p.unstick()
     removed = sorted(set(live) - set(p.by_id))
     plan = TaskPlan(p.tasks, p.status, removed)
@@ -217,13 +218,16 @@ def plan_tasks(desired: Desired, observed: Observed, live: Mapping[str, Observed
     if plan.run_work:
         # a container that tasks write to comes back as clean-up found it
         plan.restore = [
-            key for key in p.writers if p.gone(key) and desired.container(key).name in observed.kept
+            key
+            for key in p.writers.containers
+            if p.gone(key) and desired.container(key).name in observed.kept
         ]
     for d in desired.downloads:
         reason = observed.downloads.get(downloads.key(d), "")
         if plan.run_work:
             plan.downloads[downloads.key(d)] = (reason, "container")
         elif reason or undownloaded:
-            source = "kept" if d.container in p.writers and p.gone(d.container) else "container"
+            gone = d.container in p.writers.containers and p.gone(d.container)
+            source: Source = "kept" if gone else "container"
             plan.downloads[downloads.key(d)] = (reason or "not downloaded yet", source)
     return plan

@@ -7,7 +7,6 @@ control characters from file names or values are escaped (`terminal`).
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from types import TracebackType
@@ -17,18 +16,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner import secrets
+from runner.plan_colour import print_plan
 from runner.terminal import escape, escape_lines
 
 
 class Ui:
-    def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(highlight=False, soft_wrap=True)
+    def __init__(self, quiet: bool = False, stderr: bool = False) -> None:
+        # stderr: standard output carries something else (`bwf apply --events -`)
+        self.console = Console(highlight=False, soft_wrap=True, stderr=stderr)
         self.quiet = quiet
         self.live = self.console.is_terminal
 
     def say(self, text: str) -> None:
         if not self.quiet:
             self.console.print(escape_lines(secrets.scrub(text)), markup=False)
+
+    def plan(self, text: str) -> None:
+        """A rendered plan, its markers in colour on a terminal (runner.plan_colour)."""
+        if not self.quiet:
+            print_plan(escape_lines(secrets.scrub(text)), self.console)
 
     def warn(self, text: str) -> None:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
@@ -83,6 +89,7 @@ class Bar:
         elapsed = time.monotonic() - self.started
         print(
             f"  {self.label}: {self.done}/{self.total}{self.unit} {self.extra} [{elapsed:.0f}s]",
+            file=self.ui.console.file,
             flush=True,
         )
 
@@ -93,4 +100,4 @@ class Bar:
             self._progress.stop()
         elif not self.ui.quiet:
             self._line()
-        sys.stdout.flush()
+        self.ui.console.file.flush()

@@ -1,6 +1,7 @@
 """Secrets resolved at the last moment: secret tokens and logical containers become
-URLs with least-privilege SAS, signed by `runner.storage` just before the requests that
-carry them (runner.apply), and never printed."""
+URLs with least-privilege SAS (read for resource files, write for outputs), signed by
+`runner.storage` just before the requests that carry them and cached per container and
+kind. Only apply holds resolvers; nothing they return is ever printed."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ from runner.state import Desired, ResourceFile
 from runner.storage import Storage
 
 
-class SasResolver:
+class Resolver:
     """Secret tokens and logical containers -> URLs with least-privilege SAS valid for
-    `lifetime` seconds (cached)."""
+    `lifetime` seconds (default: the spec's `sas_expiry`; see `runner.sas_times` for
+    the window each is signed for)."""
 
-    def __init__(self, desired: Desired, storage: Storage, lifetime: int) -> None:
+    def __init__(self, desired: Desired, storage: Storage, lifetime: int | None = None) -> None:
         self.desired = desired
         self.storage = storage
-        self.lifetime = lifetime
+        self.lifetime = desired.sas_expiry if lifetime is None else lifetime
         self.cache: dict[tuple[str, str], str] = {}
 
     def _name(self, key: str) -> str:

@@ -3,39 +3,53 @@ happens, so that it outlives clean-up (which deletes the job) and a killed apply
 
 `BWF_HOME/runs/<workflow>-<key>/` (the key of runner.ledger.state_key) holds
 `index.json` (every run: id, start, end, outcome; oldest first) and one append-only
-JSON Lines file per run, `<run id>.jsonl`. Every line is one event with `time`
-(ISO 8601 UTC) and `event`:
+JSON Lines file per run, `<run id>.jsonl`: one event per line, the typed events of
+runner.record_events (docs/engine.md lists them). Readers fold the events: the last
+`task` event of an ID is that task's state. New event kinds and fields may be added;
+existing ones keep their meaning.
 
-- `run_started`: `run`, `workflow`, `job`, `pool`, `target`, `tasks` (in the plan),
-  `to_run`;
-- `run_resumed`: a later apply continues a run that an earlier one left open (it was
-  killed, interrupted, or lost the service);
-- `task`: one task's state whenever it changes: `id`, `step`, `state` (`active`,
-  `preparing`, `running`, `succeeded`, `failed`, `blocked`), `exit_code`, `node`,
-  `queued`, `started`, `ended`, `retries`, `requeues`, `failure` (code and message,
-  secrets scrubbed), `blocked_by` (the failed or missing task behind a blocked one);
-- `node`: a node's state whenever it changes: `pool`, `node`, `state`, `dedicated`;
-- `pool_size`: `pool`, `dedicated`, `spot` (current node counts), `nodes` (count per
-  state), sampled while bwf monitors;
-- `run_finished`: `outcome` (`succeeded`, `failed`, `timed out`), `succeeded`,
-  `failed`, `blocked`, `unfinished`, `seconds`.
-
-Readers fold the events: the last `task` event of an ID is that task's state.
-New event kinds and fields may be added; existing ones keep their meaning.
+Listeners (runner.events' `--events` stream) see every event as it is recorded, also
+when no run is open (an apply that only downloads): the stream and the record are one
+code path, not two bookkeepings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 import secrets as random
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from runner.ledger import Ledger
+from runner.record_events import (
+    REMOVED,
+    Downloaded,
+    Event,
+    JobTerminated,
+    NodeRecord,
+    NodesRebooted,
+    PoolDeleted,
+    PoolShort,
+    PoolSize,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    Stamped,
+    TaskRecord,
+    Uploaded,
+    Waited,
+    decode,
+    encode,
+)
+from runner.state import ObservedNode, ObservedPool
+
+__all__ = ["Listener", "RunRecord", "RunSummary", "TaskRecord", "now", "read_events"]
 
 
 def now() -> str:
@@ -44,20 +58,12 @@ def now() -> str:
     )
 
 
-@dataclass(frozen=True)
-class TaskRecord:
-    id: str
-    step: str  # tasks | barrier | merge (the step of a multi-step job)
-    state: str  # active | preparing | running | succeeded | failed | blocked
-    exit_code: int | None = None
-    node: str | None = None
-    queued: str | None = None
-    started: str | None = None
-    ended: str | None = None
-    retries: int = 0
-    requeues: int = 0
-    failure: str | None = None
-    blocked_by: str | None = None
+class Listener(Protocol):
+    """Sees the record's events: `replay` the ones an earlier apply wrote to a run this
+    one resumes (to know where things stand), `emit` each new one."""
+
+    def replay(self, stamped: Stamped) -> None: ...
+    def emit(self, stamped: Stamped) -> None: ...
 
 
 @dataclass
@@ -69,33 +75,30 @@ class RunSummary:
     finished: str | None = None
     outcome: str | None = None
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
-    nodes: dict[str, str] = field(default_factory=dict)  # node id -> last state
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)  # node id -> last record
 
 
-_TASK_FIELDS = set(TaskRecord.__dataclass_fields__)
-
-
-def _fold(path: Path) -> RunSummary:
-    summary = RunSummary(path.stem, "")
+def read_events(path: Path) -> list[Stamped]:
+    """The events of one run's file, skipping lines a kill cut short."""
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return summary
-    for line in lines:
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a kill
-        kind = e.pop("event", "")
-        when = e.pop("time", "")
-        if kind == "run_started":
-            summary.started = when
-        elif kind == "task":
-            summary.tasks[e["id"]] = TaskRecord(**{k: v for k, v in e.items() if k in _TASK_FIELDS})
-        elif kind == "node":
-            summary.nodes[e["node"]] = e["state"]
-        elif kind == "run_finished":
-            summary.finished, summary.outcome = when, e.get("outcome")
+        return []
+    return [e for e in map(decode, lines) if e is not None]
+
+
+def _fold(run_id: str, events: Iterable[Stamped]) -> RunSummary:
+    summary = RunSummary(run_id, "")
+    for stamped in events:
+        e = stamped.event
+        if isinstance(e, RunStarted):
+            summary.started = stamped.time
+        elif isinstance(e, TaskRecord):
+            summary.tasks[e.id] = e
+        elif isinstance(e, NodeRecord):
+            summary.nodes[e.node] = e
+        elif isinstance(e, RunFinished):
+            summary.finished, summary.outcome = stamped.time, e.outcome
     return summary
 
 
@@ -106,9 +109,11 @@ class RunRecord:
         self.dir = ledger.sibling("runs")
         self.index = self.dir / "index.json"
         self.run_id: str | None = None
+        self.listeners: list[Listener] = []
         self._file: TextIO | None = None
+        self._writing = threading.Lock()  # clean-up deletes the job and the pool at once
         self._tasks: dict[str, TaskRecord] = {}
-        self._nodes: dict[str, str] = {}
+        self._nodes: dict[str, NodeRecord] = {}
 
     def runs(self) -> list[dict[str, Any]]:
         try:
@@ -117,30 +122,42 @@ class RunRecord:
         except (OSError, ValueError, KeyError):
             return []
 
+    def path(self, run_id: str) -> Path:
+        return self.dir / f"{run_id}.jsonl"
+
+    def events(self, run_id: str) -> list[Stamped]:
+        return read_events(self.path(run_id))
+
     def latest(self) -> RunSummary | None:
         runs = self.runs()
-        return _fold(self.dir / f"{runs[-1]['id']}.jsonl") if runs else None
+        if not runs:
+            return None
+        run_id = str(runs[-1]["id"])
+        return _fold(run_id, self.events(run_id))
 
     def open_run(self) -> str | None:
         runs = self.runs()
         return str(runs[-1]["id"]) if runs and not runs[-1].get("finished") else None
 
-    def begin(self, info: Mapping[str, Any]) -> str:
-        """Continue the open run (an earlier apply stopped before the end), or start one."""
+    def begin(self, info: RunStarted) -> str:
+        """Continue the open run (an earlier apply stopped before the end), or start one.
+        `info.run` is ignored: the record names the run."""
         self.dir.mkdir(parents=True, exist_ok=True)
         open_id = self.open_run()
         if open_id is not None:
-            previous = _fold(self.dir / f"{open_id}.jsonl")
+            earlier = self.events(open_id)
+            previous = _fold(open_id, earlier)
             self._tasks, self._nodes = previous.tasks, previous.nodes
+            for stamped in earlier:
+                for listener in self.listeners:
+                    listener.replay(stamped)
             self._start(open_id)
-            self._write("run_resumed", {"run": open_id})
-            self._flush()
+            self._write(RunResumed(open_id))
             return open_id
         run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + random.token_hex(2)
         self._save_index([*self.runs(), {"id": run_id, "started": now(), "finished": None}])
         self._start(run_id)
-        self._write("run_started", {"run": run_id, **info})
-        self._flush()
+        self._write(dataclasses.replace(info, run=run_id))
         return run_id
 
     def tasks(self, records: Iterable[TaskRecord]) -> None:
@@ -148,28 +165,63 @@ class RunRecord:
         for r in records:
             if self._tasks.get(r.id) != r:
                 self._tasks[r.id] = r
-                self._write("task", asdict(r))
+                self._write(r, flush=False)
         self._flush()
 
-    def node(self, pool: str, node: str, state: str, dedicated: bool) -> None:
-        if self._nodes.get(node) != state:
-            self._nodes[node] = state
-            self._write(
-                "node", {"pool": pool, "node": node, "state": state, "dedicated": dedicated}
-            )
-            self._flush()
+    def nodes(self, pool: str, nodes: Iterable[ObservedNode]) -> None:
+        """Record the nodes whose state changed, and those gone from the pool since."""
+        listed = set()
+        for n in nodes:
+            listed.add(n.id)
+            seen = self._nodes.get(n.id)
+            if seen is None or seen.state != n.state:
+                self._node(NodeRecord(pool, n.id, n.state, n.dedicated, n.since, n.allocated))
+        for node_id, seen in list(self._nodes.items()):
+            if seen.pool == pool and seen.state != REMOVED and node_id not in listed:
+                self._node(dataclasses.replace(seen, state=REMOVED, since=now()))
 
-    def pool_size(self, pool: str, dedicated: int, spot: int, nodes: Mapping[str, int]) -> None:
-        self._write(
-            "pool_size", {"pool": pool, "dedicated": dedicated, "spot": spot, "nodes": dict(nodes)}
-        )
-        self._flush()
+    def pool_size(self, pool: str, dedicated: int, spot: int, nodes: dict[str, int]) -> None:
+        self._write(PoolSize(pool, dedicated, spot, dict(nodes)))
 
-    def finish(self, outcome: str, counts: Mapping[str, int], seconds: float) -> None:
+    def uploaded(self, container: str, files: int, size: int) -> None:
+        self._write(Uploaded(container, files, size))
+
+    def downloaded(self, container: str, pattern: str, to: str, files: int, source: str) -> None:
+        self._write(Downloaded(container, pattern, to, files, source))
+
+    def pool_deleted(self, pool: str) -> None:
+        self._write(PoolDeleted(pool))
+        for node_id, seen in list(self._nodes.items()):
+            if seen.pool == pool and seen.state != REMOVED:
+                self._nodes[node_id] = dataclasses.replace(seen, state=REMOVED)
+
+    def pool_short(self, pool: ObservedPool, asked: tuple[int, int]) -> None:
+        """The pool settled with fewer nodes than `asked` (dedicated, spot)."""
+        current = (pool.current_dedicated or 0, pool.current_spot or 0)
+        self._write(PoolShort(pool.id, *current, *asked, pool.resize_errors))
+
+    def nodes_rebooted(self, pool: str, nodes: Iterable[str], refused: Iterable[str]) -> None:
+        self._write(NodesRebooted(pool, tuple(nodes), tuple(refused)))
+
+    def waited(self, what: str, seconds: float) -> None:
+        self._write(Waited(what, round(seconds, 3)))
+
+    def job_terminated(self, job: str) -> None:
+        self._write(JobTerminated(job))
+
+    def finish(self, outcome: str, counts: dict[str, int], seconds: float) -> None:
         if self.run_id is None:
             return
-        self._write("run_finished", {"outcome": outcome, **counts, "seconds": round(seconds, 3)})
-        self._flush()
+        self._write(
+            RunFinished(
+                outcome,
+                counts.get("succeeded", 0),
+                counts.get("failed", 0),
+                counts.get("blocked", 0),
+                counts.get("unfinished", 0),
+                round(seconds, 3),
+            )
+        )
         runs = self.runs()
         for r in runs:
             if r["id"] == self.run_id:
@@ -182,17 +234,28 @@ class RunRecord:
             self._file.close()
             self._file = None
 
+    def _node(self, record: NodeRecord) -> None:
+        self._nodes[record.node] = record
+        self._write(record)
+
     def _start(self, run_id: str) -> None:
         self.run_id = run_id
-        path = self.dir / f"{run_id}.jsonl"
+        path = self.path(run_id)
         cut = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole run
         if cut:  # a kill cut the last line short: start on a line of our own
             self._file.write("\n")
 
-    def _write(self, event: str, fields: Mapping[str, Any]) -> None:
-        if self._file is not None:
-            self._file.write(json.dumps({"time": now(), "event": event, **fields}) + "\n")
+    def _write(self, event: Event, flush: bool = True) -> None:
+        """Append one event to the open run (if any) and hand it to every listener."""
+        with self._writing:
+            stamped = Stamped(now(), event)
+            if self._file is not None:
+                self._file.write(encode(stamped) + "\n")
+                if flush:
+                    self._file.flush()
+            for listener in self.listeners:
+                listener.emit(stamped)
 
     def _flush(self) -> None:
         if self._file is not None:

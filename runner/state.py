@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 # --- desired state ---------------------------------------------------------------
@@ -76,9 +77,13 @@ class DesiredTask:
     elevated: bool = False
     depends_on: tuple[str, ...] = ()  # task ids (Batch dependsOn.taskIds)
     depends_on_ranges: tuple[tuple[int, int], ...] = ()  # Batch dependsOn.taskIdRanges
-    on_dependency_failure: Literal["block", "satisfy"] = "block"  # Batch exitConditions action
-    fingerprint: str = ""  # sha256 over everything above except id and the fingerprint
-    item_index: int | None = None  # position in the fan-out; None for merge/prepare/release
+    # what Batch does to the tasks waiting on this one when it fails
+    # (exitConditions.default.dependencyAction): hold them back, or let them run
+    on_dependency_failure: Literal["block", "satisfy"] = "block"
+    # a digest of everything above but the id, and of the fingerprints of the tasks it
+    # waits on: an edit upstream changes the fingerprint of every task below it
+    fingerprint: str = ""
+    item_index: int | None = None  # position in its step's fan-out; None for a one-task step
     display: str = ""  # short human label (e.g. the input file name)
 
 
@@ -107,6 +112,27 @@ class DesiredPool:
     task_slots_per_node: int
     start_task: DesiredStartTask | None
     fingerprint: str  # over what cannot change without replacing the pool
+    price_per_hour: float | None = None  # for the report's cost estimate; not in the fingerprint
+
+
+FanOut = Literal["container", "values", "range", "matrix", "step", "single"]
+
+
+@dataclass(frozen=True)
+class DesiredStep:
+    """One step of the job, rendered: its tasks and what they wait on."""
+
+    name: str
+    fan_out: FanOut  # what it fans out over; "step": a chain, "single": one task
+    tasks: tuple[DesiredTask, ...]
+    over: str = ""  # the container, the matrix's names, or the step chained from
+    chain: str | None = None  # each task waits on its own task of this step
+    needs: tuple[str, ...] = ()  # each task waits on every task of these steps
+    on_failure: Literal["block", "run_anyway"] = "block"
+    # When the tasks of `needs` do not fit in one dependency list (Batch's 64,000
+    # characters), each task of this step waits on these instead, each of them on a
+    # slice of those tasks.
+    barriers: tuple[DesiredTask, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,11 +141,36 @@ class DesiredJob:
     pool_id: str
     timeout: int  # seconds: how long apply monitors before giving up
     uses_task_dependencies: bool
-    tasks: tuple[DesiredTask, ...]
-    merge: DesiredTask | None = None
+    steps: tuple[DesiredStep, ...]  # in dependency order
     prepare: DesiredTask | None = None
     release: DesiredTask | None = None
     max_parallel_tasks: int | None = None
+
+    @cached_property
+    def all_tasks(self) -> tuple[DesiredTask, ...]:
+        """Every task of the job in submission order (each after what it waits on): step
+        by step, a step's barriers before its tasks."""
+        return tuple(t for s in self.steps for t in (*s.barriers, *s.tasks))
+
+    @cached_property
+    def step_tasks(self) -> tuple[DesiredTask, ...]:
+        """The tasks of every step, barriers aside: what the spec asks to run."""
+        return tuple(t for s in self.steps for t in s.tasks)
+
+    @cached_property
+    def step_of(self) -> Mapping[str, str]:
+        """Task ID -> the name of its step (a barrier's: the step that waits on it)."""
+        return {t.id: s.name for s in self.steps for t in (*s.barriers, *s.tasks)}
+
+    @cached_property
+    def barrier_ids(self) -> frozenset[str]:
+        return frozenset(b.id for s in self.steps for b in s.barriers)
+
+    def step(self, name: str) -> DesiredStep:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -227,9 +278,13 @@ class ObservedTask:
     created: str | None = None  # ISO 8601 UTC times, as Batch reports them
     started: str | None = None
     ended: str | None = None
-    failure_code: str | None = None  # executionInfo.failureInfo.code (ResourceFileDownloadFailed...)
+    failure_code: str | None = (
+        None  # executionInfo.failureInfo.code (ResourceFileDownloadFailed...)
+    )
     failure_message: str | None = None  # scrubbed of secrets
     depends_on: tuple[str, ...] = ()  # the task IDs it was created to wait on
+    last_retry: str | None = None  # executionInfo.lastRetryTime
+    last_requeue: str | None = None  # executionInfo.lastRequeueTime
 
 
 @dataclass(frozen=True)
@@ -253,6 +308,8 @@ class ObservedNode:
     start_task_exit_code: int | None = None
     start_task_failure: str | None = None  # failure code and message of the start task
     start_task_started: str | None = None  # when its start task last started (ISO 8601)
+    since: str | None = None  # when it entered its state (stateTransitionTime), ISO 8601 UTC
+    allocated: str | None = None  # when it joined the pool (allocationTime)
 
 
 @dataclass(frozen=True)
@@ -267,8 +324,15 @@ class KeptCopy:
     patterns: tuple[str, ...] = ()  # every blob matching these patterns was kept
     tasks: Mapping[str, str] = field(default_factory=dict)
 
+    @cached_property
+    def _prefix_set(self) -> frozenset[str]:
+        return frozenset(self.prefixes)
+
     def covers_prefix(self, prefix: str) -> bool:
-        return any(prefix.startswith(p) for p in self.prefixes)
+        """Whether every blob under `prefix` was kept: one of the kept prefixes starts it
+        (looked up by length, as a chain keeps a prefix per task)."""
+        kept = self._prefix_set
+        return any(prefix[:i] in kept for i in range(len(prefix) + 1))
 
     def covers_pattern(self, pattern: str) -> bool:
         return "" in self.prefixes or pattern in self.patterns

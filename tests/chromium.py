@@ -37,6 +37,19 @@ def find_chromium() -> str | None:
     return next((found for name in _NAMES if (found := shutil.which(name))), None)
 
 
+def chromium_or_skip() -> str:
+    """The Chromium binary; the calling test is skipped without one, unless
+    `REQUIRE_ENV` is set (as .ci/run does), where that is a failure."""
+    import pytest
+
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"Chromium not found and {REQUIRE_ENV} is set")
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
+    return binary
+
+
 def screenshot(
     binary: str,
     page: Path,

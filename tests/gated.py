@@ -51,9 +51,9 @@ cleanup: {{containers: keep, job: keep, pool: keep}}
 class Apply:
     """`bwf apply SPEC --yes` running in the background; its output read as it comes."""
 
-    def __init__(self, home: Path, spec: Path) -> None:
+    def __init__(self, home: Path, spec: Path, *args: str) -> None:
         self.proc = subprocess.Popen(
-            bwf_command("apply", str(spec), "--yes"),
+            bwf_command("apply", str(spec), "--yes", *args),
             env=bwf_env(home),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -11,6 +11,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.state import Desired, DesiredTask
+
 MINIMAL = """\
 apiVersion: bwf/v1
 name: t
@@ -44,6 +46,17 @@ def write_spec(directory: Path, text: str = MINIMAL, files: dict[str, str] | Non
     spec = directory / "spec.yaml"
     spec.write_text(textwrap.dedent(text))
     return spec
+
+
+def fanned(d: Desired) -> tuple[DesiredTask, ...]:
+    """The tasks of `job.tasks` (the step `tasks`)."""
+    return d.job.step("tasks").tasks
+
+
+def merge_of(d: Desired) -> DesiredTask | None:
+    """The task of `job.merge` (the step `merge`), if the spec has one."""
+    steps = {s.name: s for s in d.job.steps}
+    return steps["merge"].tasks[0] if "merge" in steps and steps["merge"].tasks else None
 
 
 # Runs a command in a fresh driver process, so that RUSAGE_CHILDREN holds that command's

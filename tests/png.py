@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -85,3 +86,23 @@ def _paeth(a: int, b: int, c: int) -> int:
     if pa <= pb and pa <= pc:
         return a
     return b if pb <= pc else c
+
+
+def _colour(hex_colour: str) -> tuple[int, int, int]:
+    return (int(hex_colour[1:3], 16), int(hex_colour[3:5], 16), int(hex_colour[5:7], 16))
+
+
+def pixels_near(counts: Counter[tuple[int, int, int]], hex_colour: str, tolerance: int = 6) -> int:
+    target = _colour(hex_colour)
+    return sum(
+        n
+        for rgb, n in counts.items()
+        if all(abs(a - b) <= tolerance for a, b in zip(rgb, target, strict=True))
+    )
+
+
+def colour_counts(image: Image) -> Counter[tuple[int, int, int]]:
+    """Colours of every other pixel in each direction (a quarter of them is plenty)."""
+    return Counter(
+        image.rgb(x, y) for y in range(0, image.height, 2) for x in range(0, image.width, 2)
+    )

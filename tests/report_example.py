@@ -2,9 +2,11 @@
 on four nodes with two task slots each, one of them a spot node preempted mid-run; one
 task fails then succeeds on retry, one fails for good and blocks the task after it.
 
-It feeds the tests and draws docs/report-example.png:
+It feeds the tests, and draws every kind of bar for whoever works on the report:
 
-    .venv/bin/python -m tests.report_example docs/report-example.png
+    .venv/bin/python -m tests.report_example /tmp/example.png
+
+(docs/report-topn.png, in docs/report.md, is a real run: scripts/report-screenshot.)
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def test_a_create_retried_after_it_succeeded_accepts_what_it_created(batch: Batc
         batch.create_pool(replace(pool, fingerprint="f2"), resolver)
     assert "differs from the spec" in str(e.value)
     job = DesiredJob(
-        id=f"{pool.id}-job", pool_id=pool.id, timeout=60, uses_task_dependencies=True, tasks=()
+        id=f"{pool.id}-job", pool_id=pool.id, timeout=60, uses_task_dependencies=True, steps=()
     )
     batch.create_job(job, resolver, quota_bound=10)
     batch.create_job(job, resolver, quota_bound=10)

@@ -5,6 +5,7 @@ private stack started with its switches (tests/harsh_stack.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 import time
@@ -27,13 +28,28 @@ pytestmark = pytest.mark.usefixtures("in_tmp_path")
 EXPECTED = {f"in{i}": i + 1 for i in range(4)}  # what fan_out's four tasks count
 
 
+def events(path: Path, kind: str) -> list[dict[str, Any]]:
+    """The events of one kind that `bwf apply --events PATH` wrote."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [e for e in lines if e["event"] == kind]
+
+
 def test_a_pool_short_of_its_quota_runs_every_task_on_the_nodes_it_got(tmp_path: Path) -> None:
     with harsh_stack(tmp_path / "home", BWF_LOCALBATCH_MAX_NODES="1"):
         spec = fan_out(tmp_path, nodes=2, timeout="40s")
-        run = bwf("apply", str(spec), "--yes")
+        stream = tmp_path / "events.jsonl"
+        run = bwf("apply", str(spec), "--yes", "--events", str(stream))
         assert run.code == 0, run.out + run.err
         assert "Traceback" not in run.out + run.err
         assert "AccountCoreQuotaReached" in run.err and "1 of the 2 nodes" in run.err, run.err
+        # the warning is in the event stream and in the run's report
+        (short,) = events(stream, "pool_resize_error")
+        assert (short["dedicated"], short["asked_dedicated"]) == (1, 2), short
+        assert any(e.startswith("AccountCoreQuotaReached: ") for e in short["errors"]), short
+        report = bwf("report", str(spec), "--json")
+        assert report.code == 0, report.out + report.err
+        (warning,) = json.loads(report.out)["warnings"]
+        assert "1 of the 2 nodes" in warning and "AccountCoreQuotaReached" in warning
         assert word_counts(tmp_path / "out") == EXPECTED
         nodes = {p.read_text() for p in (tmp_path / "out").glob("*.node")}
         assert len(nodes) == 1  # every task ran on the one node the quota allowed
@@ -58,10 +74,15 @@ def test_deletions_that_take_seconds_are_waited_for_by_apply_and_destroy(tmp_pat
         client.begin_delete_pool(pool_id, polling_interval=60)
         (tmp_path / "data" / "in0.txt").write_text("a b c d e f g\n")
         started = time.monotonic()
-        again = bwf("apply", str(spec), "--yes")
+        stream = tmp_path / "events.jsonl"
+        again = bwf("apply", str(spec), "--yes", "--events", str(stream))
         assert again.code == 0, again.out + again.err
         assert time.monotonic() - started >= delay  # it waited for the pool to be gone
         assert "(pool is being deleted)" in again.out, again.out
+        # the record saw the wait, then the old pool gone, before the new one's nodes
+        waits = {e["for"]: e["seconds"] for e in events(stream, "waited")}
+        assert waits.get(f"pool {pool_id} is being deleted", 0) > 0, waits
+        assert [e["pool"] for e in events(stream, "pool_deleted")] == [pool_id]
         assert word_counts(tmp_path / "out") == {**EXPECTED, "in0": 7}
         # destroy waits until both are gone, then apply creates them anew
         destroy = bwf("destroy", str(spec), "--yes")
@@ -113,9 +134,12 @@ def test_under_an_active_job_quota_of_one_workflows_run_one_after_the_other(
 ) -> None:
     with harsh_stack(tmp_path / "home", BWF_LOCALBATCH_MAX_ACTIVE_JOBS="1") as home:
         first, second = fan_out(tmp_path / "a", nodes=1), fan_out(tmp_path / "b", nodes=1)
-        run = bwf("apply", str(first), "--yes")
+        stream = tmp_path / "events.jsonl"
+        run = bwf("apply", str(first), "--yes", "--events", str(stream))
         assert run.code == 0, run.out + run.err
         assert "Terminated job [" in run.out  # kept, but no longer active
+        _, job_id = workflow_ids(first)
+        assert [e["job"] for e in events(stream, "job_terminated")] == [job_id]
         run = bwf("apply", str(second), "--yes")
         assert run.code == 0, run.out + run.err
         assert word_counts(tmp_path / "b" / "out") == EXPECTED
@@ -127,11 +151,13 @@ def test_under_an_active_job_quota_of_one_workflows_run_one_after_the_other(
         )
         (tmp_path / "a" / "data" / "in0.txt").write_text("a b c d e f g\n")
         freed = _terminate_later(home, "other", after=1.5)
-        run = bwf("apply", str(first), "--yes")
+        run = bwf("apply", str(first), "--yes", "--events", str(stream))
         freed.join()
         assert run.code == 0, run.out + run.err
         assert "(job is completed)" in run.out  # the kept job is replaced to run again
         assert "quota of active jobs is reached (ActiveJobAndScheduleQuotaReached)" in run.out
+        (quota,) = [e for e in events(stream, "waited") if "quota" in e["for"]]
+        assert quota["seconds"] > 0, quota
         assert word_counts(tmp_path / "a" / "out") == {**EXPECTED, "in0": 7}
         # ... for up to the job's timeout, then gives up naming the quota
         client.create_job(
@@ -183,7 +209,7 @@ def test_stale_task_counts_neither_end_monitoring_early_nor_hold_it_to_the_timeo
         started = time.monotonic()
         run = bwf("apply", str(spec), "--yes")
         assert run.code == 0, run.out + run.err
-        assert "-/+ 1 task in" in run.out and "(changed)" in run.out, run.out
+        assert re.search(r"-/\+   1 task  \(changed\)", run.out), run.out
         # done once the task is: not when the job timeout gives up on the frozen counts
         assert time.monotonic() - started < 120, run.out
         assert word_counts(tmp_path / "out") == {**EXPECTED, "in2": 9}
@@ -253,9 +279,16 @@ def test_a_kept_pool_whose_start_task_sas_expired_is_signed_afresh_and_its_nodes
         failure = node.start_task_info.failure_info
         assert failure.code == "ResourceFileDownloadFailed" and "403" in failure.message
         (tmp_path / "data" / "in1.txt").write_text("a b c d e f\n")
-        run = bwf("apply", str(spec), "--yes")
+        stream = tmp_path / "events.jsonl"
+        run = bwf("apply", str(spec), "--yes", "--events", str(stream))
         assert run.code == 0, run.out + run.err
-        assert "(start task failed on 1 node)" in run.out and "Rebooting 1 node(s)" in run.out
+        assert "(start task failed on 1 node)" in run.out and "Rebooting 1 node of pool" in run.out
+        (rebooted,) = events(stream, "nodes_rebooted")
+        assert (rebooted["nodes"], rebooted["refused"]) == ([node.id], []), rebooted
+        # the record saw the node fail, then boot again
+        states = [e["state"] for e in events(stream, "node_state") if e["node"] == node.id]
+        assert states[0] == "starttaskfailed", states
+        assert {"idle", "running"} & set(states[1:]), states
         assert word_counts(tmp_path / "out") == {**EXPECTED, "in1": 6}
         # the start task now holds a SAS valid for days: a node that reboots tomorrow
         # still starts

@@ -32,11 +32,19 @@ BODY_VERBS = ("POST", "PUT", "PATCH")
 POOL, JOB, TASK = "fuzz-pool", "fuzz-job", "fuzz-task"
 TOP_LEVEL = [b"[]", b"null", b'"x"', b"5", b"true", b"1.5", b"{", b"[" * 100_000 + b"]" * 100_000]
 # a valid sample of each scalar, and wrong values: other JSON types, then a wrong format
-SAMPLES: dict[str, Any] = {"a string": "x", "a boolean": True, "a 32-bit integer": 1}
+SAMPLES: dict[str, Any] = {
+    "a string": "x",
+    "a boolean": True,
+    "a 32-bit integer": 1,
+    shapes.INT_OPTION.kind: "1",  # as the Azure CLI sends it
+    shapes.BOOL_OPTION.kind: "true",
+}
 WRONG: dict[str, list[Any]] = {
     "a string": [5, True, [], {}],
     "a boolean": ["true", 1, []],
     "a 32-bit integer": ["1", 1.5, True, 2**40, [], {}],
+    shapes.INT_OPTION.kind: ["x", "1.5", "", "0x10", str(2**40), 1.5, True, 2**40, [], {}],
+    shapes.BOOL_OPTION.kind: ["yes", "", 1, [], {}],
 }
 FORMATTED = {id(shapes.DURATION): "PT1M", id(shapes.FILE_MODE): "0644"}
 
@@ -51,7 +59,7 @@ def _routes(tmp: Path) -> list[tuple[str, str, Any]]:
 def _path(pattern: str) -> str:
     """A concrete path for a route pattern: each `([^/]+)` becomes the fuzz object named by
     the segment before it."""
-    ids = {"pools": POOL, "jobs": JOB, "tasks": TASK, "nodes": "no-node"}
+    ids = {"pools": POOL, "jobs": JOB, "tasks": TASK, "nodes": "no-node", "users": "no-user"}
     text = pattern.strip("^$")
 
     def fill(m: re.Match[str]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
+from azure.batch.models._models import BatchNodeRebootOptions, BatchNodeReimageOptions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import localstack
@@ -132,6 +133,60 @@ def test_deleting_a_pool_ends_its_tasks_and_what_its_start_task_left(
     client.begin_delete_pool(pool_id, polling_interval=0.1).result()  # until it is gone
     hostile.wait_for(
         lambda: _none_left(start_marker) and _none_left(task_marker), 10, "the end of every process"
+    )
+    hostile.answers_normally(svc)
+
+
+def _node_of(client: BatchClient, pool_id: str) -> str:
+    def idle() -> bool:
+        return [n.state for n in client.list_nodes(pool_id)] == [m.BatchNodeState.IDLE]
+
+    hostile.wait_for(idle, 60, "an idle node")
+    (node,) = client.list_nodes(pool_id)
+    return str(node.id)
+
+
+@pytest.mark.parametrize("how", ["reboot", "reimage", "remove"])
+def test_a_node_that_reboots_or_goes_ends_every_process_on_it(
+    svc: localstack.RunningService, how: str
+) -> None:
+    """What the start task left and what a running task started end with the node's boot
+    (a reboot or reimage starts the start task afresh) or with the node itself."""
+    client = hostile.client(svc)
+    start_marker = f"bwf-start-{uuid.uuid4().hex}"
+    task_marker = f"bwf-task-{uuid.uuid4().hex}"
+    start = m.BatchStartTask(
+        command_line=shell(escapes(start_marker) + "exit 0"), wait_for_success=True
+    )
+    pool_id = _pool(client, start)
+    node_id = _node_of(client, pool_id)
+    job_id = _job(client, pool_id)
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(id="t", command_line=shell(escapes(task_marker) + "sleep 1000")),
+    )
+    hostile.wait_for(lambda: _alive(task_marker, 3), 60, "the task's escaped processes")
+    before = set(hostile.processes_with(start_marker) + hostile.processes_with(task_marker))
+    if how == "reboot":
+        options = BatchNodeRebootOptions(node_reboot_kind="terminate")
+        client.begin_reboot_node(pool_id, node_id, options, polling_interval=0.1).result()
+    elif how == "reimage":
+        options = BatchNodeReimageOptions(node_reimage_option="terminate")
+        client.begin_reimage_node(pool_id, node_id, options, polling_interval=0.1).result()
+    else:
+        options = m.BatchNodeRemoveOptions(node_ids=[node_id], node_deallocation_option="terminate")
+        client.begin_remove_nodes(pool_id, options, polling_interval=0.1).result()
+
+    def old_ones_gone() -> bool:
+        now = hostile.processes_with(start_marker) + hostile.processes_with(task_marker)
+        return not before & set(now)
+
+    hostile.wait_for(old_ones_gone, 15, f"the end of every process of the node ({how})")
+    if how != "remove":  # the node boots again: its start task runs afresh
+        hostile.wait_for(lambda: _alive(start_marker, 3), 60, "the new start task's processes")
+    client.begin_delete_pool(pool_id, polling_interval=0.1).result()
+    hostile.wait_for(
+        lambda: _none_left(start_marker) and _none_left(task_marker), 15, "the end of every process"
     )
     hostile.answers_normally(svc)
 

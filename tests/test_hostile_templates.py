@@ -194,7 +194,7 @@ def test_ordinary_templates_still_render(tmp_path: Path) -> None:
         "      {{ range(3) | join(',') }} {{ 2 ** 10 }} {{ [1, 2] * 2 }} {{ 'ab' * 2 }}",
     )
     desired = pipeline.desired_state(write_spec(tmp_path, text))
-    assert shell.unwrap(desired.job.tasks[0].command_line) == (
+    assert shell.unwrap(desired.job.step_tasks[0].command_line) == (
         "echo A.TXT 00000 '   1' 1a 0,1,2 1024 '[1, 2, 1, 2]' abab"
     )
 

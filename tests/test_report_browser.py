@@ -7,16 +7,14 @@ are skipped, except under .ci/run where a missing Chromium fails them.
 
 from __future__ import annotations
 
-import os
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from runner.report import Result, render_html
 from runner.report.svg import RESULT_COLOURS
-from tests.chromium import REQUIRE_ENV, find_chromium, page_requests, screenshot
-from tests.png import Image, read_png
+from tests.chromium import chromium_or_skip, page_requests, screenshot
+from tests.png import colour_counts, pixels_near, read_png
 from tests.report_example import example_run
 
 _SIZE = (1100, 900)
@@ -24,32 +22,7 @@ _SIZE = (1100, 900)
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(f"Chromium not found and {REQUIRE_ENV} is set")
-        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
-    return binary
-
-
-def _colour(hex_colour: str) -> tuple[int, int, int]:
-    return (int(hex_colour[1:3], 16), int(hex_colour[3:5], 16), int(hex_colour[5:7], 16))
-
-
-def _pixels_near(counts: Counter[tuple[int, int, int]], hex_colour: str, tolerance: int = 6) -> int:
-    target = _colour(hex_colour)
-    return sum(
-        n
-        for rgb, n in counts.items()
-        if all(abs(a - b) <= tolerance for a, b in zip(rgb, target, strict=True))
-    )
-
-
-def _colour_counts(image: Image) -> Counter[tuple[int, int, int]]:
-    """Colours of every other pixel in each direction (a quarter of them is plenty)."""
-    return Counter(
-        image.rgb(x, y) for y in range(0, image.height, 2) for x in range(0, image.width, 2)
-    )
+    return chromium_or_skip()
 
 
 def test_the_report_renders_offline_in_chromium(chromium: str, tmp_path: Path) -> None:
@@ -60,12 +33,12 @@ def test_the_report_renders_offline_in_chromium(chromium: str, tmp_path: Path) -
     assert page_requests(log) == []
     image = read_png(png.read_bytes())
     assert (image.width, image.height) == _SIZE
-    counts = _colour_counts(image)
+    counts = colour_counts(image)
     background_share = counts.most_common(1)[0][1] / counts.total()
     assert background_share < 0.8, "the screenshot is (nearly) one colour"
     assert len(counts) > 100
-    assert _pixels_near(counts, RESULT_COLOURS[Result.SUCCESS]) > 1000  # the bars, drawn
-    assert _pixels_near(counts, RESULT_COLOURS[Result.FAILURE]) > 50
+    assert pixels_near(counts, RESULT_COLOURS[Result.SUCCESS]) > 1000  # the bars, drawn
+    assert pixels_near(counts, RESULT_COLOURS[Result.FAILURE]) > 50
 
 
 def test_the_request_check_catches_a_page_that_loads_from_the_network(

@@ -22,7 +22,7 @@ def test_a_date_given_with_var_is_its_text(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert data["vars"]["n"] == "2024-01-01"
-    task = data["desired"]["job"]["tasks"][0]
+    task = data["desired"]["job"]["steps"][0]["tasks"][0]
     assert "echo 2024-01-01 2024-01-01" in task["command_line"]
 
 

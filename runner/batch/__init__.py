@@ -23,6 +23,7 @@ from runner.batch.jobs import Jobs
 from runner.batch.models import Resolver
 from runner.batch.pools import Pools
 from runner.batch.tasks import Tasks
+from runner.batch.waiting import Say, Waited
 from runner.state import (
     DesiredJob,
     DesiredPool,
@@ -48,9 +49,12 @@ class Batch:
         self.tasks = Tasks(self.conn)
         self.jobs = Jobs(self.conn, self.tasks)
 
-    def report_to(self, say: Callable[[str], None]) -> None:
-        """Where to tell what a long wait waits for (a deletion, the job quota...)."""
+    def report_to(self, say: Say, waited: Waited | None = None) -> None:
+        """Where to tell what a long wait waits for (a deletion, the job quota...), and
+        where to record each wait that took time."""
         self.conn.say = say
+        if waited is not None:
+            self.conn.waited = waited
 
     def get_pool(self, pool_id: str, with_nodes: bool = True) -> ObservedPool | None:
         return self.pools.get(pool_id, with_nodes)

@@ -23,7 +23,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from runner import secrets
 from runner.batch import waiting
 from runner.batch.errors import retry_after, throttled, translate
-from runner.batch.waiting import Pace, Say, pace_for
+from runner.batch.waiting import Pace, Say, Waited, pace_for
 from runner.targets import Target
 
 # Retries of one request in the SDK's pipeline (each after Retry-After or a backoff).
@@ -62,6 +62,10 @@ def _quiet(_text: str) -> None:
     pass
 
 
+def _unrecorded(_what: str, _seconds: float) -> None:
+    pass
+
+
 class Connection:
     """A client, the pace of waits on this target, where progress goes, and the way
     every module of this package calls the SDK."""
@@ -74,6 +78,7 @@ class Connection:
         self.poll_interval: Any = self.pace.first
         self.slow_poll_interval: Any = self.pace.most  # for pollers nobody waits on
         self.say: Say = _quiet
+        self.waited: Waited = _unrecorded  # each wait that took time (the run record)
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         try:
@@ -113,14 +118,16 @@ class Connection:
         failed, so its status is checked and never assumed: after it stops, or if it
         failed, our own reads (`done`) decide."""
         started = time.monotonic()
+        took = 0.0
         if poller is not None:
             # asking the poller costs no request: often, to follow it closely
             watch = replace(self.pace, first=min(self.pace.first, 0.05), most=1.0)
-            waiting.until(poller.done, pending, bound, watch, self.say, giving_up)
-            if poller.status() == "Succeeded" and done():
-                return
-        left = bound - (time.monotonic() - started)
-        waiting.until(done, pending, left, self.pace, self.say, giving_up)
+            took = waiting.until(poller.done, pending, bound, watch, self.say, giving_up)
+        if poller is None or poller.status() != "Succeeded" or not done():
+            left = bound - (time.monotonic() - started)
+            took += waiting.until(done, pending, left, self.pace, self.say, giving_up)
+        if took:
+            self.waited(pending, took)
 
     def _patiently(self, fn: Callable[[], T]) -> T:
         """`fn()`, again after Retry-After while Batch throttles it (429 or 503)."""

@@ -62,15 +62,17 @@ class Jobs:
             f"The Batch account's quota of active jobs is reached ({QUOTA}): job [{job.id}] "
             f"waits for another job to complete, for up to {durations.human(round(quota_bound))}..."
         )
-        waiting.until(
+        pending = f"job {job.id} waits for the account's quota of active jobs ({QUOTA})"
+        took = waiting.until(
             lambda: self._attempt(job, options, may_wait=True),
-            f"job {job.id} still waits for the account's quota of active jobs ({QUOTA})",
+            pending,
             quota_bound,
             self.conn.pace,
             self.conn.say,
             "Completed jobs do not count: terminate or delete the jobs you no longer need "
             "(`bwf destroy` of their workflows), or ask Azure for a higher quota",
         )
+        self.conn.waited(pending, took)
 
     def _attempt(self, job: DesiredJob, options: m.BatchJobCreateOptions, may_wait: bool) -> bool:
         """One try at creating the job: True when it exists as asked, False when the

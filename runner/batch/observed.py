@@ -60,6 +60,8 @@ def observed_task(task: Any) -> ObservedTask:
         failure_code=failure.code if failure else None,
         failure_message=secrets.scrub(failure.message) if failure and failure.message else None,
         depends_on=tuple(depends.task_ids or ()) if depends else (),
+        last_retry=iso(info.last_retry_time) if info else None,
+        last_requeue=iso(info.last_requeue_time) if info else None,
     )
 
 
@@ -75,4 +77,6 @@ def observed_node(node: Any) -> ObservedNode:
         start_task_exit_code=info.exit_code if info else None,
         start_task_failure=secrets.scrub(f"{failure.code}: {failure.message}") if failure else None,
         start_task_started=iso(info.start_time) if info else None,
+        since=iso(node.state_transition_time),
+        allocated=iso(node.allocation_time),
     )

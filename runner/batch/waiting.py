@@ -16,6 +16,7 @@ from runner import durations
 from runner.errors import BwfError
 
 Say = Callable[[str], None]
+Waited = Callable[[str, float], None]  # what was awaited, and for how many seconds
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,15 @@ def until(
     say: Say,
     giving_up: str = "",
 ) -> float:
-    """Wait until `done()` is true; the seconds it took. `pending` says what is awaited
-    ("pool p is being deleted"); after `bound` seconds, a BwfError says it is still so,
-    followed by `giving_up` (what the user can do)."""
+    """Wait until `done()` is true; the seconds it waited (0 when it was done at the
+    first look). `pending` says what is awaited ("pool p is being deleted"); after
+    `bound` seconds, a BwfError says it is still so, followed by `giving_up` (what the
+    user can do)."""
     started = time.monotonic()
     next_report = started + pace.quiet
-    for interval in pace.intervals():
+    for looks, interval in enumerate(pace.intervals()):
         if done():
-            return time.monotonic() - started
+            return time.monotonic() - started if looks else 0.0
         now = time.monotonic()
         waited = now - started
         if waited >= bound:

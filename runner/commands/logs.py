@@ -29,7 +29,7 @@ def command(
 ) -> None:
     """Print TASK's stdout (or --stderr). Works after the node or the pool is gone."""
     from runner.engine import connect
-    from runner.render import LOGS_KEY
+    from runner.spec import LOGS_KEY
 
     desired = pipeline.desired_state(spec, parse_vars(var_args), Allowed.of(allow_paths))
     name = "stderr.txt" if stderr else "stdout.txt"

@@ -24,6 +24,8 @@ from runner.commands.options import (
 from runner.errors import EXIT_CHANGES, EXIT_FAILED, BwfError, UsageError
 from runner.paths import Allowed
 from runner.plan import Plan, diff
+from runner.plan_colour import print_plan
+from runner.plan_history import Estimate, describe, estimate, estimate_json
 from runner.plan_json import to_json
 from runner.show import render_plan
 from runner.state import Observed
@@ -108,8 +110,23 @@ def command(
         raise SystemExit(EXIT_CHANGES)
 
 
+def _estimate(plan: Plan) -> Estimate | None:
+    """The expected wall time and node-hours from an earlier run, when one is recorded."""
+    from runner.observe import ledger_for
+    from runner.runrecord import RunRecord
+
+    try:
+        record = RunRecord(ledger_for(plan.desired, plan.target))
+    except BwfError:  # no account to name the record by (an offline plan for Azure)
+        return None
+    return estimate(plan, record)
+
+
 def _show(plan: Plan, as_json: bool, out: str | None) -> None:
     data = to_json(plan)
+    found = _estimate(plan)
+    if found is not None:
+        data["estimate"] = estimate_json(found)
     if out:
         try:
             Path(out).write_text(json.dumps(data, indent=2) + "\n")
@@ -118,4 +135,4 @@ def _show(plan: Plan, as_json: bool, out: str | None) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(render_plan(plan), nl=False)
+        print_plan(render_plan(plan) + (describe(found) + "\n" if found else ""))

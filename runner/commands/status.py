@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from runner import pipeline
+from runner import dag, pipeline, stepcounts
 from runner.commands.options import (
     allow_path_option,
     json_option,
@@ -19,9 +19,10 @@ from runner.commands.options import (
     target_option,
     var_option,
 )
-from runner.ledger import Ledger
 from runner.paths import Allowed
-from runner.runrecord import RunRecord
+from runner.runrecord import RunRecord, RunSummary
+from runner.state import Desired, ObservedJob
+from runner.words import plural
 
 
 def collect(
@@ -62,18 +63,48 @@ def collect(
             }
             for t in job.tasks.values()
         ]
-    out["ledger_done"] = sum(
-        1 for t in desired.job.tasks if s.ledger.tasks.get(t.id) == t.fingerprint
-    )
+    done = {t.id for t in desired.job.step_tasks if s.ledger.tasks.get(t.id) == t.fingerprint}
+    out["ledger_done"] = len(done)
     out["run"] = None
+    run = RunRecord(s.ledger).latest() if job is None else None
     if job is None:
-        out["run"] = _last_run(s.ledger)
+        out["run"] = _last_run(run)
+    out["steps"] = _steps(desired, job, run, done)
     return out
 
 
-def _last_run(ledger: Ledger) -> dict[str, Any] | None:
+def _steps(
+    desired: Desired, job: ObservedJob | None, run: RunSummary | None, done: set[str]
+) -> list[dict[str, Any]]:
+    """Each step's task counts: from the live job, else from the last run's record; a
+    task in neither is succeeded when the ledger has it done, else waiting."""
+    states = {i: stepcounts.SUCCEEDED for i in done}
+    if job is not None:
+        graph = dag.Graph(
+            {t.id: t.depends_on for t in job.tasks.values()},
+            frozenset(t.id for t in desired.job.all_tasks if t.on_dependency_failure == "satisfy"),
+        )
+        failed = {
+            t.id for t in job.tasks.values() if t.state == "completed" and t.result != "success"
+        }
+        blocked = dag.blocked(graph, set(job.tasks), failed)
+        for t in job.tasks.values():
+            states[t.id] = stepcounts.bucket(t.state, t.result, t.id in blocked)
+    elif run is not None:
+        for record in run.tasks.values():
+            states[record.id] = _recorded(record.state)
+    return [asdict(c) for c in stepcounts.count(desired.job, states)]
+
+
+def _recorded(state: str) -> str:
+    """A state of the run record as the step counts have it."""
+    if state in ("preparing", "running"):
+        return stepcounts.RUNNING
+    return stepcounts.WAITING if state == "active" else state
+
+
+def _last_run(run: RunSummary | None) -> dict[str, Any] | None:
     """The last run as its record in BWF_HOME tells it (the job itself is gone)."""
-    run = RunRecord(ledger).latest()
     if run is None:
         return None
     counts: dict[str, int] = {}
@@ -119,9 +150,10 @@ def command(
     c = job["task_counts"]
     click.echo(f"job {job['id']}: {job['state']}; {c['succeeded']} succeeded, {c['failed']} failed, "
                f"{c['running']} running, {c['active']} waiting")  # fmt: skip
+    _show_steps(data)
     for t in data["tasks"]:
         result = f" {t['result']} (exit {t['exit_code']})" if t["state"] == "completed" else ""
-        retries = f", {t['retry_count']} retries" if t["retry_count"] else ""
+        retries = f", {plural(t['retry_count'], 'retry', 'retries')}" if t["retry_count"] else ""
         click.echo(f"  {t['id']}: {t['state']}{result}{retries}")
 
 
@@ -129,7 +161,7 @@ def _show_run(data: dict[str, Any]) -> None:
     run = data["run"]
     if run is None:
         done = data["ledger_done"]
-        click.echo("job: none" + (f" ({done} tasks done in earlier runs)" if done else ""))
+        click.echo("job: none" + (f" ({plural(done, 'task')} done in earlier runs)" if done else ""))
         return
     state = f"finished {run['finished']}, {run['outcome']}" if run["finished"] else "not finished"
     click.echo(
@@ -138,6 +170,7 @@ def _show_run(data: dict[str, Any]) -> None:
     )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(run["task_counts"].items()))
     click.echo(f"  tasks: {counts or 'none recorded'}")
+    _show_steps(data)
     for t in run["tasks"]:
         detail = [t["state"]]
         if t["exit_code"] is not None:
@@ -145,9 +178,16 @@ def _show_run(data: dict[str, Any]) -> None:
         if t["node"]:
             detail.append(f"on {t['node']}")
         if t["retries"]:
-            detail.append(f"{t['retries']} retries")
+            detail.append(plural(t["retries"], "retry", "retries"))
         if t["failure"] and t["state"] == "failed":
             detail.append(t["failure"])
         if t["blocked_by"]:
             detail.append(f"waits on {t['blocked_by']}")
         click.echo(f"  {t['id']}: " + ", ".join(detail))
+
+
+def _show_steps(data: dict[str, Any]) -> None:
+    """`steps: simulate 6/6 ✓, analyse 4/6, summary waiting` for a job of several steps."""
+    if len(data["steps"]) > 1:
+        counts = [stepcounts.StepCount(**c) for c in data["steps"]]
+        click.echo(f"  steps: {stepcounts.line(counts)}")

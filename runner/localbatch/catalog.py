@@ -1,5 +1,6 @@
 """What the service knows of Azure: the images `GET /supportedimages` lists, with the node
-agent SKU each needs, and the vCPUs of common VM sizes (the task slot limit)."""
+agent SKU each needs, the node agents Azure has retired, the REST API versions it
+answers, and the vCPUs of common VM sizes (the task slot limit, core hours)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,32 @@ SUPPORTED_IMAGES: list[dict[str, Any]] = [
 ]
 
 NODE_AGENT_SKUS = sorted({i["nodeAgentSKUId"] for i in SUPPORTED_IMAGES})
+
+# Node agents Azure has retired: a pool asking for one is refused with a message that
+# says so (Ubuntu 20.04's agent was retired on 2025-04-30).
+RETIRED_NODE_AGENT_SKUS = {
+    "batch.node.ubuntu 20.04": "2025-04-30",
+    "batch.node.ubuntu 18.04": "2024-06-30",
+    "batch.node.ubuntu 16.04": "2021-04-30",
+    "batch.node.centos 7": "2024-06-30",
+    "batch.node.debian 10": "2024-06-30",
+}
+
+# The Batch REST API versions the service answers: those the SDKs and the Azure CLI send
+# (2025-06-01: azure-batch 15.1+; 2024-07-01.20.0: 15.0; 2024-02-01.19.0: 14.2 and the
+# Azure CLI) and the earlier documented ones whose requests it understands.
+API_VERSIONS = (
+    "2025-06-01",
+    "2024-07-01.20.0",
+    "2024-02-01.19.0",
+    "2023-11-01.18.0",
+    "2023-05-01.17.0",
+    "2022-10-01.16.0",
+    "2022-01-01.15.0",
+    "2021-06-01.14.0",
+    "2020-09-01.12.0",
+    "2020-03-01.11.0",
+)
 
 # vCPUs of common VM sizes: Batch allows at most 4 task slots per vCPU (and 256 in all).
 _SIZES_BY_VCPUS: dict[int, str] = {

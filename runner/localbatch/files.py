@@ -105,7 +105,7 @@ def listing(root: Path, url: str, req: Request) -> Iterator[dict[str, Any]]:
             entry["properties"] = {
                 "creationTime": _iso(st.st_ctime),
                 "lastModified": _iso(st.st_mtime),
-                "contentLength": st.st_size,
+                "contentLength": str(st.st_size),  # an int64, which the API sends as a string
                 "contentType": "application/octet-stream",
                 "fileMode": oct(stat.S_IMODE(st.st_mode) | 0o100000)[2:],
             }

@@ -6,8 +6,9 @@ behaviours observable, so that a client can be tested against it:
 
 - `BWF_LOCALBATCH_MAX_NODES=N`: the account's core quota, as a node count across all
   pools; what a resize cannot get ends in `resizeErrors` (`AccountCoreQuotaReached`).
-- `BWF_LOCALBATCH_ALLOCATION_DELAY=S`: a resize (pool creation included) stays
-  `resizing` for S seconds; another resize meanwhile gets 409 `PoolBeingResized`.
+- `BWF_LOCALBATCH_ALLOCATION_DELAY=S`: a resize (pool creation and node removal
+  included) stays `resizing` for S seconds; another resize meanwhile gets 409
+  `PoolBeingResized`.
 - `BWF_LOCALBATCH_DELETE_DELAY=S`: a deleted pool or job stays `deleting` for S seconds
   (default `DEFAULT_DELETE_DELAY`); creating one with its ID meanwhile gets 409.
 - `BWF_LOCALBATCH_THROTTLE_RATE=F`: that fraction of authenticated requests gets 429
@@ -49,7 +50,9 @@ SERVER_BUSY = "The server is currently unable to receive requests. Please retry 
 TOO_MANY_REQUESTS = "The account has sent too many requests. Please retry after the given delay."
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
+def number_switch(env: Mapping[str, str], name: str, default: float) -> float:
+    """A switch holding a number (of seconds, or a fraction); a malformed one stops the
+    service with a message naming it."""
     raw = env.get(name)
     if not raw:
         return default
@@ -64,7 +67,8 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _count(env: Mapping[str, str], name: str) -> int | None:
+def count_switch(env: Mapping[str, str], name: str) -> int | None:
+    """A switch holding a whole number, None when unset."""
     raw = env.get(name)
     if not raw:
         return None
@@ -98,18 +102,18 @@ class Harsh:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Harsh:
         """The switches from the environment; a malformed value stops the service."""
-        rate = _number(env, "BWF_LOCALBATCH_THROTTLE_RATE", 0.0)
+        rate = number_switch(env, "BWF_LOCALBATCH_THROTTLE_RATE", 0.0)
         if rate > 1:
             raise SystemExit(f"BWF_LOCALBATCH_THROTTLE_RATE: a fraction from 0 to 1, got {rate}")
         seed = env.get("BWF_LOCALBATCH_FAULT_SEED") or ""
         return cls(
-            max_nodes=_count(env, "BWF_LOCALBATCH_MAX_NODES"),
-            allocation_delay=_number(env, "BWF_LOCALBATCH_ALLOCATION_DELAY", 0.0),
-            delete_delay=_number(env, "BWF_LOCALBATCH_DELETE_DELAY", DEFAULT_DELETE_DELAY),
+            max_nodes=count_switch(env, "BWF_LOCALBATCH_MAX_NODES"),
+            allocation_delay=number_switch(env, "BWF_LOCALBATCH_ALLOCATION_DELAY", 0.0),
+            delete_delay=number_switch(env, "BWF_LOCALBATCH_DELETE_DELAY", DEFAULT_DELETE_DELAY),
             throttle_rate=rate,
-            retry_after=_number(env, "BWF_LOCALBATCH_THROTTLE_RETRY_AFTER", DEFAULT_RETRY_AFTER),
-            stale_counts=_number(env, "BWF_LOCALBATCH_STALE_COUNTS", 0.0),
-            max_active_jobs=_count(env, "BWF_LOCALBATCH_MAX_ACTIVE_JOBS"),
+            retry_after=number_switch(env, "BWF_LOCALBATCH_THROTTLE_RETRY_AFTER", DEFAULT_RETRY_AFTER),
+            stale_counts=number_switch(env, "BWF_LOCALBATCH_STALE_COUNTS", 0.0),
+            max_active_jobs=count_switch(env, "BWF_LOCALBATCH_MAX_ACTIVE_JOBS"),
             seed=int(seed) if seed.lstrip("-").isdigit() else None,
         )
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.localbatch.containers import ContainerCommand
 from runner.localbatch.spawner import SPAWNER
 
 # The environment a task starts from: the service's own variables stay out (they may
@@ -47,6 +48,7 @@ class Node:
     pool_id: str
     node_id: str
     root: Path
+    dedicated: bool = True
 
     @property
     def shared(self) -> Path:
@@ -67,7 +69,7 @@ class Node:
             d.mkdir(parents=True, exist_ok=True)
 
 
-def environment(
+def task_variables(
     node: Node,
     task_dir: Path,
     account: str,
@@ -75,25 +77,32 @@ def environment(
     settings: list[dict[str, Any]] | None,
     extra: dict[str, str],
 ) -> dict[str, str]:
-    env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
-    env.update(
-        {
-            "AZ_BATCH_ACCOUNT_NAME": account,
-            "AZ_BATCH_ACCOUNT_URL": account_url,
-            "AZ_BATCH_POOL_ID": node.pool_id,
-            "AZ_BATCH_NODE_ID": node.node_id,
-            "AZ_BATCH_NODE_ROOT_DIR": str(node.root),
-            "AZ_BATCH_NODE_SHARED_DIR": str(node.shared),
-            "AZ_BATCH_NODE_STARTUP_DIR": str(node.startup),
-            "AZ_BATCH_NODE_IS_DEDICATED": "true",
-            "AZ_BATCH_TASK_DIR": str(task_dir),
-            "AZ_BATCH_TASK_WORKING_DIR": str(task_dir / "wd"),
-            "HOME": str(task_dir / "wd"),
-        }
-    )
+    """The variables Batch gives a task (`AZ_BATCH_*`, the task's own settings): what a
+    container task sees too."""
+    env = {
+        "AZ_BATCH_ACCOUNT_NAME": account,
+        "AZ_BATCH_ACCOUNT_URL": account_url,
+        "AZ_BATCH_POOL_ID": node.pool_id,
+        "AZ_BATCH_NODE_ID": node.node_id,
+        "AZ_BATCH_NODE_ROOT_DIR": str(node.root),
+        "AZ_BATCH_NODE_SHARED_DIR": str(node.shared),
+        "AZ_BATCH_NODE_STARTUP_DIR": str(node.startup),
+        "AZ_BATCH_NODE_IS_DEDICATED": "true" if node.dedicated else "false",
+        "AZ_BATCH_TASK_DIR": str(task_dir),
+        "AZ_BATCH_TASK_WORKING_DIR": str(task_dir / "wd"),
+    }
     env.update(extra)
     for s in settings or []:
         env[str(s["name"])] = str(s.get("value") or "")
+    return env
+
+
+def environment(variables: dict[str, str], task_dir: Path) -> dict[str, str]:
+    """A task's whole environment on the node: what programs need from the service's,
+    a home directory, and the task's variables."""
+    env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
+    env["HOME"] = str(task_dir / "wd")
+    env.update(variables)
     return env
 
 
@@ -110,10 +119,17 @@ class Process:
     leaves running lives until its node goes away (`kill_under`)."""
 
     def __init__(
-        self, command_line: str, task_dir: Path, env: dict[str, str], *, keep_tree: bool = False
+        self,
+        command_line: str,
+        task_dir: Path,
+        env: dict[str, str],
+        *,
+        keep_tree: bool = False,
+        container: ContainerCommand | None = None,
     ) -> None:
         self.task_dir = task_dir
         self.keep_tree = keep_tree
+        self.container = container
         (task_dir / "wd").mkdir(parents=True, exist_ok=True)
         self.started = time.monotonic()
         try:
@@ -122,6 +138,8 @@ class Process:
             raise OSError(f"the command line cannot be parsed: {e}") from None
         if not argv:
             raise OSError("the command line is empty")
+        if container is not None:
+            argv, env = container.wrap(argv, env)
         with open(task_dir / "stdout.txt", "ab") as out, open(task_dir / "stderr.txt", "ab") as err:
             self._status = SPAWNER.spawn(
                 argv, task_dir / "wd", env, out.fileno(), err.fileno(), keep_tree

@@ -18,6 +18,22 @@ MAX_BODY = 1024 * 1024
 MAX_DEPENDS_ON_CHARS = 64000  # all of dependsOn.taskIds together
 PAGE = 1000
 FOREVER = "P10675199DT2H48M5.4775807S"
+_ISO_UNITS = {"D": 86400, "H": 3600, "M": 60, "S": 1}
+
+
+def iso_seconds(value: str | None) -> float | None:
+    """`PT1H30M` -> 5400.0; None when absent or effectively unlimited (> 10 years)."""
+    if not value:
+        return None
+    total = 0.0
+    number = ""
+    for ch in value.upper():
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in _ISO_UNITS and number:
+            total += float(number) * _ISO_UNITS[ch]
+            number = ""
+    return None if total > 10 * 365 * 86400 else total
 
 
 def bad_body(reason: str, prop: str | None = None) -> ApiError:

@@ -10,6 +10,12 @@ wrong shape is Batch's 400 and never reaches a handler, the store or the schedul
 - a required nested property is missing: 400 `MissingRequiredProperty`;
 - a string in the wrong format (a duration, a file mode): 400 `InvalidPropertyValue`.
 
+The Azure CLI sends the integers and booleans it takes as command-line options as
+strings (`az batch job set --priority 22` sends `"priority": "22"`), and Batch reads
+them: those properties are `INT_OPTION` and `BOOL_OPTION`, which accept the digits of a
+32-bit integer, or `true`/`false`, in a string too. Handlers read them with `fields`,
+which converts them; everywhere else a string is not a number.
+
 Unknown properties pass unchecked (the service ignores most of Batch's options), and
 null stands for an absent property, as in Batch. Required top-level properties (`id`,
 `commandLine`, ...) are the handlers' checks, with their own messages.
@@ -52,9 +58,22 @@ Shape = Scalar | Record | ListOf
 
 STRING = Scalar("a string", lambda v: isinstance(v, str))
 BOOL = Scalar("a boolean", lambda v: isinstance(v, bool))
-INT = Scalar(
-    "a 32-bit integer",
-    lambda v: isinstance(v, int) and not isinstance(v, bool) and _INT32[0] <= v <= _INT32[1],
+_DIGITS = re.compile(r"[-+]?\d{1,10}")
+
+
+def _int32(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and _INT32[0] <= v <= _INT32[1]
+
+
+def _int32_text(v: Any) -> bool:
+    return _int32(v) or (isinstance(v, str) and bool(_DIGITS.fullmatch(v)) and _int32(int(v)))
+
+
+INT = Scalar("a 32-bit integer", _int32)
+INT_OPTION = Scalar("a 32-bit integer, or its digits in a string", _int32_text)
+BOOL_OPTION = Scalar(
+    "a boolean, or true or false in a string",
+    lambda v: isinstance(v, bool) or (isinstance(v, str) and v.lower() in ("true", "false")),
 )
 DURATION = Scalar(
     "a string",
@@ -168,17 +187,30 @@ RESOURCE_FILE = _record(
 USER_IDENTITY = _record(
     {"username": STRING, "autoUser": _record({"scope": STRING, "elevationLevel": STRING})}
 )
+REGISTRY = _record(
+    {
+        "registryServer": STRING,
+        "username": STRING,
+        "password": STRING,
+        "identityReference": ANY_RECORD,
+    }
+)
 CONTAINER_SETTINGS = _record(
     {
         "imageName": STRING,
         "containerRunOptions": STRING,
         "workingDirectory": STRING,
-        "registry": ANY_RECORD,
+        "registry": REGISTRY,
+        "containerHostBatchBindMounts": ListOf(_record({"source": STRING, "isReadOnly": BOOL})),
     },
     "imageName",
 )
+CONTAINER_CONFIGURATION = _record(
+    {"type": STRING, "containerImageNames": ListOf(STRING), "containerRegistries": ListOf(REGISTRY)},
+    "type",
+)
 TASK_CONSTRAINTS = _record(
-    {"maxWallClockTime": DURATION, "retentionTime": DURATION, "maxTaskRetryCount": INT}
+    {"maxWallClockTime": DURATION, "retentionTime": DURATION, "maxTaskRetryCount": INT_OPTION}
 )
 _COMMON_TASK: dict[str, Shape] = {
     "commandLine": STRING,
@@ -188,7 +220,8 @@ _COMMON_TASK: dict[str, Shape] = {
     "containerSettings": CONTAINER_SETTINGS,
 }
 START_TASK = _record(
-    {**_COMMON_TASK, "maxTaskRetryCount": INT, "waitForSuccess": BOOL}, "commandLine"
+    {**_COMMON_TASK, "maxTaskRetryCount": INT_OPTION, "waitForSuccess": BOOL_OPTION},
+    "commandLine",
 )
 IMAGE_REFERENCE = _record(
     {
@@ -203,7 +236,7 @@ VM_CONFIGURATION = _record(
     {
         "imageReference": IMAGE_REFERENCE,
         "nodeAgentSKUId": STRING,
-        "containerConfiguration": ANY_RECORD,
+        "containerConfiguration": CONTAINER_CONFIGURATION,
     }
 )
 _POOL_SETTINGS: dict[str, Shape] = {
@@ -212,13 +245,13 @@ _POOL_SETTINGS: dict[str, Shape] = {
     "virtualMachineConfiguration": VM_CONFIGURATION,
     "enableInterNodeCommunication": BOOL,
     "startTask": START_TASK,
-    "taskSlotsPerNode": INT,
+    "taskSlotsPerNode": INT_OPTION,
     "taskSchedulingPolicy": _record({"nodeFillType": STRING, "jobDefaultOrder": STRING}),
     "metadata": METADATA,
 }
 _POOL_SIZE: dict[str, Shape] = {
-    "targetDedicatedNodes": INT,
-    "targetLowPriorityNodes": INT,
+    "targetDedicatedNodes": INT_OPTION,
+    "targetLowPriorityNodes": INT_OPTION,
     "resizeTimeout": DURATION,
 }
 POOL_ADD = _record(
@@ -241,8 +274,22 @@ POOL_PROPERTIES = _record(
     }
 )
 POOL_RESIZE = _record({**_POOL_SIZE, "nodeDeallocationOption": STRING})
+POOL_ENABLE_AUTOSCALE = _record(
+    {"autoScaleFormula": STRING, "autoScaleEvaluationInterval": DURATION}
+)
+POOL_EVALUATE_AUTOSCALE = _record({"autoScaleFormula": STRING})
+POOL_REMOVE_NODES = _record(
+    {"nodeList": ListOf(STRING), "nodeDeallocationOption": STRING, "resizeTimeout": DURATION}
+)
 
-JOB_CONSTRAINTS = _record({"maxWallClockTime": DURATION, "maxTaskRetryCount": INT})
+NODE_REBOOT = _record({"nodeRebootOption": STRING})
+NODE_REIMAGE = _record({"nodeReimageOption": STRING})
+NODE_DISABLE_SCHEDULING = _record({"nodeDisableSchedulingOption": STRING})
+_NODE_USER: dict[str, Shape] = {"password": STRING, "sshPublicKey": STRING, "expiryTime": STRING}
+NODE_USER_ADD = _record({**_NODE_USER, "name": STRING, "isAdmin": BOOL})
+NODE_USER_UPDATE = _record(_NODE_USER)
+
+JOB_CONSTRAINTS = _record({"maxWallClockTime": DURATION, "maxTaskRetryCount": INT_OPTION})
 POOL_INFO = _record({"poolId": STRING, "autoPoolSpecification": ANY_RECORD})
 JOB_PREPARATION = _record(
     {
@@ -259,9 +306,9 @@ JOB_RELEASE = _record(
     "commandLine",
 )
 _JOB_SETTINGS: dict[str, Shape] = {
-    "priority": INT,
-    "allowTaskPreemption": BOOL,
-    "maxParallelTasks": INT,
+    "priority": INT_OPTION,
+    "allowTaskPreemption": BOOL_OPTION,
+    "maxParallelTasks": INT_OPTION,
     "constraints": JOB_CONSTRAINTS,
     "poolInfo": POOL_INFO,
     "onAllTasksComplete": STRING,
@@ -280,7 +327,8 @@ JOB_ADD = _record(
         "commonEnvironmentSettings": ENVIRONMENT,
     }
 )
-JOB_UPDATE = _record(_JOB_SETTINGS)
+JOB_UPDATE = _record(_JOB_SETTINGS)  # PATCH (what it sends) and PUT (all of it) alike
+JOB_DISABLE = _record({"disableTasks": STRING})
 JOB_TERMINATE = _record({"terminateReason": STRING})
 
 EXIT_OPTIONS = _record({"jobAction": STRING, "dependencyAction": STRING})

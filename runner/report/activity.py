@@ -21,21 +21,29 @@ _SPOT_COLOUR = "#a0cbe8"
 
 
 def step_rows(frame: Frame, run: RunData, top: float) -> tuple[list[str], float]:
-    """A row per step, from `top`: how many of its executions were running over time.
-    Returns the parts and their height."""
+    """A row per step, from `top`: how many of its executions were running over time
+    (its barrier tasks, which stand for what it waits on, counted apart). Returns the
+    parts and their height."""
     if not frame.step_colours:
         return [], 0.0
     by_step: dict[str, list[TaskExecution]] = {name: [] for name in frame.step_colours}
+    barriers: Counter[str] = Counter()
     for e in run.executions:
-        by_step[step_of(e.step)].append(e)
+        if e.barrier:
+            barriers[step_of(e.step)] += 1
+        else:
+            by_step[step_of(e.step)].append(e)
     parts = ['<g class="steps">']
     for index, (name, executions) in enumerate(by_step.items()):
-        parts += _step_row(frame, name, executions, top + index * _STEP_ROW)
+        y = top + index * _STEP_ROW
+        parts += _step_row(frame, name, executions, barriers[name], y)
     parts.append("</g>")
     return parts, float(len(by_step) * _STEP_ROW)
 
 
-def _step_row(frame: Frame, name: str, executions: list[TaskExecution], y: float) -> list[str]:
+def _step_row(
+    frame: Frame, name: str, executions: list[TaskExecution], barriers: int, y: float
+) -> list[str]:
     events = []
     for e in executions:
         if e.started is not None:
@@ -51,6 +59,8 @@ def _step_row(frame: Frame, name: str, executions: list[TaskExecution], y: float
     )
     if durations:
         hover += f"\nmedian duration {fmt_seconds(statistics.median(durations))}"
+    if barriers:
+        hover += f"\nwaited on what it needs through {plural(barriers, 'barrier task')}"
     colour = frame.step_colours[name]
     base = y + _STEP_ROW - 5
     parts = [f'<g class="step-row" data-step="{esc(name)}">']

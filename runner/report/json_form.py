@@ -85,6 +85,7 @@ def figures_json(run: RunData, figures: Figures) -> dict[str, Any]:
         "slowest": [_execution(e) for e in figures.slowest],
         "nodes": _nodes(run),
         "cost": _cost(figures),
+        "warnings": list(run.warnings),
     }
 
 
@@ -93,6 +94,7 @@ def _execution(e: TaskExecution) -> dict[str, Any]:
         "task_id": e.task_id,
         "retry": e.retry,
         "step": e.step,
+        "barrier": e.barrier,
         "node_id": e.node_id,
         "duration_seconds": e.duration,
         "exit_code": e.exit_code,

@@ -63,6 +63,9 @@ class TaskExecution:
     failure_reason: str | None = None
     command: str = ""  # the command's first words, for the hover text
     slots: int = 1  # task slots the task occupies on its node
+    # a barrier task: it stands for what `step` waits on (bwf adds it when the tasks
+    # waited on do not fit in one dependency list); it is not one of the step's tasks
+    barrier: bool = False
 
     def __post_init__(self) -> None:
         _require_aware("TaskExecution", queued=self.queued, started=self.started, ended=self.ended)
@@ -130,6 +133,8 @@ class RunData:
 
     `price_per_hour` is the spec's `pool.price_per_hour` when it sets one (the price of
     a dedicated node-hour); the report falls back to a list-price table otherwise.
+    `warnings` are what Batch refused the run, in a sentence each: a pool left short of
+    nodes by its resize errors, reboots refused.
     """
 
     workflow: str
@@ -143,6 +148,7 @@ class RunData:
     nodes: tuple[NodeSpan, ...]
     pool_sizes: tuple[PoolSample, ...] = ()
     price_per_hour: float | None = None
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require_aware("RunData", started=self.started, ended=self.ended)

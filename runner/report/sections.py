@@ -40,8 +40,16 @@ def header(run: RunData, figures: Figures) -> str:
         f'<p class="meta">pool <span class="mono">{esc(run.pool_id)}</span> \u00b7 {esc(run.vm_size)} '
         f"\u00b7 {plural(run.slots_per_node, 'task slot')} per node \u00b7 "
         f"{utc(run.started)} to {utc(run.ended)}</p>"
-        f'<p class="verdict {"bad" if bad else "ok"}">{esc(results_sentence(figures))}</p></header>'
+        f'<p class="verdict {"bad" if bad else "ok"}">{esc(results_sentence(figures))}</p>'
+        f"{_warnings(run.warnings)}</header>"
     )
+
+
+def _warnings(warnings: tuple[str, ...]) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{esc(w)}</li>" for w in warnings)
+    return f'<ul class="warnings">{items}</ul>'
 
 
 def cards(figures: Figures) -> str:

@@ -110,7 +110,11 @@ def _row(frame: Frame, run: RunData, row: _Row, y: float) -> tuple[list[str], fl
     if row.node_id is None:
         parts = ['<g class="row not-run">']
         parts += label(
-            y, height, "not run", "blocked or never started", "Executions that never ran on a node"
+            y,
+            height,
+            "not run",
+            "blocked, never started or not seen",
+            "Executions that never ran on a node, or that bwf never saw on one",
         )
     else:
         parts = [f'<g class="row" data-node="{esc(row.node_id)}">']
@@ -207,7 +211,8 @@ def _hover(frame: Frame, e: TaskExecution) -> str:
         duration = "still running at the end of the record"
     lines.append(f"{duration} \u00b7 {exit_code} \u00b7 {RESULT_LABELS[e.result]}")
     where = [f"node {e.node_id}"] if e.node_id else []
-    where += [f"step {e.step}"] if e.step is not None else []
+    if e.step is not None:
+        where.append(f"step {e.step}" + (" (a barrier task)" if e.barrier else ""))
     if where:
         lines.append(" \u00b7 ".join(where))
     wait = f", waited {fmt_seconds(e.queue_wait)}" if e.queue_wait is not None else ""
