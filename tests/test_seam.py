@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner.batch import Batch
+from runner.batch.connection import Connection
 from runner.batch.jobs import Jobs
 from runner.batch.pools import Pools
 from runner.batch.tasks import Tasks
@@ -56,7 +57,7 @@ def _public_methods(cls: type) -> list[str]:
     return [n for n, f in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_")]
 
 
-@pytest.mark.parametrize("cls", [Batch, Pools, Jobs, Tasks, Storage])
+@pytest.mark.parametrize("cls", [Batch, Connection, Pools, Jobs, Tasks, Storage])
 def test_service_methods_return_bwfs_own_types(cls: type) -> None:
     module = sys.modules[cls.__module__]
     leaks = []
