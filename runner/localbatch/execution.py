@@ -60,6 +60,7 @@ class Execution:
         containers: ContainerRuntime
         node_tasks: NodeTasks
         running: dict[tuple[str, str], Running]
+        stopping: bool
 
         @property
         def account_info(self) -> tuple[str, str]: ...
@@ -172,6 +173,8 @@ class Execution:
         with self.cond:
             if run.cancel:
                 self._settle(job_key, task_key, run, None, None)
+                return None
+            if self.stopping:  # the service is ending: the task runs when it starts again
                 return None
             set_state(task, "running")
             info = task.setdefault("executionInfo", {})

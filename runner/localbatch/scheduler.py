@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
 __all__ = ["Running", "Scheduler", "iso_seconds"]
 
 TICK = 0.2  # seconds between scheduling passes when nothing wakes the scheduler
+# seconds a stopping service waits for its container tasks' trees to end (`bwf local
+# down` gives it 10 s in all)
+STOP_GRACE = 3.0
 
 
 class Scheduler(Allocation, Execution):
@@ -88,8 +92,15 @@ class Scheduler(Allocation, Execution):
             )
         for p in procs:
             kill_group(p.pid)
-        # the workers that would remove their containers may not get to it before exit
-        self.containers.remove(*(p.container.name for p in procs if p.container is not None))
+        # The workers that would remove their containers may not get to it before exit.
+        # A container is removed once its supervisor has ended the tree: a `podman run`
+        # killed while it creates the container would otherwise write it after the
+        # removal.
+        in_containers = [p for p in procs if p.container is not None]
+        deadline = time.monotonic() + STOP_GRACE
+        while any(p.returncode is None for p in in_containers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.containers.remove(*(p.container.name for p in in_containers if p.container))
         self.workers.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
