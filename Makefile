@@ -1,5 +1,5 @@
 # The two quick-start commands and the checks. Each target installs what it needs.
-.PHONY: run test lint bootstrap clean-local
+.PHONY: run test lint mutate bootstrap clean-local
 
 bootstrap:
 	@./scripts/bootstrap
@@ -16,6 +16,12 @@ test: lint
 lint: bootstrap
 	.venv/bin/ruff check runner tests bench node_scripts
 	.venv/bin/mypy
+
+# Mutation testing of the pure modules against the pure tests, with the score per
+# module (docs/testing.md). Slow on 2 cores, so not part of `test` or CI.
+# `make mutate MODULES="shell names"` mutates only those.
+mutate: bootstrap
+	.venv/bin/python scripts/mutate.py --show $(MODULES)
 
 # Stop the local stack started by `make run`.
 clean-local:
