@@ -22,7 +22,7 @@ from typing import Literal
 # --- secrets -------------------------------------------------------------------
 
 SasKind = Literal["read", "write", "url"]
-_SECRET_RE = re.compile(r"@@bwf-secret:([a-z0-9-]+):(read|write|url)@@")
+_SECRET_RE = re.compile(r"@@bwf-secret:([a-z0-9_-]+):(read|write|url)@@")
 REDACTED = "<redacted>"
 
 
