@@ -5,6 +5,7 @@ headers) and secret placeholders print as <redacted>."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import pytest
 
@@ -45,6 +46,14 @@ def test_the_signature_wherever_the_url_stands(text: str) -> None:
     assert SIG not in clean and "<redacted>" in clean
 
 
+def test_a_url_encoded_sas_url() -> None:
+    """A SAS URL passed as a query parameter of another URL is percent-encoded."""
+    encoded = urllib.parse.quote(URL, safe="")
+    clean = secrets.scrub(f"copy from {encoded} refused")
+    assert urllib.parse.quote(SIG, safe="") not in clean and "sig%3D<redacted>" in clean
+    assert clean.endswith("refused") and "%26sp%3Drl" in clean
+
+
 def test_a_sas_url_inside_json() -> None:
     for body in (
         json.dumps({"httpUrl": URL, "filePath": "a.txt"}),
@@ -80,6 +89,19 @@ def test_account_keys_in_connection_strings() -> None:
 def test_shared_key_authorization_headers() -> None:
     text = "Authorization: SharedKey devstoreaccount1:Zm9v+YmFy/YmF6=="
     assert secrets.scrub(text) == "Authorization: SharedKey devstoreaccount1:<redacted>"
+
+
+def test_a_registered_key_in_every_form() -> None:
+    secrets.register(KEY)
+    for text in (
+        f"key {KEY} refused",
+        f"key {urllib.parse.quote(KEY, safe='')} refused",  # URL-encoded
+        f"key {urllib.parse.quote_plus(KEY)} refused",  # form-encoded
+        f"key {json.dumps(KEY)} refused".replace("/", "\\/"),  # JSON that escapes '/'
+    ):
+        clean = secrets.scrub(text)
+        assert "k3y" not in clean and "<redacted>" in clean, text
+        assert clean.startswith("key ") and clean.endswith(" refused")
 
 
 def test_only_secrets_of_8_characters_or_more_are_registered() -> None:
