@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner import durations, schema
@@ -89,6 +89,7 @@ def test_human(seconds: int, text: str) -> None:
     assert durations.human(seconds) == text
 
 
+@settings(derandomize=True, deadline=None)
 @given(st.integers(min_value=0, max_value=10**9))
 def test_iso_and_human_forms_parse_back(seconds: int) -> None:
     assert durations.parse(durations.to_iso(seconds)) == seconds
@@ -99,6 +100,7 @@ _SCHEMA_DURATION = re.compile(schema.schema()["$defs"]["duration"]["pattern"])
 _DURATION_ALPHABET = st.sampled_from(list("0123456789dhmsPTDHMS. \n"))
 
 
+@settings(derandomize=True, deadline=None)
 @given(st.text(_DURATION_ALPHABET, max_size=12))
 def test_the_schema_accepts_what_parse_accepts(text: str) -> None:
     """One grammar in two places (the schema for editors, `parse` for bwf): they agree,
