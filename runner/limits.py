@@ -7,6 +7,7 @@ with a located error. Secret tokens are measured at the size of a real SAS URL.
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 from runner import durations
 from runner.errors import Problem
@@ -22,8 +23,12 @@ COMMAND_LINE_MAX = 8191
 QUEUE_ALLOWANCE = 3600
 # A user-delegation SAS (Entra ID) lives at most 7 days.
 SAS_MAX_LIFETIME = 7 * 86400
-# The length a secret token stands for once resolved: a container URL with its SAS.
-SAS_URL_CHARS = 300
+# The length a secret token stands for once resolved: a container URL with its SAS. The
+# longest bwf issues on Azure is a user-delegation SAS (about 300 characters of query)
+# for a 63-character container of a 24-character account in the longest cloud domain:
+# 423 characters (tests/test_limits.py). The rest allows for a signature whose base64
+# needs more percent-encoding than usual.
+SAS_URL_CHARS = 450
 
 
 def measured_length(text: str) -> int:
@@ -32,16 +37,42 @@ def measured_length(text: str) -> int:
     return len(text) + sum(SAS_URL_CHARS - len(f"@@bwf-secret:{k}:{kind}@@") for k, kind in tokens)
 
 
+def _json_chars(value: str) -> int:
+    """Length of `value` as a JSON string, as the SDK writes it (ASCII, with escapes)."""
+    return len(json.dumps(value))
+
+
+def _object_chars(fields: list[tuple[str, int]]) -> int:
+    """Length of a JSON object, from (key, length of the value's JSON) pairs."""
+    return 2 + sum(len(key) + 4 + chars for key, chars in fields) + 2 * (len(fields) - 1)
+
+
+def resource_file_json_chars(f: ResourceFile) -> int:
+    """Length of one resource file's JSON as Batch receives it, SAS URLs at SAS_URL_CHARS.
+
+    The URLs are built as runner.apply builds them: a blob is the container's SAS URL
+    with the percent-encoded blob path before the query, and its file path defaults to
+    the blob name."""
+    fields: list[tuple[str, int]] = []
+    if f.url is not None:
+        fields.append(("httpUrl", _json_chars(f.url) + measured_length(f.url) - len(f.url)))
+    elif f.blob is not None:
+        fields.append(("httpUrl", SAS_URL_CHARS + 1 + len(urllib.parse.quote(f.blob)) + 2))
+    else:
+        fields.append(("storageContainerUrl", SAS_URL_CHARS + 2))
+        if f.prefix:
+            fields.append(("blobPrefix", _json_chars(f.prefix)))
+    file_path = f.file_path if f.blob is None else (f.file_path or f.blob)
+    if file_path is not None:
+        fields.append(("filePath", _json_chars(file_path)))
+    if f.file_mode is not None:
+        fields.append(("fileMode", _json_chars(f.file_mode)))
+    return _object_chars(fields)
+
+
 def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:
-    """Estimated size of the resource files' JSON as Batch receives it (URLs with SAS)."""
-    total = 2
-    for f in files:
-        # {"httpUrl"|"storageContainerUrl": "<url with SAS>", "filePath": ..., "fileMode": ..., "blobPrefix": ...}
-        total += 40 + SAS_URL_CHARS + len(f.container or "") + len(f.blob or "") + len(f.url or "")
-        for extra in (f.file_path, f.file_mode, f.prefix):
-            if extra is not None:
-                total += 16 + len(json.dumps(extra))
-    return total
+    """Length of a task's `resourceFiles` JSON array as Batch receives it."""
+    return 2 + sum(resource_file_json_chars(f) for f in files) + 2 * max(len(files) - 1, 0)
 
 
 def check(desired: Desired, source: SourceMap) -> list[Problem]:

@@ -1,0 +1,170 @@
+"""Batch's hard limits (runner.limits) at their boundaries, and its estimates against the
+real request: the SDK's own serialisation of the task bwf sends, with real SAS URLs.
+
+No service is used: SAS URLs are signed locally (an account key, or a user-delegation
+key as Storage returns it), and the azure-batch models are serialised by the SDK's
+encoder exactly as its operations do before sending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from azure.batch._utils.model_base import SdkJSONEncoder
+from azure.storage.blob import UserDelegationKey
+
+from runner import batch, limits, storage
+from runner.apply import _Resolver
+from runner.pipeline import desired_state
+from runner.state import resolve_secrets, secret_token
+from runner.targets import Target
+from tests.helpers import MINIMAL, write_spec
+
+KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3ODkw"
+LOCAL = Target(
+    name="local",
+    batch_url="http://127.0.0.1:1",
+    batch_account="bwflocal",
+    storage_url="http://127.0.0.1:2/devstoreaccount1",
+    storage_account="devstoreaccount1",
+    batch_key=KEY,
+    storage_key=KEY,
+)
+
+
+def sdk_json(value: object) -> str:
+    """A model (or list of models) as the azure-batch operations serialise a body."""
+    return json.dumps(value, cls=SdkJSONEncoder, exclude_readonly=True)
+
+
+# --- SAS URLs ------------------------------------------------------------------------
+
+
+def azure_target(endpoint_suffix: str, with_key: bool) -> Target:
+    account = "a" * 24  # the longest storage account name
+    return Target(
+        name="azure",
+        batch_url="https://b.westeurope.batch.azure.com",
+        batch_account="b",
+        storage_url=f"https://{account}.blob.{endpoint_suffix}",
+        storage_account=account,
+        batch_key=KEY,
+        storage_key=KEY if with_key else None,
+    )
+
+
+def delegation_key() -> UserDelegationKey:
+    """A user-delegation key shaped as Storage returns it (GUIDs, timestamps, version)."""
+    key = UserDelegationKey()
+    now = dt.datetime.now(dt.timezone.utc)
+    key.signed_oid = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    key.signed_tid = "9f8e7d6c-5b4a-3f2e-1d0c-9b8a7f6e5d4c"
+    key.signed_start = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    key.signed_expiry = (now + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    key.signed_service = "b"
+    key.signed_version = storage.API_VERSION
+    key.value = "a2V5LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY3ODkwMTIzNDU="
+    return key
+
+
+@pytest.mark.parametrize(
+    "suffix", ["core.windows.net", "core.chinacloudapi.cn", "core.usgovcloudapi.net"]
+)
+@pytest.mark.parametrize("with_key", [True, False], ids=["account-key", "user-delegation"])
+def test_a_real_sas_url_fits_the_length_limits_assume(suffix: str, with_key: bool) -> None:
+    """The longest SAS URL bwf can issue on Azure (a 24-character account, a 63-character
+    container, the longest cloud domain) is within SAS_URL_CHARS."""
+    store = storage.Storage(azure_target(suffix, with_key))
+    if not with_key:
+        store._delegation_key = delegation_key()  # what get_user_delegation_key returns
+    for kind in ("read", "write"):
+        url = store.sas_url("c" * 63, kind, limits.SAS_MAX_LIFETIME)
+        assert len(url) <= limits.SAS_URL_CHARS, url
+
+
+# --- command lines -------------------------------------------------------------------
+
+
+def padded_storage(target: Target = LOCAL) -> storage.Storage:
+    """Storage whose SAS URLs are real, then padded to exactly SAS_URL_CHARS with one
+    more query parameter: the length limits assumes for every SAS URL."""
+
+    class Padded(storage.Storage):
+        def sas_url(self, container: str, kind: str, lifetime: int) -> str:
+            url = super().sas_url(container, kind, lifetime)
+            return url + "&pad=" + "0" * (limits.SAS_URL_CHARS - len(url) - 5)
+
+    return Padded(target)
+
+
+def test_measured_length_is_the_length_sent_with_sas_urls(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "cat {{ item.name }}",
+        "cp {{ item.name }} {{ containers.output.write_sas }}/x"
+        " && curl {{ containers.input.read_sas }} {{ containers.output.write_sas }}",
+    )
+    desired = desired_state(write_spec(tmp_path, text))
+    resolver = _Resolver(desired, padded_storage())
+    for task in desired.job.tasks:
+        sent = batch.task_options(task, resolver).command_line
+        assert "@@" not in sent and "sig=" in sent
+        assert limits.measured_length(task.command_line) == len(sent)
+
+
+def test_measured_length_of_text_without_secrets() -> None:
+    assert limits.measured_length("") == 0
+    assert limits.measured_length("echo hi") == 7
+
+
+def test_each_secret_token_counts_as_a_sas_url() -> None:
+    tokens = [secret_token("in", "read"), secret_token("out_2", "write"), secret_token("x", "url")]
+    text = f"a {tokens[0]} b {tokens[1]}{tokens[2]} c"
+    lookup = {("in", "read"): "u", ("out_2", "write"): "u", ("x", "url"): "u"}
+    resolved = resolve_secrets(text, {k: v * limits.SAS_URL_CHARS for k, v in lookup.items()})
+    assert limits.measured_length(text) == len(resolved)
+
+
+# --- resource files ------------------------------------------------------------------
+
+RESOURCE_FILES = """\
+    resource_files:
+      - item
+      - {container: input, blob: "b c/d é.txt", path: "in/é ü.txt", mode: "0755"}
+      - {container: input, blob: "{{ item.name }}"}
+      - {container: input, prefix: "da", path: "pre"}
+      - {container: input, prefix: ""}
+      - {container: input}
+      - {container: output, path: "all/", mode: "0644"}
+      - {url: "https://example.com/a%20b?x=1&y=\\"q\\"", path: "u.bin"}
+      - {url: "{{ containers.input.read_sas }}", path: "sas/x"}
+"""
+
+
+def test_the_resource_file_estimate_is_the_json_sent(tmp_path: Path) -> None:
+    """Every kind of resource file, with names that need URL-encoding and JSON escapes:
+    the estimate is the length of the `resourceFiles` array the SDK sends, when every
+    SAS URL has SAS_URL_CHARS characters."""
+    text = MINIMAL.replace("    resource_files: [item]\n", RESOURCE_FILES)
+    desired = desired_state(write_spec(tmp_path, text))
+    resolver = _Resolver(desired, padded_storage())
+    for task in desired.job.tasks:
+        options = batch.task_options(task, resolver)
+        files_json = sdk_json(options.resource_files)
+        assert f'"resourceFiles": {files_json}' in sdk_json(options)
+        assert limits.resource_files_json_chars(task.resource_files) == len(files_json)
+
+
+def test_each_resource_file_kind_alone(tmp_path: Path) -> None:
+    for entry in RESOURCE_FILES.splitlines()[2:]:
+        text = MINIMAL.replace("[item]", f"[{entry.strip().removeprefix('- ')}]")
+        desired = desired_state(write_spec(tmp_path, text))
+        task = desired.job.tasks[0]
+        sent = batch.task_options(task, _Resolver(desired, padded_storage())).resource_files
+        assert limits.resource_files_json_chars(task.resource_files) == len(sdk_json(sent))
+
+
+def test_no_resource_files() -> None:
+    assert limits.resource_files_json_chars(()) == 2  # []
