@@ -21,8 +21,11 @@ RESOURCE_FILES_MAX_CHARS = 32768
 COMMAND_LINE_MAX = 8191
 # How long a task may wait in the queue after the job timeout: SAS URLs outlive both.
 QUEUE_ALLOWANCE = 3600
-# A user-delegation SAS (Entra ID) lives at most 7 days.
+# A user-delegation SAS (Entra ID) lives at most 7 days: its key must end within 7 days.
 SAS_MAX_LIFETIME = 7 * 86400
+# SAS URLs start this much before now and end this much after their lifetime, for a
+# clock that differs from Storage's (runner.storage); the check counts it.
+SAS_CLOCK_SKEW = 300
 # The length a secret token stands for once resolved: a container URL with its SAS. The
 # longest bwf issues on Azure is a user-delegation SAS (about 300 characters of query)
 # for a 63-character container of a 24-character account in the longest cloud domain:
@@ -78,13 +81,13 @@ def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:
 def check(desired: Desired, source: SourceMap) -> list[Problem]:
     problems: list[Problem] = []
     job = desired.job
-    lifetime = job.timeout + QUEUE_ALLOWANCE
-    if lifetime > SAS_MAX_LIFETIME:
+    if job.timeout + QUEUE_ALLOWANCE + SAS_CLOCK_SKEW > SAS_MAX_LIFETIME:
         problems.append(
             Problem(
                 source.value(("job", "timeout")),
                 f"job.timeout: {durations.human(job.timeout)} plus {durations.human(QUEUE_ALLOWANCE)} of queueing "
-                f"exceeds the {durations.human(SAS_MAX_LIFETIME)} a SAS URL can live; tasks would lose their files",
+                f"and {durations.human(SAS_CLOCK_SKEW)} of clock skew exceeds the "
+                f"{durations.human(SAS_MAX_LIFETIME)} a SAS URL can live; tasks would lose their files",
             )
         )
 

@@ -31,7 +31,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from runner import secrets
+from runner import limits, secrets
 from runner.errors import BwfError
 from runner.state import ObservedBlob, ObservedContainer, Upload
 from runner.targets import Target
@@ -191,8 +191,9 @@ class Storage:
     def sas_url(self, container: str, kind: str, lifetime: int) -> str:
         """A container URL with a SAS: `read` (list+read) or `write` (create+write)."""
         now = dt.datetime.now(dt.timezone.utc)
-        start = now - dt.timedelta(minutes=5)  # tolerate clock skew between here and Azure
-        expiry = now + dt.timedelta(seconds=lifetime + 300)
+        skew = dt.timedelta(seconds=limits.SAS_CLOCK_SKEW)  # between here and Azure
+        start = now - skew
+        expiry = now + dt.timedelta(seconds=lifetime) + skew
         permission = ContainerSasPermissions.from_string(PERMISSIONS[kind])
         if self.target.storage_key:
             sas = generate_container_sas(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,24 @@ def test_each_resource_file_kind_alone(tmp_path: Path) -> None:
 
 def test_no_resource_files() -> None:
     assert limits.resource_files_json_chars(()) == 2  # []
+
+
+# --- SAS lifetime --------------------------------------------------------------------
+
+
+def test_the_longest_job_accepted_gets_sas_urls_within_7_days(tmp_path: Path) -> None:
+    """A user-delegation key must end within 7 days of Storage's now, and so must every
+    SAS it signs: the longest job timeout the check accepts (its first refusal is
+    tests/invalid/timeout_first_too_long_for_sas.yaml) gets SAS URLs that end in time."""
+    text = MINIMAL.replace("  id: j\n", "  id: j\n  timeout: 6d22h55m\n")
+    desired = desired_state(write_spec(tmp_path, text))
+    store = storage.Storage(azure_target("core.windows.net", with_key=True))
+    url = store.sas_url("c" * 3, "read", desired.sas_expiry)
+    after = dt.datetime.now(dt.timezone.utc)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    start, expiry = (
+        dt.datetime.fromisoformat(query[k][0].replace("Z", "+00:00")) for k in ("st", "se")
+    )
+    assert expiry <= after + dt.timedelta(days=7)
+    assert expiry >= after + dt.timedelta(days=7, seconds=-60)  # and covers the whole job
+    assert start <= after - dt.timedelta(minutes=4)  # clock skew at the start too
