@@ -33,6 +33,7 @@ PURE_TESTS = (
     "tests/test_shell.py",
     "tests/test_secrets.py",
     "tests/test_limits.py",
+    "tests/test_boundaries.py",
     "tests/test_load.py",
     "tests/test_render.py",
     "tests/test_plan.py",

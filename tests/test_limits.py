@@ -128,6 +128,17 @@ def test_each_secret_token_counts_as_a_sas_url() -> None:
     assert limits.measured_length(text) == len(resolved)
 
 
+
+def test_the_longest_command_line_with_a_secret(tmp_path: Path) -> None:
+    """command_with_secret_first_too_long.yaml has one more x: 8,192 characters."""
+    text = MINIMAL.replace(
+        "cat {{ item.name }}", "echo {{ containers.output.write_sas }} {{ 'x' * 7682 }}"
+    )
+    desired = desired_state(write_spec(tmp_path, text))
+    resolver = _Resolver(desired, padded_storage())
+    sent = [batch.task_options(t, resolver).command_line for t in desired.job.tasks]
+    assert [len(s) for s in sent] == [limits.COMMAND_LINE_MAX] * 2
+
 # --- resource files ------------------------------------------------------------------
 
 RESOURCE_FILES = """\
@@ -190,3 +201,13 @@ def test_the_longest_job_accepted_gets_sas_urls_within_7_days(tmp_path: Path) ->
     assert expiry <= after + dt.timedelta(days=7)
     assert expiry >= after + dt.timedelta(days=7, seconds=-60)  # and covers the whole job
     assert start <= after - dt.timedelta(minutes=4)  # clock skew at the start too
+
+
+def test_the_longest_resource_files(tmp_path: Path) -> None:
+    """resource_files_first_too_long.yaml has one more x: 32,769 characters."""
+    url = "https://example.com/{{ 'x' * 32714 }}"
+    text = MINIMAL.replace("    resource_files: [item]\n", f'    resource_files: [{{url: "{url}", path: f}}]\n')
+    desired = desired_state(write_spec(tmp_path, text))
+    resolver = _Resolver(desired, storage.Storage(LOCAL))
+    sent = [sdk_json(batch.task_options(t, resolver).resource_files) for t in desired.job.tasks]
+    assert [len(s) for s in sent] == [limits.RESOURCE_FILES_MAX_CHARS] * 2
