@@ -629,6 +629,8 @@ def _merge(
         depends: tuple[str, ...] = tuple(t.id for t in tasks)
     else:
         depends = tuple(f"{m.task.id}-barrier-{i}" for i in range(len(groups)))
+        if not _barrier_ids_are_valid(r, depends, tasks):
+            return None
     # the merge's templates also see every fan-out item and task ID
     extra = {"items": [item for item, _ in items], "task_ids": [t.id for t in tasks]}
     t = _single_task(r, m.task, ("job", "merge"), md5s, depends_on=depends, extra=extra)
@@ -636,6 +638,27 @@ def _merge(
         return None
     upstream = _fingerprint([x.fingerprint for x in tasks])
     return replace(t, fingerprint=_fingerprint([t.fingerprint, upstream]))
+
+
+def _barrier_ids_are_valid(
+    r: _Renderer, barrier_ids: tuple[str, ...], tasks: tuple[DesiredTask, ...]
+) -> bool:
+    """Barrier task IDs are Batch IDs too: within 64 characters, unique ignoring case."""
+    where = ("job", "merge", "id")
+    longest = barrier_ids[-1]
+    if reason := names.check_batch_id(longest):
+        r.problem(
+            where,
+            f"job.merge.id: the merge waits on {len(barrier_ids)} barrier tasks, and the ID "
+            f"{longest!r} is not valid: {reason}",
+        )
+        return False
+    taken = {t.id.lower() for t in tasks}
+    for barrier_id in barrier_ids:
+        if barrier_id.lower() in taken:
+            r.problem(where, f"job.merge.id: barrier task ID {barrier_id!r} is also the ID of a fanned-out task")
+            return False
+    return True
 
 
 def barrier_tasks(desired: Desired) -> tuple[DesiredTask, ...]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from runner import limits, shell
 from runner.pipeline import desired_state
+from runner.render import barrier_tasks
 from tests.helpers import MINIMAL, write_spec
 
 
@@ -66,3 +67,17 @@ def test_the_longest_blob_name(tmp_path: Path) -> None:
     )
     desired = desired_state(write_spec(tmp_path, text))
     assert [len(u.blob) for u in desired.container("input").uploads] == [1024]
+
+
+def test_the_longest_merge_id_with_barrier_tasks(tmp_path: Path) -> None:
+    """merge_barrier_id_too_long.yaml has a 55-character merge ID: its barrier tasks'
+    IDs would have 65 characters."""
+    text = (
+        MINIMAL.replace("{container: input}", "{range: {start: 0, stop: 1100}}")
+        .replace('"t-{{ item.stem }}"', f"\"{'t' * 55}-{{{{ item }}}}\"")
+        .replace("    resource_files: [item]\n", "")
+        .replace("cat {{ item.name }}", "echo {{ item }}")
+        .replace("  tasks:\n", f"  merge: {{id: {'m' * 54}, command: echo}}\n  tasks:\n")
+    )
+    desired = desired_state(write_spec(tmp_path, text))
+    assert [len(b.id) for b in barrier_tasks(desired)] == [64, 64]

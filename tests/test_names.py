@@ -112,6 +112,7 @@ def test_batch_id_characters_name_the_first_offending_run(value: str, found: str
         ("", "x"),
         ("!!!", "x"),
         ("ok_ID-1", "ok_ID-1"),
+        ("X-y.X", "X-y-X"),
         (42, "42"),
     ],
 )
