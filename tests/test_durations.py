@@ -46,8 +46,9 @@ def test_parse(text: str, seconds: int) -> None:
     ],
 )
 def test_not_durations(text: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(f"not a duration: {text!r}")):
+    with pytest.raises(ValueError) as raised:
         durations.parse(text)
+    assert str(raised.value) == f"not a duration: {text!r}"
 
 
 @pytest.mark.parametrize(
