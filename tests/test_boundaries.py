@@ -20,6 +20,16 @@ def test_the_longest_command_line(tmp_path: Path) -> None:
     assert [len(t.command_line) for t in desired.job.tasks] == [8191, 8191]
 
 
+def test_the_longest_start_task_command_line(tmp_path: Path) -> None:
+    """commands_too_long_outside_the_fan_out.yaml has one more x: 8,192 characters."""
+    n = limits.COMMAND_LINE_MAX - (len(shell.wrap(["echo x"])) - 1)
+    start_task = f"  start_task: {{commands: [\"echo {{{{ 'x' * {n} }}}}\"]}}\n"
+    text = MINIMAL.replace("  image: ubuntu-22.04\n", "  image: ubuntu-22.04\n" + start_task)
+    desired = desired_state(write_spec(tmp_path, text))
+    assert desired.pool.start_task is not None
+    assert len(desired.pool.start_task.command_line) == 8191
+
+
 def test_the_longest_ids(tmp_path: Path) -> None:
     """job_id_too_long.yaml and task_id_too_long_after_render.yaml have 65 characters."""
     text = (

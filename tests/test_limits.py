@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import urllib.parse
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from azure.storage.blob import UserDelegationKey
 from runner import batch, limits, storage
 from runner.apply import _Resolver
 from runner.pipeline import desired_state
-from runner.state import resolve_secrets, secret_token
+from runner.state import ResourceFile, resolve_secrets, secret_token
 from runner.targets import Target
 from tests.helpers import MINIMAL, write_spec
 
@@ -176,6 +177,21 @@ def test_each_resource_file_kind_alone(tmp_path: Path) -> None:
         task = desired.job.tasks[0]
         sent = batch.task_options(task, _Resolver(desired, padded_storage())).resource_files
         assert limits.resource_files_json_chars(task.resource_files) == len(sdk_json(sent))
+
+
+def test_resource_files_as_built_by_hand(tmp_path: Path) -> None:
+    """Fields render never leaves empty: a blob without a file path, an empty path."""
+    desired = desired_state(write_spec(tmp_path))
+    task = desired.job.tasks[0]
+    resolver = _Resolver(desired, padded_storage())
+    for rf in (
+        ResourceFile(container="input", blob="a b.txt"),
+        ResourceFile(container="input", blob="x", file_path=""),
+        ResourceFile(container="input", prefix="p/", file_path=""),
+        ResourceFile(url="https://example.com/x", file_path=""),
+    ):
+        sent = batch.task_options(replace(task, resource_files=(rf,)), resolver).resource_files
+        assert limits.resource_files_json_chars((rf,)) == len(sdk_json(sent)), rf
 
 
 def test_no_resource_files() -> None:
