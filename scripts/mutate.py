@@ -25,8 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutmut"
 MODULES = ("shell", "names", "durations", "limits", "secrets", "templates", "yamlpos", "schema", "plan")
-# The tests that need no service. The focused unit tests come first: with -x the run
-# stops at the first failure, so most mutants are killed in a second or two.
+# The tests that need no service (seconds each, no network).
 PURE_TESTS = (
     "tests/test_names.py",
     "tests/test_durations.py",
@@ -43,6 +42,20 @@ PURE_TESTS = (
     "tests/test_invalid_specs.py",
     "tests/test_targets.py",
 )
+# The pure tests that exercise each module, its own first: every mutant is run against
+# these (with -x, so a killed one costs a second or two), and a mutant they all let
+# live is run again against every pure test before it counts as surviving.
+MODULE_TESTS = {
+    "shell": ("shell", "secrets", "render", "boundaries", "limits"),
+    "names": ("names", "boundaries", "load", "render", "invalid_specs"),
+    "durations": ("durations", "load", "limits", "invalid_specs"),
+    "limits": ("limits", "boundaries", "secrets", "invalid_specs"),
+    "secrets": ("secrets", "targets"),
+    "templates": ("templates", "render", "boundaries", "invalid_specs"),
+    "yamlpos": ("yamlpos", "load", "invalid_specs"),
+    "schema": ("schema", "load", "invalid_specs", "durations"),
+    "plan": ("plan", "render"),
+}
 COPIED = ("runner", "tests", "schemas", "pyproject.toml")
 KILLED = ("ok_killed", "ok_suspicious", "bad_timeout")
 
@@ -60,18 +73,38 @@ def sync_copy() -> None:
             shutil.copy2(src, dst)
 
 
-def run_module(module: str) -> None:
-    # the module's own tests first: they kill most of its mutants soonest
-    own = [t for t in PURE_TESTS if Path(t).stem == f"test_{module}"]
-    tests = " ".join(own + [t for t in PURE_TESTS if t not in own])
-    runner = f"{sys.executable} -m pytest -x -q -p no:cacheprovider {tests}"
-    cmd = ["nice", "-n", "10", str(Path(sys.executable).parent / "mutmut"), "run"]
-    cmd += ["--paths-to-mutate", f"runner/{module}.py", "--runner", runner]
-    cmd += ["--no-progress", "--simple-output"]
-    print(f"== mutating runner/{module}.py", flush=True)
-    # PYTHONPATH: the copy's `runner` package, not the checkout's editable install
+def mutmut(*args: str) -> None:
+    """Run mutmut in the copy, under nice; PYTHONPATH makes the copy's `runner` the one
+    imported (not the checkout's editable install)."""
+    cmd = ["nice", "-n", "10", str(Path(sys.executable).parent / "mutmut"), *args]
     env = {**os.environ, "PYTHONPATH": str(WORK)}
-    subprocess.run(cmd, cwd=WORK, env=env, check=False)
+    subprocess.run(cmd, cwd=WORK, env=env, check=False, stdout=subprocess.DEVNULL)
+
+
+def pytest_command(tests: list[str]) -> str:
+    return f"{sys.executable} -m pytest -x -q -p no:cacheprovider {' '.join(tests)}"
+
+
+def run_module(module: str) -> None:
+    print(f"== mutating runner/{module}.py", flush=True)
+    own = [f"tests/test_{name}.py" for name in MODULE_TESTS[module]]
+    mutmut("run", "--paths-to-mutate", f"runner/{module}.py", "--runner", pytest_command(own))
+    survivors = results().get(module, {}).get("bad_survived", [])
+    if survivors:
+        print(f"   {len(survivors)} survive its tests; trying them against every pure test")
+    for mutant_id in survivors:
+        forget(mutant_id)  # else mutmut answers from its cache
+        every_pure_test = pytest_command(list(PURE_TESTS))
+        target = f"runner/{module}.py"
+        mutmut("run", str(mutant_id), "--paths-to-mutate", target, "--runner", every_pure_test)
+
+
+def forget(mutant_id: int) -> None:
+    with sqlite3.connect(WORK / ".mutmut-cache") as db:
+        db.execute(
+            "UPDATE Mutant SET status = 'untested', tested_against_hash = '' WHERE id = ?",
+            (mutant_id,),
+        )
 
 
 def results() -> dict[str, dict[str, list[int]]]:
