@@ -95,7 +95,39 @@ def test_plain_text_is_not_compiled() -> None:
     assert fast.fast == ((("a ", ("b",), False),), " c")
     assert templates.compile_template(env, "{{ b }} }", ("p",), False).fast is None
     assert templates.compile_template(env, "{ {{ b }}", ("p",), False).fast is None
+    assert templates.compile_template(env, "{{ b }} {", ("p",), False).fast is None
+    assert templates.compile_template(env, "} {{ b }}", ("p",), False).fast is None
     assert templates.compile_template(env, "{{ b | upper }}", ("p",), False).fast is None
+
+
+def fast_template(source: str, command: bool) -> templates.Template:
+    env = templates.environment(command)
+    return templates.compile_template(env, source, ("p",), command)
+
+
+def test_lookups_take_the_fast_path() -> None:
+    """Text and lookups of strings and numbers in nested mappings never reach Jinja."""
+    source = "a {{ item.sub.deep }} {{ index }}{{ item.ratio }} {{ item.stem | batch_id }}"
+    assert fast_template(source, True).render_fast(CONTEXT) == "a '$(id)' 70.5 a-b"
+    assert fast_template(source, False).render_fast(CONTEXT) == "a $(id) 70.5 a-b"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ item.none }}",  # None, lists and mappings: Jinja formats them
+        "{{ item.list }}",
+        "{{ item.sub }}",
+        "{{ item.items }}",  # a dict method's name: Jinja's attribute lookup decides
+        "{{ missing }}",
+        "{{ item.missing }}",
+        "{{ text.upper }}",  # an attribute of a string
+        "{{ index.real }}",
+    ],
+)
+def test_what_the_fast_path_leaves_to_jinja(source: str) -> None:
+    with pytest.raises(templates._Miss):
+        fast_template(source, True).render_fast(CONTEXT)
 
 
 def test_syntax_errors_are_raised_when_compiling() -> None:
@@ -103,13 +135,16 @@ def test_syntax_errors_are_raised_when_compiling() -> None:
         templates.compile_template(templates.environment(True), "{{ a ", ("p",), True)
 
 
-def test_the_template_line_of_an_error() -> None:
+@pytest.mark.parametrize(
+    ("source", "line"), [("one\ntwo {{ x }}\n{{ missing }}", 3), ("one\n{{ missing }}\n{{ x }}", 2)]
+)
+def test_the_template_line_of_an_error(source: str, line: int) -> None:
     env = templates.environment(False)
-    t = templates.compile_template(env, "one\ntwo {{ x }}\n{{ missing }}", ("p",), False)
+    t = templates.compile_template(env, source, ("p",), False)
     assert t.compiled is not None
     with pytest.raises(jinja2.UndefinedError) as raised:
         t.render({"x": 1})
-    assert templates.template_line(raised.value, t.compiled) == 3
+    assert templates.template_line(raised.value, t.compiled) == line
     assert templates.template_line(ValueError("not from a template"), t.compiled) is None
 
 
