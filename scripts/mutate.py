@@ -92,11 +92,10 @@ def run_module(module: str) -> None:
     survivors = results().get(module, {}).get("bad_survived", [])
     if survivors:
         print(f"   {len(survivors)} survive its tests; trying them against every pure test")
-    for mutant_id in survivors:
-        forget(mutant_id)  # else mutmut answers from its cache
+        for mutant_id in survivors:
+            forget(mutant_id)  # untested again: mutmut runs only those (killed ones stay)
         every_pure_test = pytest_command(list(PURE_TESTS))
-        target = f"runner/{module}.py"
-        mutmut("run", str(mutant_id), "--paths-to-mutate", target, "--runner", every_pure_test)
+        mutmut("run", "--paths-to-mutate", f"runner/{module}.py", "--runner", every_pure_test)
 
 
 def forget(mutant_id: int) -> None:
