@@ -39,6 +39,7 @@ PURE_TESTS = (
     "tests/test_load.py",
     "tests/test_render.py",
     "tests/test_plan.py",
+    "tests/test_plan_rules.py",
     "tests/test_invalid_specs.py",
     "tests/test_targets.py",
 )
@@ -54,7 +55,7 @@ MODULE_TESTS = {
     "templates": ("templates", "render", "boundaries", "invalid_specs"),
     "yamlpos": ("yamlpos", "load", "invalid_specs"),
     "schema": ("schema", "load", "invalid_specs", "durations"),
-    "plan": ("plan", "render"),
+    "plan": ("plan_rules", "plan", "render"),
 }
 COPIED = ("runner", "tests", "schemas", "pyproject.toml")
 KILLED = ("ok_killed", "ok_suspicious", "bad_timeout")
