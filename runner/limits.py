@@ -7,6 +7,7 @@ with a located error. Secret tokens are measured at the size of a real SAS URL.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 
 from runner import durations
@@ -40,14 +41,25 @@ def measured_length(text: str) -> int:
     return len(text) + sum(SAS_URL_CHARS - len(f"@@bwf-secret:{k}:{kind}@@") for k, kind in tokens)
 
 
+# Text that JSON writes as is, and text that percent-encoding leaves as is: most names
+# are both, and measuring them needs no encoding (this runs for every task of a plan).
+_JSON_AS_IS = re.compile(r'[ !#-\[\]-~]*')
+_URL_AS_IS = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def _json_chars(value: str) -> int:
     """Length of `value` as a JSON string, as the SDK writes it (ASCII, with escapes)."""
-    return len(json.dumps(value))
+    return len(value) + 2 if _JSON_AS_IS.fullmatch(value) else len(json.dumps(value))
 
 
-def _object_chars(fields: list[tuple[str, int]]) -> int:
-    """Length of a JSON object, from (key, length of the value's JSON) pairs."""
-    return 2 + sum(len(key) + 4 + chars for key, chars in fields) + 2 * (len(fields) - 1)
+def _url_chars(path: str) -> int:
+    """Length of a blob path once percent-encoded, as runner.apply encodes it."""
+    return len(path) if _URL_AS_IS.fullmatch(path) else len(urllib.parse.quote(path))
+
+
+def _field_chars(key: str, value_chars: int) -> int:
+    """Length of `"key": value` in a JSON object, separator after it included."""
+    return len(key) + 6 + value_chars
 
 
 def resource_file_json_chars(f: ResourceFile) -> int:
@@ -56,21 +68,20 @@ def resource_file_json_chars(f: ResourceFile) -> int:
     The URLs are built as runner.apply builds them: a blob is the container's SAS URL
     with the percent-encoded blob path before the query, and its file path defaults to
     the blob name."""
-    fields: list[tuple[str, int]] = []
     if f.url is not None:
-        fields.append(("httpUrl", _json_chars(f.url) + measured_length(f.url) - len(f.url)))
+        total = _field_chars("httpUrl", _json_chars(f.url) + measured_length(f.url) - len(f.url))
     elif f.blob is not None:
-        fields.append(("httpUrl", SAS_URL_CHARS + 1 + len(urllib.parse.quote(f.blob)) + 2))
+        total = _field_chars("httpUrl", SAS_URL_CHARS + 1 + _url_chars(f.blob) + 2)
     else:
-        fields.append(("storageContainerUrl", SAS_URL_CHARS + 2))
+        total = _field_chars("storageContainerUrl", SAS_URL_CHARS + 2)
         if f.prefix:
-            fields.append(("blobPrefix", _json_chars(f.prefix)))
+            total += _field_chars("blobPrefix", _json_chars(f.prefix))
     file_path = f.file_path if f.blob is None else (f.file_path or f.blob)
     if file_path is not None:
-        fields.append(("filePath", _json_chars(file_path)))
+        total += _field_chars("filePath", _json_chars(file_path))
     if f.file_mode is not None:
-        fields.append(("fileMode", _json_chars(f.file_mode)))
-    return _object_chars(fields)
+        total += _field_chars("fileMode", _json_chars(f.file_mode))
+    return total  # "{" and "}" instead of the last field's ", "
 
 
 def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:

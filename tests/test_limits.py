@@ -227,3 +227,13 @@ def test_the_longest_resource_files(tmp_path: Path) -> None:
     resolver = _Resolver(desired, storage.Storage(LOCAL))
     sent = [sdk_json(batch.task_options(t, resolver).resource_files) for t in desired.job.tasks]
     assert [len(s) for s in sent] == [limits.RESOURCE_FILES_MAX_CHARS] * 2
+
+
+def test_text_measured_without_encoding_is_text_the_encoders_leave_as_is() -> None:
+    """The estimate skips encoding for names that need none (it runs for every task):
+    exactly the characters JSON and percent-encoding leave as they are."""
+    for code in range(0x250):
+        c = chr(code)
+        assert bool(limits._JSON_AS_IS.fullmatch(c)) == (json.dumps(c) == f'"{c}"'), repr(c)
+        assert bool(limits._URL_AS_IS.fullmatch(c)) == (urllib.parse.quote(c) == c), repr(c)
+    assert limits._JSON_AS_IS.fullmatch("") and limits._URL_AS_IS.fullmatch("")
