@@ -76,7 +76,7 @@ def delegation_key() -> UserDelegationKey:
     "suffix", ["core.windows.net", "core.chinacloudapi.cn", "core.usgovcloudapi.net"]
 )
 @pytest.mark.parametrize("with_key", [True, False], ids=["account-key", "user-delegation"])
-def test_a_real_sas_url_fits_the_length_limits_assume(suffix: str, with_key: bool) -> None:
+def test_real_sas_urls_fit_the_length_the_limits_assume(suffix: str, with_key: bool) -> None:
     """The longest SAS URL bwf can issue on Azure (a 24-character account, a 63-character
     container, the longest cloud domain) is within SAS_URL_CHARS."""
     store = storage.Storage(azure_target(suffix, with_key))
