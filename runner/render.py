@@ -656,7 +656,10 @@ def _barrier_ids_are_valid(
     taken = {t.id.lower() for t in tasks}
     for barrier_id in barrier_ids:
         if barrier_id.lower() in taken:
-            r.problem(where, f"job.merge.id: barrier task ID {barrier_id!r} is also the ID of a fanned-out task")
+            r.problem(
+                where,
+                f"job.merge.id: barrier task ID {barrier_id!r} is also the ID of a fanned-out task",
+            )
             return False
     return True
 
