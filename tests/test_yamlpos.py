@@ -115,3 +115,17 @@ def test_a_value_yaml_cannot_construct_is_located() -> None:
         "'tag:yaml.org,2002:python/name:os.system'"
     ]
     assert data == {"a": 1, "b": None}
+
+
+def test_a_character_yaml_refuses() -> None:
+    """The reader's errors carry no line: they are placed at the start of the file."""
+    data, _, problems = parse("a: 1\nb: \x07\n")
+    assert data is None and len(problems) == 1
+    assert problems[0].startswith("f.yaml:1:1: invalid YAML: unacceptable character #x0007")
+
+
+def test_complex_keys_become_their_text() -> None:
+    data, source, problems = parse("? [a, b]\n: 1\n? {c: 2}\n: 3\n")
+    assert problems == []
+    assert data == {"['a', 'b']": 1, "{'c': 2}": 3}
+    assert source.keys[("['a', 'b']",)] == Loc("f.yaml", 1, 3)
