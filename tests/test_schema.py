@@ -96,3 +96,35 @@ def test_every_pattern_in_the_schema_is_anchored_at_the_end() -> None:
         assert p.startswith("^") and p.endswith("$"), p
         assert schema._python_pattern(p).pattern.endswith(r"\Z")
     assert schema._python_pattern(r"^a\$").pattern == r"^a\$"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "    resource_files: [item]\n",
+            "    resource_files: [5]\n",
+            "job.tasks.resource_files[0]: expected 'item' or a mapping, got 5",
+        ),
+        (
+            "    resource_files: [item]\n",
+            "    resource_files: [items]\n",
+            "job.tasks.resource_files[0]: expected 'item' or a mapping, got 'items'",
+        ),
+        (
+            "    resource_files: [item]\n",
+            "    env: {A: [1]}\n",
+            "job.tasks.env.A: expected a string or a number or true or false, got a list",
+        ),
+        ("cat {{ item.name }}", "''", "job.tasks.command: must not be empty"),
+        (
+            "{container: input}",
+            "{matrix: {}}",
+            "job.tasks.for_each.matrix: must not be empty",
+        ),
+    ],
+)
+def test_alternatives_type_lists_and_empty_values(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    assert problems(tmp_path, old, new) == [message]
