@@ -182,3 +182,61 @@ def test_everything_done_and_downloaded(desired: Desired) -> None:
     done = diff(desired, replace(world(desired), ledger=ledger))
     assert not done.has_changes
     assert [(a.kind, a.change, a.reason) for a in done.actions] == [("tasks", "noop", "done")]
+
+
+def merge_world(d: Desired, merge: tuple[str, str | None] | None, **tasks: tuple[str, str | None]) -> Observed:
+    """`world` with the merge task as given (None: not submitted yet)."""
+    observed = world(d, **tasks)
+    assert observed.job is not None and d.job.merge is not None
+    live = dict(observed.job.tasks)
+    if merge is not None:
+        m = d.job.merge
+        state, result = merge
+        live[m.id] = ObservedTask(m.id, state, m.fingerprint, 0 if result == "success" else 1, result)
+    return replace(observed, job=replace(observed.job, uses_task_dependencies=True, tasks=live))
+
+
+@pytest.fixture()
+def with_merge(tmp_path: Path) -> Desired:
+    text = MINIMAL.replace("  tasks:\n", "  merge: {id: m, command: echo}\n  tasks:\n")
+    return desired_state(write_spec(tmp_path, text))
+
+
+def merge_action(d: Desired, observed: Observed) -> tuple[str, str]:
+    action = next(a for a in diff(d, observed).actions if a.kind == "merge")
+    return action.change, action.reason
+
+
+def test_the_merge_reruns_when_an_input_reruns(with_merge: Desired) -> None:
+    done = ("completed", "success")
+    assert merge_action(with_merge, merge_world(with_merge, done)) == ("noop", "done")
+    assert not diff(with_merge, merge_world(with_merge, done)).has_changes
+    rerun = merge_world(with_merge, done, t_a=("completed", "failure"))
+    assert merge_action(with_merge, rerun) == ("replace", "inputs re-run")
+    assert merge_action(with_merge, merge_world(with_merge, None)) == ("create", "missing")
+    failed = merge_world(with_merge, ("completed", "failure"))
+    assert merge_action(with_merge, failed) == ("replace", "failed")
+
+
+def test_a_running_merge_keeps_the_pool_and_job(with_merge: Desired) -> None:
+    running = merge_world(with_merge, ("running", None))
+    plan = diff(with_merge, running)
+    assert merge_action(with_merge, running) == ("noop", "in progress")
+    assert {(a.kind, a.change) for a in plan.actions} >= {("pool", "noop"), ("job", "noop")}
+    assert [a.reason for a in plan.actions if a.kind == "tasks"] == ["done"]
+
+
+def test_containers_and_the_job_when_missing(desired: Desired) -> None:
+    plan = diff(desired, Observed())
+    containers = [(a.id, a.change, a.reason, a.details) for a in plan.actions if a.kind == "container"]
+    names = {c.key: c.name for c in desired.containers}
+    assert containers == [
+        (key, "create", "missing", {"name": names[key], "logs": key == "logs"})
+        for key in ("input", "output", "logs")
+    ]
+    uploads = [(a.id, a.reason) for a in plan.actions if a.kind == "upload"]
+    assert uploads == [("input", "missing")]
+    job = next(a for a in plan.actions if a.kind == "job")
+    assert (job.change, job.reason) == ("create", "missing")
+    existing = diff(desired, world(desired, t_a=("completed", "failure")))
+    assert {(a.change, a.reason) for a in existing.actions if a.kind == "container"} == {("noop", "")}
