@@ -76,7 +76,9 @@ def sync_copy() -> None:
 
 def mutmut(*args: str) -> None:
     """Run mutmut in the copy, under nice; PYTHONPATH makes the copy's `runner` the one
-    imported (not the checkout's editable install)."""
+    imported (not the checkout's editable install). The copy's sources are refreshed
+    first: a mutmut run that ended early can leave a mutant in place."""
+    sync_copy()
     cmd = ["nice", "-n", "10", str(Path(sys.executable).parent / "mutmut"), *args]
     env = {**os.environ, "PYTHONPATH": str(WORK)}
     subprocess.run(cmd, cwd=WORK, env=env, check=False, stdout=subprocess.DEVNULL)
@@ -94,16 +96,21 @@ def run_module(module: str) -> None:
     if survivors:
         print(f"   {len(survivors)} survive its tests; trying them against every pure test")
         for mutant_id in survivors:
-            forget(mutant_id)  # untested again: mutmut runs only those (killed ones stay)
+            set_status(mutant_id, "untested")  # mutmut runs only those (killed ones stay)
         every_pure_test = pytest_command(list(PURE_TESTS))
         mutmut("run", "--paths-to-mutate", f"runner/{module}.py", "--runner", every_pure_test)
+        # a mutmut 2.4.5 cache error can end a run early: what it did not reach survived
+        # the module's own tests, and stays a survivor
+        for mutant_id in results().get(module, {}).get("untested", []):
+            if mutant_id in survivors:
+                set_status(mutant_id, "bad_survived")
 
 
-def forget(mutant_id: int) -> None:
+def set_status(mutant_id: int, status: str) -> None:
     with sqlite3.connect(WORK / ".mutmut-cache") as db:
         db.execute(
-            "UPDATE Mutant SET status = 'untested', tested_against_hash = '' WHERE id = ?",
-            (mutant_id,),
+            "UPDATE Mutant SET status = ?, tested_against_hash = '' WHERE id = ?",
+            (status, mutant_id),
         )
 
 
