@@ -1,8 +1,13 @@
 # The two quick-start commands and the checks. Each target installs what it needs.
-.PHONY: run test lint mutate bootstrap clean-local
+.PHONY: run test lint mutate bootstrap system-deps clean-local
 
 bootstrap:
 	@./scripts/bootstrap
+
+# System packages some tests need (chromium, podman, runc, busybox-static), installed
+# where missing and apt-get can; otherwise named, and those tests are skipped.
+system-deps:
+	@./scripts/system-deps
 
 # Run the founding workflow end to end on the local stack (Azurite + local Batch).
 run: bootstrap
@@ -10,7 +15,7 @@ run: bootstrap
 	@for f in out/topn/*_OUTPUT.txt; do echo "== $$f"; grep -v "^#" "$$f"; done
 
 # Lint, type check and the whole test suite (what CI runs).
-test: lint
+test: system-deps lint
 	.venv/bin/python -m pytest -q
 
 lint: bootstrap

@@ -87,6 +87,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bwf-apply-bench-"))
     env = {**os.environ, "BWF_HOME": str(work / "home")}
     bwf = [sys.executable, "-m", "runner"]
+    # the specs download into the work directory, outside the current one
+    allow = ["--allow-path", str(work)]
     subprocess.run([*bwf, "local", "up"], env=env, check=True, capture_output=True)
     try:
         data = work / "texts"
@@ -105,7 +107,7 @@ def main() -> None:
         )
         spec.write_text(spec_text("bench", str(data), work / "out", command, 2, 1,
                                   "{containers: delete, job: delete, pool: delete}"))  # fmt: skip
-        e2e = timed([*bwf, "apply", str(spec), "--yes"], env)
+        e2e = timed([*bwf, "apply", str(spec), "--yes", *allow], env)
         outputs = len(list((work / "out").glob("*_OUTPUT.txt")))
         assert outputs == args.files, outputs
         print(f"topn over {args.files} files, 2 nodes: bwf apply {e2e:.1f} s; xargs -P2 {floor:.1f} s; "
@@ -116,11 +118,11 @@ def main() -> None:
         spec2 = work / "many.yaml"
         spec2.write_text(spec_text("many", str(many), work / "out2", "wc -w {{ item.name }} > {{ item.stem }}_OUTPUT.txt",
                                    2, 8, "{containers: keep, job: keep, pool: keep}"))  # fmt: skip
-        first = timed([*bwf, "apply", str(spec2), "--yes"], env)
-        ledger = timed([*bwf, "apply", str(spec2), "--yes"], env)
+        first = timed([*bwf, "apply", str(spec2), "--yes", *allow], env)
+        ledger = timed([*bwf, "apply", str(spec2), "--yes", *allow], env)
         for f in (work / "home" / "ledger").glob("many-*.json"):
             f.unlink()
-        observe = timed([*bwf, "apply", str(spec2), "--yes"], env)
+        observe = timed([*bwf, "apply", str(spec2), "--yes", *allow], env)
         print(f"{args.reapply_files} inputs: first apply {first:.1f} s; re-apply, nothing changed: "
               f"{ledger:.2f} s through the ledger, {observe:.2f} s with a full observe (target < 3 s: "
               f"ratios {ledger / 3:.2f}, {observe / 3:.2f})")  # fmt: skip

@@ -76,10 +76,11 @@ def main() -> None:
     t = time.perf_counter()
     data = json.dumps(to_json(plan))
     times["json"] = time.perf_counter() - t
-    assert len(desired.job.tasks) == args.files, len(desired.job.tasks)
+    fanned = len(desired.job.step("tasks").tasks)
+    assert fanned == args.files, fanned
     plan_s = times["load"] + times["render"] + times["diff"] + times["text"]
     print(
-        f"files: {args.files}  tasks: {len(desired.job.tasks)}  text: {len(text)} B  json: {len(data) / 1e6:.1f} MB"
+        f"files: {args.files}  tasks: {fanned}  text: {len(text)} B  json: {len(data) / 1e6:.1f} MB"
     )
     for k, v in times.items():
         print(f"  {k:<7} {v:7.2f} s")

@@ -1,89 +1,46 @@
 """Apply: execute a Plan against Storage and Batch, step by step like the tutorial.
 
-Containers and uploads, pool, job, tasks, monitoring, failure report, downloads,
-the ledger, clean-up. The plan decides *what*; this module only does it, in order,
-with progress, and reports. Secrets are resolved here, at the last moment, and
-never printed.
+Containers, restored outputs and uploads, pool, job, tasks, monitoring
+(runner.monitor), the failure report (runner.failures), downloads, the ledger,
+clean-up, and the run record all along. The plan decides *what*; this module only
+does it, in order, with progress, and reports. Secrets are resolved here, at the last
+moment, and never printed.
 """
 
 from __future__ import annotations
 
-import re
 import time
-import urllib.parse
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import click
 
-from runner import batch as batch_mod
-from runner import durations
+from runner import dag
+from runner import downloads as dl
+from runner.actions import (
+    ContainerAction,
+    DownloadAction,
+    JobAction,
+    PoolAction,
+    RestoreAction,
+    TasksAction,
+    UploadAction,
+)
 from runner.batch import Batch
 from runner.errors import BwfError
+from runner.failures import failures, unfinished
+from runner.kept import Kept
 from runner.ledger import Ledger
-from runner.plan import Action, Plan, all_tasks
+from runner.monitor import Monitor, Outcome, wait_for_nodes
+from runner.plan import Plan, all_tasks, submitted, tasks_in_job
 from runner.progress import Ui
-from runner.render import LOGS_KEY
-from runner.state import Desired, DesiredTask, ResourceFile
+from runner.record_events import RunStarted
+from runner.resolver import Resolver
+from runner.runrecord import RunRecord
+from runner.spec import LOGS_KEY
 from runner.storage import Storage
-
-POLL_SECONDS = 1.0
-_SECRET = re.compile(r"@@bwf-secret:([a-z0-9_-]+):(read|write|url)@@")
-STDERR_TAIL = 10
-
-
-class _Resolver:
-    """Secret tokens and logical containers -> URLs with least-privilege SAS (cached)."""
-
-    def __init__(self, desired: Desired, storage: Storage) -> None:
-        self.desired = desired
-        self.storage = storage
-        self.cache: dict[tuple[str, str], str] = {}
-
-    def _name(self, key: str) -> str:
-        return self.desired.container(key).name
-
-    def sas(self, key: str, kind: str) -> str:
-        if (key, kind) not in self.cache:
-            name = self._name(key)
-            if kind == "url":
-                self.cache[(key, kind)] = self.storage.container_url(name)
-            else:
-                self.cache[(key, kind)] = self.storage.sas_url(name, kind, self.desired.sas_expiry)
-        return self.cache[(key, kind)]
-
-    def text(self, value: str) -> str:
-        return _SECRET.sub(lambda m: self.sas(m.group(1), m.group(2)), value)
-
-    def resource(self, rf: ResourceFile) -> dict[str, str | None]:
-        base = {"file_path": rf.file_path, "file_mode": rf.file_mode}
-        if rf.url is not None:
-            return {**base, "http_url": self.text(rf.url)}
-        assert rf.container is not None
-        if rf.blob is not None:
-            url = self.sas(rf.container, "read")
-            container_url, _, query = url.partition("?")
-            blob_url = f"{container_url}/{urllib.parse.quote(rf.blob)}?{query}"
-            return {**base, "http_url": blob_url, "file_path": rf.file_path or rf.blob}
-        return {
-            **base,
-            "storage_container_url": self.sas(rf.container, "read"),
-            "blob_prefix": rf.prefix or None,
-        }
-
-    def output_url(self, container: str) -> str:
-        return self.sas(container, "write")
-
-
-@dataclass
-class Outcome:
-    succeeded: int = 0
-    failed: int = 0
-    unfinished: int = 0
-    failed_ids: tuple[str, ...] = ()
-    timed_out: bool = False
-    blocked: bool = False
+from runner.words import plural
 
 
 def _confirm(question: str, yes: bool, policy: Literal["ask", "delete", "keep"] = "ask") -> bool:
@@ -109,61 +66,115 @@ class Executor:
         self.ledger = ledger
         self.ui = ui
         self.yes = yes
-        self.resolver = _Resolver(self.desired, storage)
-
-    def actions(self, kind: str) -> list[Action]:
-        return [a for a in self.plan.actions if a.kind == kind]
-
-    # --- the steps ---------------------------------------------------------------------
+        self.resolver = Resolver(self.desired, storage)
+        self.kept = Kept(ledger)
+        self.record = RunRecord(ledger)
+        self.in_job = tasks_in_job(plan)
+        self.depends = dag.submitted_dependencies(all_tasks(self.desired), self.in_job)
 
     def run(self) -> int:
         started = time.monotonic()
+        runs_tasks = bool(self.plan.of(JobAction))  # tasks to run or still running
+        if runs_tasks or self.record.open_run() is not None:
+            self.record.begin(self._run_info())
+        try:
+            outcome = self._execute(runs_tasks)
+            return self._summary(outcome, time.monotonic() - started)
+        finally:
+            self.record.close()  # an apply that stops early leaves the run open
+
+    def _execute(self, runs_tasks: bool) -> Outcome:
         self.containers()
+        self.restore()
         self.uploads()
         self.pool()
         self.job()
-        total = self.tasks()
-        if any(a.kind == "pool" for a in self.plan.actions):  # tasks to run, not only downloads
-            self.wait_for_nodes()
-        outcome = self.monitor(total)
-        if outcome.failed:
-            self.report_failures(outcome)
-        if outcome.timed_out:
-            self.report_unfinished(outcome)
+        self.tasks()
+        outcome = Outcome()
+        if runs_tasks:
+            wait_for_nodes(self.desired, self.batch, self.ui, self.record)
+        if self.in_job:
+            outcome = self.monitor()
+        self.report(outcome)
         self.downloads()
-        self.record_ledger()
+        self.record_ledger(outcome)
         self.cleanup(outcome)
-        elapsed = time.monotonic() - started
-        if outcome.failed or outcome.unfinished:
-            parts = [f"{outcome.succeeded} succeeded", f"{outcome.failed} failed"]
-            if outcome.unfinished:
-                parts.append(f"{outcome.unfinished} did not finish")
-            self.ui.say(
-                f"Apply finished with problems in {elapsed:.1f}s: " + ", ".join(parts) + "."
-            )
-            return 1
-        self.ui.say(f"Apply complete in {elapsed:.1f}s: {outcome.succeeded} tasks succeeded.")
-        return 0
+        return outcome
+
+    def _run_info(self) -> RunStarted:
+        d = self.desired
+        return RunStarted(
+            run="",
+            workflow=d.name,
+            job=d.job.id,
+            pool=d.pool.id,
+            target=self.plan.target,
+            spec=d.spec_path,
+            tasks=len(all_tasks(d)),
+            to_run=len(submitted(self.plan)),
+            vm_size=d.pool.vm_size,
+            slots_per_node=d.pool.task_slots_per_node,
+            dedicated_nodes=d.pool.dedicated_nodes,
+            spot_nodes=d.pool.spot_nodes,
+        )
+
+    def _summary(self, outcome: Outcome, elapsed: float) -> int:
+        failed, blocked, left = len(outcome.failed), len(outcome.blocked), len(outcome.unfinished)
+        counts = {
+            "succeeded": outcome.succeeded,
+            "failed": failed,
+            "blocked": blocked,
+            "unfinished": left + len(outcome.missing),
+        }
+        problems = failed or blocked or left or outcome.missing
+        verdict = "timed out" if outcome.timed_out else "failed" if problems else "succeeded"
+        self.record.finish(verdict, counts, elapsed)
+        if not problems:
+            done = f": {plural(outcome.succeeded, 'task')} succeeded" if self.in_job else ""
+            self.ui.say(f"Apply complete in {elapsed:.1f}s{done}.")
+            return 0
+        parts = [f"{outcome.succeeded} succeeded", f"{failed} failed"]
+        if blocked:
+            parts.append(f"{blocked} blocked")
+        if left or outcome.missing:
+            parts.append(f"{left + len(outcome.missing)} did not finish")
+        self.ui.say(f"Apply finished with problems in {elapsed:.1f}s: " + ", ".join(parts) + ".")
+        return 1
+
+    # --- the steps ---------------------------------------------------------------------
 
     def containers(self) -> None:
-        for a in self.actions("container"):
+        for a in self.plan.of(ContainerAction):
             if a.change == "create":
-                self.storage.create_container(a.details["name"])
-                self.ui.say(f"Container [{a.details['name']}] created.")
+                self.storage.create_container(a.name)
+                self.ui.say(f"Container [{a.name}] created.")
+
+    def restore(self) -> None:
+        for a in self.plan.of(RestoreAction):
+            self.ui.say(
+                f"Restoring {plural(a.count, 'blob')} to [{a.name}] from the copy kept in "
+                "BWF_HOME..."
+            )
+            with self.ui.bar(f"Restoring {a.name}", a.count, " files") as bar:
+                self.kept.restore(a.name, self.storage, lambda _n: bar.advance())
 
     def uploads(self) -> None:
-        for a in self.actions("upload"):
+        for a in self.plan.of(UploadAction):
             c = self.desired.container(a.id)
-            wanted = set(a.details["blobs"])
+            wanted = set(a.blobs)
             todo = [u for u in c.uploads if u.blob in wanted]
-            self.ui.say(f"Uploading {len(todo)} files to [{c.name}]...")
+            self.ui.say(f"Uploading {plural(len(todo), 'file')} to [{c.name}]...")
             with self.ui.bar(f"Uploading to {c.name}", len(todo), " files") as bar:
                 self.storage.upload(c.name, todo, lambda _n: bar.advance())
-            self.ui.say(f"  uploaded {len(todo)} files" + (
-                f" ({a.details['unchanged']} unchanged)" if a.details.get("unchanged") else ""))  # fmt: skip
+            self.record.uploaded(c.name, len(todo), sum(u.size for u in todo))
+            unchanged = a.unchanged
+            self.ui.say(
+                f"  uploaded {plural(len(todo), 'file')}"
+                + (f" ({unchanged} unchanged)" if unchanged else "")
+            )
 
     def pool(self) -> None:
-        (a,) = self.actions("pool") or (None,)
+        (a,) = self.plan.of(PoolAction) or (None,)
         if a is None or a.change == "noop":
             return
         p = self.desired.pool
@@ -186,10 +197,10 @@ class Executor:
         agent = self.batch.node_agent_sku(p.publisher, p.offer, p.sku)
         self.ui.say(f"Creating pool [{p.id}]: {p.dedicated_nodes} x {p.vm_size}, "
                     f"{p.image_alias or p.offer}, node agent {agent}...")  # fmt: skip
-        self.batch.create_pool(batch_mod.pool_options(p, agent, self.resolver))
+        self.batch.create_pool(p, agent, self.resolver)
 
     def job(self) -> None:
-        (a,) = self.actions("job") or (None,)
+        (a,) = self.plan.of(JobAction) or (None,)
         if a is None or a.change == "noop":
             return
         j = self.desired.job
@@ -197,190 +208,137 @@ class Executor:
             self.ui.say(f"Deleting job [{j.id}] to replace it ({a.reason})...")
             self.batch.delete_job(j.id)
         self.ui.say(f"Creating job [{j.id}]...")
-        self.batch.create_job(batch_mod.job_options(j, self.resolver))
+        self.batch.create_job(j, self.resolver)
 
     def tasks(self) -> int:
-        """Delete what is replaced, submit what is created; the number of tasks in the job."""
-        by_id = {t.id: t for t in all_tasks(self.desired)}
-        replace: list[str] = []
-        create: list[DesiredTask] = []
-        for a in self.actions("tasks") + self.actions("merge"):
-            ids = a.details["ids"]
+        """Delete what is replaced (tasks the live job holds), submit what is created,
+        each waiting only on tasks in the job; the number of tasks in the job."""
+        job = self.desired.job
+        replace_ids: list[str] = []
+        create: set[str] = set()
+        for a in self.plan.of(TasksAction):
+            if a.change == "delete":
+                self.ui.say(f"Deleting {plural(a.count, 'task')} that the spec no longer has...")
+                for task_id in a.ids:
+                    self.batch.delete_task(job.id, task_id)
             if a.change == "replace":
-                replace += ids
+                replace_ids += a.ids
             if a.change in ("create", "replace"):
-                create += [by_id[i] for i in ids]
-        job_replaced = any(a.change == "replace" for a in self.actions("job"))
-        for a in self.actions("tasks"):
-            if a.change == "delete" and not job_replaced:
-                self.ui.say(f"Deleting {a.details['count']} tasks that the spec no longer has...")
-                for task_id in a.details["ids"]:
-                    self.batch.delete_task(self.desired.job.id, task_id)
-        if replace and not job_replaced:
-            self.ui.say(f"Deleting {len(replace)} tasks to run them again...")
-            for task_id in replace:
-                self.batch.delete_task(self.desired.job.id, task_id)
-            self.ledger.forget(replace)
+                create.update(a.ids)
+        if replace_ids:
+            self.ui.say(f"Deleting {plural(len(replace_ids), 'task')} to run them again...")
+            for task_id in replace_ids:
+                self.batch.delete_task(job.id, task_id)
+            self.ledger.forget(replace_ids)
+        self.ledger.forget(list(create))
         if create:
-            # the fan-out first, then barriers and the merge (which depend on it)
-            self.ui.say(f"Adding {len(create)} tasks to job [{self.desired.job.id}]...")
-            options = [batch_mod.task_options(t, self.resolver) for t in create]
-            with self.ui.bar(
-                f"Adding tasks to {self.desired.job.id}", len(options), " tasks"
-            ) as bar:
-                self.batch.add_tasks(self.desired.job.id, options, bar.advance)
-            self.ui.say(f"  added {len(options)} tasks")
-        return len(by_id)
+            self.submit(create)
+        return len(self.in_job)
 
-    def wait_for_nodes(self) -> None:
-        p = self.desired.pool
-        want = p.dedicated_nodes + p.spot_nodes
-        if want == 0:
-            return
-        deadline = time.monotonic() + self.desired.job.timeout
-        shown = ""
-        while True:
-            nodes = self.batch.nodes(p.id)
-            states: dict[str, int] = {}
-            for n in nodes:
-                s = str(getattr(n.state, "value", n.state))
-                states[s] = states.get(s, 0) + 1
-            failed = [
-                n
-                for n in nodes
-                if str(getattr(n.state, "value", n.state)) in ("starttaskfailed", "unusable")
-            ]
-            if failed and len(failed) == len(nodes) and len(nodes) >= want:
-                self._start_task_failed(failed[0])
-            ready = states.get("idle", 0) + states.get("running", 0)
-            text = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-            if text != shown:
-                self.ui.say(f"Pool [{p.id}] nodes: {text or 'allocating'}")
-                shown = text
-            if ready >= want or (ready and len(nodes) >= want):
-                return
-            if time.monotonic() > deadline:
-                raise BwfError(
-                    f"pool {p.id}: nodes not ready after the job timeout ({text or 'none allocated'})"
-                )
-            time.sleep(POLL_SECONDS / 2)
+    def submit(self, ids: set[str]) -> None:
+        """Submit step by step, a step's barriers before its tasks, so that no task is
+        added before a task it waits on; each step's tasks in parallel chunks."""
+        job = self.desired.job
+        waves = [
+            [t for t in group if t.id in ids]
+            for step in job.steps
+            for group in (step.barriers, step.tasks)
+        ]
+        self.ui.say(f"Adding {plural(len(ids), 'task')} to job [{job.id}]...")
+        with self.ui.bar(f"Adding tasks to {job.id}", len(ids), " tasks") as bar:
+            for wave in waves:
+                if wave:
+                    self.batch.add_tasks(job.id, wave, self.resolver, bar.advance, self.depends)
+        self.ui.say(f"  added {plural(len(ids), 'task')}")
 
-    def _start_task_failed(self, node: Any) -> None:
-        info = node.start_task_info
-        stderr = (
-            self.batch.node_file(self.desired.pool.id, node.id, "startup/stderr.txt")
-            if node.id
-            else b""
+    def monitor(self) -> Outcome:
+        in_job = [t for t in all_tasks(self.desired) if t.id in self.in_job]
+        graph = dag.Graph.of(
+            replace(t, depends_on=self.depends.get(t.id, t.depends_on)) for t in in_job
         )
-        tail = "\n".join(stderr.decode(errors="replace").splitlines()[-STDERR_TAIL:])
-        code = info.exit_code if info else None
-        raise BwfError(
-            f"the start task failed on node {node.id} of pool {self.desired.pool.id} (exit code {code}); "
-            f"no task can run there. Its stderr ends with:\n{tail}"
-        )
+        hint = f"When it answers again, `bwf apply {self.desired.spec_path}` resumes monitoring."
+        if self.plan.target == "local":
+            hint += " For the local stack: `bwf local status`, then `bwf local up`."
+        return Monitor(self.desired, self.batch, self.ui, self.record, graph, hint).run()
 
-    def monitor(self, total: int) -> Outcome:
+    def report(self, outcome: Outcome) -> None:
         job_id = self.desired.job.id
-        deadline = time.monotonic() + self.desired.job.timeout
-        blockers = self._blockers()
-        self.ui.say(
-            f"Monitoring all tasks for 'Completed' state, timeout in {durations.human(self.desired.job.timeout)}..."
-        )
-        started = time.monotonic()
-        with self.ui.bar("Tasks", total) as bar:
-            while True:
-                c = self.batch.task_counts(job_id)
-                rate = c.completed / max(time.monotonic() - started, 1e-3)
-                bar.update(
-                    c.completed,
-                    f"ok {c.succeeded} failed {c.failed} running {c.running} waiting {c.active} "
-                    f"({rate:.1f}/s)",
-                )
-                # the job may also hold tasks of earlier runs: done means nothing left to run
-                if c.active == 0 and c.running == 0 and c.completed >= total:
-                    return Outcome(c.succeeded, c.failed)
-                # what is left can only wait on failed dependencies: Batch keeps it active for ever
-                if c.failed and c.running == 0 and 0 < c.active <= blockers:
-                    return Outcome(c.succeeded, c.failed, unfinished=c.active, blocked=True)
-                if time.monotonic() > deadline:
-                    return Outcome(
-                        c.succeeded, c.failed, unfinished=total - c.completed, timed_out=True
-                    )
-                time.sleep(POLL_SECONDS)
+        logs = self.desired.container(LOGS_KEY).name
 
-    def _blockers(self) -> int:
-        """How many tasks wait on others (merge and barriers) and block when those fail."""
-        merge = self.desired.job.merge
-        if merge is None:
-            return 0
-        return 1 + sum(1 for t in all_tasks(self.desired) if t.display == "barrier")
+        def stderr(task_id: str) -> bytes | None:
+            data = self.storage.read_blob(logs, f"{job_id}/{task_id}/stderr.txt")
+            return data if data is not None else self.batch.task_file(job_id, task_id, "stderr.txt")
 
-    def report_failures(self, outcome: Outcome) -> None:
-        job_id = self.desired.job.id
-        failed = self.batch.list_tasks(job_id, filter="executionInfo/result eq 'failure'")
-        self.ui.say(f"{len(failed)} task(s) failed:")
-        for t in failed[:20]:
-            stderr = self.storage.read_blob(
-                self.desired.container(LOGS_KEY).name, f"{job_id}/{t.id}/stderr.txt"
+        by_id = {t.id: t for t in all_tasks(self.desired)}
+        for line in failures(outcome.failed, outcome.blocked, by_id, stderr):
+            self.ui.say(line)
+        if outcome.missing:
+            self.ui.say(
+                f"{plural(len(outcome.missing), 'task')} no longer in the job (deleted by "
+                f"someone else?): {', '.join(outcome.missing[:20])}"
             )
-            if stderr is None:
-                stderr = self.batch.task_file(job_id, t.id, "stderr.txt") or b""
-            tail = stderr.decode(errors="replace").splitlines()[-STDERR_TAIL:]
-            self.ui.say(f"  {t.id}: exit code {t.exit_code}, {t.retry_count} retries")
-            for line in tail:
-                self.ui.say(f"    | {line}")
-        if len(failed) > 20:
-            self.ui.say(f"  ... and {len(failed) - 20} more (bwf status shows them all)")
-        if outcome.blocked and self.desired.job.merge is not None:
-            self.ui.say(f"The merge task {self.desired.job.merge.id} will not run: it waits on failed tasks "
-                        "(on_failure: block).")  # fmt: skip
-
-    def report_unfinished(self, outcome: Outcome) -> None:
-        job_id = self.desired.job.id
-        left = self.batch.list_tasks(job_id, filter="state ne 'completed'")
-        self.ui.say(
-            f"The job timeout ({durations.human(self.desired.job.timeout)}) passed with "
-            f"{outcome.unfinished} task(s) not finished; they keep running in Batch, and the next "
-            "apply picks them up:"
-        )
-        for t in left[:20]:
-            self.ui.say(f"  {t.id}: {t.state}")
-        if len(left) > 20:
-            self.ui.say(f"  ... and {len(left) - 20} more (bwf status shows them all)")
+        if outcome.timed_out:
+            for line in unfinished(outcome.unfinished, self.desired.job.timeout):
+                self.ui.say(line)
 
     def downloads(self) -> None:
-        for d in self.desired.downloads:
-            to = Path(d.to)
-            self.ui.say(f"Downloading [{d.container_name}]/{d.pattern} to {to}...")
-            written, same = self.storage.download(d.container_name, d.pattern, to)
-            self.ui.say(f"  {written} files downloaded, {same} already identical.")
+        for a in self.plan.of(DownloadAction):
+            to = Path(a.to)
+            if a.source == "kept":
+                self.ui.say(
+                    f"Copying [{a.name}]/{a.pattern} to {to} from the copy kept in BWF_HOME..."
+                )
+                files = self.kept.copy_out(a.name, a.pattern, to)
+                self.ui.say(f"  {plural(len(files), 'file')} copied.")
+            else:
+                self.ui.say(f"Downloading [{a.name}]/{a.pattern} to {to}...")
+                files = self.storage.download(a.name, a.pattern, to)
+                self.ui.say(f"  {plural(len(files), 'file')} in place.")
+            download = next(
+                d
+                for d in self.desired.downloads
+                if (d.container, d.to, d.pattern) == (a.id, a.to, a.pattern)
+            )
+            self.ledger.record_download(dl.key(download), dl.entries(a.to, files))
+            self.record.downloaded(a.name, a.pattern, a.to, len(files), a.source)
 
-    def record_ledger(self) -> None:
-        job_id = self.desired.job.id
-        succeeded = self.batch.list_tasks(job_id, filter="executionInfo/result eq 'success'")
+    def record_ledger(self, outcome: Outcome) -> None:
         by_id = {t.id: t for t in all_tasks(self.desired)}
         self.ledger.record({
-            t.id: t.fingerprint for t in succeeded if t.id in by_id and by_id[t.id].fingerprint == t.fingerprint
+            t.id: t.fingerprint for t in outcome.tasks.values()
+            if t.result == "success" and t.id in by_id and by_id[t.id].fingerprint == t.fingerprint
         })  # fmt: skip
 
     def cleanup(self, outcome: Outcome) -> None:
         cl = self.desired.cleanup
-        clean = not (outcome.failed or outcome.unfinished)
+        clean = not (outcome.failed or outcome.blocked or outcome.unfinished or outcome.missing)
         if cl.containers == "delete":
             if clean:
-                for c in self.desired.containers:
-                    if c.key != LOGS_KEY:
-                        self.storage.delete_container(c.name)
-                self.ui.say("Deleted the workflow's containers.")
+                local = dl.local_copies(self.desired.downloads, self.ledger.downloads)
+                kept = self.kept.take(self.desired, self.storage, self.ledger.tasks, local)
+                if kept:
+                    self.ui.say(
+                        f"Kept a copy of {plural(kept, 'output blob')} in BWF_HOME for later "
+                        "applies."
+                    )
+                deleted = [
+                    self.storage.delete_container(c.name)
+                    for c in self.desired.containers
+                    if c.key != LOGS_KEY
+                ]
+                if any(deleted):
+                    self.ui.say("Deleted the workflow's containers.")
             else:
                 self.ui.say(
                     "Kept the containers: the next apply re-runs what failed without uploading again."
                 )
         if cl.logs == "delete" and clean:
             self.storage.delete_container(self.desired.container(LOGS_KEY).name)
-        if _confirm(f"Delete job {self.desired.job.id}?", self.yes, cl.job):
-            self.batch.delete_job(self.desired.job.id)
-            self.ui.say(f"Deleted job [{self.desired.job.id}].")
-        if _confirm(f"Delete pool {self.desired.pool.id}?", self.yes, cl.pool):
-            self.batch.delete_pool(self.desired.pool.id)
-            self.ui.say(f"Deleted pool [{self.desired.pool.id}].")
+        if not (self.plan.of(JobAction) or self.in_job):
+            return  # the job and the pool were gone before this apply
+        job, pool = self.desired.job.id, self.desired.pool.id
+        if _confirm(f"Delete job {job}?", self.yes, cl.job) and self.batch.delete_job(job):
+            self.ui.say(f"Deleted job [{job}].")
+        if _confirm(f"Delete pool {pool}?", self.yes, cl.pool) and self.batch.delete_pool(pool):
+            self.record.pool_deleted(pool)
+            self.ui.say(f"Deleted pool [{pool}].")

@@ -1,7 +1,7 @@
 """The `bwf` command line: one click group; each subcommand lives in `runner.commands.<verb>`.
 
 This module only wires commands together and turns a `BwfError` into a clean exit:
-the message on stderr, no traceback, the error's exit code. Anything else is a bug
+the message on stderr (control characters escaped), no traceback, the error's exit code. Anything else is a bug
 and keeps its traceback.
 """
 
@@ -14,9 +14,20 @@ import click
 
 from runner import __version__
 from runner.errors import BwfError
+from runner.terminal import escape_lines
 
 # verb -> module under runner.commands exposing a click command named `command`
-COMMANDS = ("validate", "plan", "apply", "status", "logs", "destroy", "local", "schema")
+COMMANDS = (
+    "validate",
+    "plan",
+    "apply",
+    "status",
+    "logs",
+    "report",
+    "destroy",
+    "local",
+    "schema",
+)
 
 
 class _LazyGroup(click.Group):
@@ -43,14 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="bwf", standalone_mode=False)
     except BwfError as e:
-        click.echo(str(e), err=True)
+        click.echo(escape_lines(str(e)), err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as e:
         e.show()
-        sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)
+        sys.exit(e.exit_code)  # a usage error's is 2, unless its command says otherwise
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(0)

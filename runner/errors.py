@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runner.terminal import escape
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_CHANGES = 2  # `bwf plan --detailed-exitcode`: changes pending (as Terraform)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 @dataclass(frozen=True, order=True)
@@ -61,4 +65,10 @@ class SpecError(BwfError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(set(problems))
-        super().__init__("\n".join(str(p) for p in self.problems))
+        # one line per problem, whatever a file name or a value in it holds
+        super().__init__("\n".join(escape(str(p)) for p in self.problems))
+
+
+class ServiceUnreachable(BwfError):
+    """A service did not answer at all (connection refused, reset or timed out), as
+    opposed to answering with an error. Monitoring retries these for a while."""

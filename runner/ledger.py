@@ -1,9 +1,16 @@
-"""The run ledger: which tasks finished with which fingerprint, kept under BWF_HOME.
+"""The run ledger: which tasks finished with which fingerprint, and which local files
+the downloads wrote, kept under BWF_HOME.
 
 A task enters the ledger when it succeeded and its outputs were downloaded. Clean-up
 may then delete the job, the pool and the containers: the ledger still knows the
 work is done, so the next `apply` says "No changes" instead of running it again (and
-needs no service at all to say so).
+needs no service at all to say so). The files each download wrote (size, MD5 and
+modification time) are kept too, so that a deleted or edited result is noticed
+(runner.downloads).
+
+Everything bwf keeps about one workflow's job on one Batch account lives under one
+key (`state_key`): the ledger, the kept output copies (runner.kept) and the run
+records (runner.runrecord).
 """
 
 from __future__ import annotations
@@ -12,25 +19,42 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from runner.home import bwf_home
+
+# blob name -> [size, base64 MD5, mtime in ns] as written by the last download
+FileEntries = dict[str, list[int | str]]
+
+
+def state_key(target: str, account: str, workflow: str, job_id: str) -> str:
+    """`<workflow>-<digest>`: the name under which BWF_HOME keeps one job's state."""
+    digest = hashlib.sha256(f"{target}\0{account}\0{job_id}".encode()).hexdigest()[:16]
+    return f"{workflow}-{digest}"
 
 
 class Ledger:
     def __init__(self, target: str, account: str, workflow: str, job_id: str) -> None:
-        key = hashlib.sha256(f"{target}\0{account}\0{job_id}".encode()).hexdigest()[:16]
-        self.path = bwf_home() / "ledger" / f"{workflow}-{key}.json"
+        self.key = state_key(target, account, workflow, job_id)
+        self.path = bwf_home() / "ledger" / f"{self.key}.json"
         try:
             data = json.loads(self.path.read_text())
             self.tasks: dict[str, str] = dict(data.get("tasks", {}))
+            self.downloads: dict[str, FileEntries] = dict(data.get("downloads", {}))
         except (OSError, ValueError):
             self.tasks = {}
+            self.downloads = {}
 
     def record(self, done: Mapping[str, str]) -> None:
         """Add tasks (id -> fingerprint) and save atomically."""
         if not done:
             return
         self.tasks.update(done)
+        self._save()
+
+    def record_download(self, key: str, files: FileEntries) -> None:
+        """Remember what one download wrote (replacing what it wrote before)."""
+        self.downloads[key] = files
         self._save()
 
     def keep_only(self, task_ids: set[str]) -> None:
@@ -42,8 +66,18 @@ class Ledger:
         if changed:
             self._save()
 
+    def forget_all(self) -> None:
+        """`bwf destroy`: nothing is done any more, nothing was downloaded."""
+        self.tasks, self.downloads = {}, {}
+        self._save()
+
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"tasks": self.tasks}, separators=(",", ":")))
+        data = {"tasks": self.tasks, "downloads": self.downloads}
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
         os.replace(tmp, self.path)
+
+    def sibling(self, kind: str) -> Path:
+        """The directory BWF_HOME keeps for this job's `kind` of state (kept, runs)."""
+        return bwf_home() / kind / self.key

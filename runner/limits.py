@@ -12,9 +12,14 @@ import urllib.parse
 
 from runner import durations
 from runner.errors import Problem
-from runner.spec import SourceMap, YamlPath
-from runner.state import Desired, DesiredTask, ResourceFile, secret_tokens
+from runner.schema import dotted
+from runner.secrets import secret_token, secret_tokens
+from runner.spec import SourceMap, Spec, YamlPath
+from runner.state import Desired, DesiredTask, ResourceFile
 
+# dependsOn.taskIds may hold at most 64,000 characters of IDs; beyond that a step waits
+# on barrier tasks, each depending on a slice of what it needs (runner.render.steps).
+DEPENDS_ON_MAX_CHARS = 64000
 # A task's resource files travel as JSON; Batch refuses more than this.
 RESOURCE_FILES_MAX_CHARS = 32768
 # Batch publishes no command-line limit of its own; cmd.exe's 8191 characters is the
@@ -38,7 +43,7 @@ SAS_URL_CHARS = 450
 def measured_length(text: str) -> int:
     """Length of `text` once its secret tokens are replaced by real SAS URLs."""
     tokens = secret_tokens(text)
-    return len(text) + sum(SAS_URL_CHARS - len(f"@@bwf-secret:{k}:{kind}@@") for k, kind in tokens)
+    return len(text) + sum(SAS_URL_CHARS - len(secret_token(k, kind)) for k, kind in tokens)
 
 
 # Text that JSON writes as is, and text that percent-encoding leaves as is: most names
@@ -89,7 +94,9 @@ def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:
     return 2 + sum(resource_file_json_chars(f) for f in files) + 2 * max(len(files) - 1, 0)
 
 
-def check(desired: Desired, source: SourceMap) -> list[Problem]:
+def check(desired: Desired, spec: Spec) -> list[Problem]:
+    """Every Batch limit the desired state would break, located at the template at fault."""
+    source = spec.source
     problems: list[Problem] = []
     job = desired.job
     if job.timeout + QUEUE_ALLOWANCE + SAS_CLOCK_SKEW > SAS_MAX_LIFETIME:
@@ -101,36 +108,16 @@ def check(desired: Desired, source: SourceMap) -> list[Problem]:
                 f"{durations.human(SAS_MAX_LIFETIME)} a SAS URL can live; tasks would lose their files",
             )
         )
-
-    def check_task(t: DesiredTask, path: YamlPath) -> None:
-        n = measured_length(t.command_line)
-        if n > COMMAND_LINE_MAX:
-            problems.append(
-                Problem(
-                    source.value((*path, "command")),
-                    f"{'.'.join(map(str, path))}.command: the command line of task '{t.id}' has {n} characters, "
-                    f"over Batch's limit of {COMMAND_LINE_MAX}",
-                )
-            )
-        size = resource_files_json_chars(t.resource_files)
-        if size > RESOURCE_FILES_MAX_CHARS:
-            problems.append(
-                Problem(
-                    source.key((*path, "resource_files")),
-                    f"{'.'.join(map(str, path))}.resource_files: task '{t.id}' has {size} characters of resource "
-                    f"files, over Batch's limit of {RESOURCE_FILES_MAX_CHARS}; use a container prefix instead of "
-                    "listing blobs",
-                )
-            )
-
-    for t in job.tasks:  # the first offender per limit is enough to locate the template
-        before = len(problems)
-        check_task(t, ("job", "tasks"))
-        if len(problems) > before:
-            break
-    for extra, path in ((job.merge, "merge"), (job.prepare, "prepare"), (job.release, "release")):
+    for step in job.steps:
+        path = spec.job.step(step.name).path
+        for t in step.tasks:  # the first offender per step is enough to locate the template
+            found = _task_problems(t, path, source)
+            if found:
+                problems += found
+                break
+    for extra, name in ((job.prepare, "prepare"), (job.release, "release")):
         if extra is not None:
-            check_task(extra, ("job", path))
+            problems += _task_problems(extra, ("job", name), source)
     if desired.pool.start_task is not None:
         n = measured_length(desired.pool.start_task.command_line)
         if n > COMMAND_LINE_MAX:
@@ -141,4 +128,29 @@ def check(desired: Desired, source: SourceMap) -> list[Problem]:
                     f"over Batch's limit of {COMMAND_LINE_MAX}",
                 )
             )
+    return problems
+
+
+def _task_problems(t: DesiredTask, path: YamlPath, source: SourceMap) -> list[Problem]:
+    problems = []
+    where = dotted(path)
+    n = measured_length(t.command_line)
+    if n > COMMAND_LINE_MAX:
+        problems.append(
+            Problem(
+                source.value((*path, "command")),
+                f"{where}.command: the command line of task '{t.id}' has {n} characters, "
+                f"over Batch's limit of {COMMAND_LINE_MAX}",
+            )
+        )
+    size = resource_files_json_chars(t.resource_files)
+    if size > RESOURCE_FILES_MAX_CHARS:
+        problems.append(
+            Problem(
+                source.key((*path, "resource_files")),
+                f"{where}.resource_files: task '{t.id}' has {size} characters of resource "
+                f"files, over Batch's limit of {RESOURCE_FILES_MAX_CHARS}; use a container prefix instead of "
+                "listing blobs",
+            )
+        )
     return problems

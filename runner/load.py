@@ -7,35 +7,30 @@ network; render-time checks (globs, templates, rendered IDs) live in `runner.ren
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from runner import durations, images, names, yamlpos
 from runner.errors import Loc, Problem, SpecError, UsageError
+from runner.load_steps import StepLoader
+from runner.load_tasks import TaskLoader, env_values
 from runner.schema import did_you_mean, dotted, schema_problems, validator
 from runner.spec import (
+    LOGS_KEY,
     CleanupSpec,
     ContainerSpec,
     DownloadSpec,
-    FanOutSpec,
-    ForEachSpec,
     ImageSpec,
     JobSpec,
-    MergeSpec,
-    OutputSpec,
     PoolSpec,
-    ResourceFileSpec,
     SourceMap,
     Spec,
     StartTaskSpec,
-    TaskSpec,
     UploadSpec,
     YamlPath,
 )
 
-RESERVED_CONTAINER_KEYS = ("logs",)
 DEFAULT_TIMEOUT = 3600
 
 
@@ -47,11 +42,13 @@ def load_spec(path: Path | str, overrides: Mapping[str, Any] | None = None) -> S
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text, problems = yamlpos.read(path, file)
     except FileNotFoundError:
         raise UsageError(f"{file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{file}: cannot read: {e}") from None
+    except OSError as e:
+        raise UsageError(f"{file}: cannot read: {e.strerror or e}") from None
+    if text is None:
+        raise SpecError(problems)
     data, source, problems = yamlpos.parse(text, file)
     if data is None and not problems:
         problems.append(Problem(Loc(file, 1, 1), "the spec is empty"))
@@ -80,7 +77,7 @@ class _Builder:
         self.source = source
         self.overrides = overrides
         self.problems: list[Problem] = []
-        self.for_each_invalid = False
+        self.tasks = TaskLoader(self)
         self.container_keys = list(data.get("storage", {}).get("containers", {}))
 
     def problem(self, loc: Loc, message: str) -> None:
@@ -95,7 +92,7 @@ class _Builder:
         job = self._job(d["job"])
         downloads = tuple(
             DownloadSpec(
-                container=self._container_ref(dl["container"], ("download", i, "container")),
+                container=self.container_ref(dl["container"], ("download", i, "container")),
                 to=dl["to"],
                 pattern=dl.get("pattern", "*"),
             )
@@ -109,9 +106,7 @@ class _Builder:
             logs=c.get("logs", "keep"),
         )
         logs_container = names.default_container_name(name, "logs")
-        if logs_container in {
-            ct.name for ct in containers.values() if ct.key not in RESERVED_CONTAINER_KEYS
-        }:
+        if logs_container in {ct.name for ct in containers.values() if ct.key != LOGS_KEY}:
             self.problem(
                 self.source.key(("name",)),
                 f"container name '{logs_container}' is reserved for the task logs",
@@ -148,7 +143,7 @@ class _Builder:
         seen: dict[str, str] = {}
         for key, c in self.data.get("storage", {}).get("containers", {}).items():
             base: YamlPath = ("storage", "containers", key)
-            if key in RESERVED_CONTAINER_KEYS:
+            if key == LOGS_KEY:
                 self.problem(
                     self.source.key(base), f"container key '{key}' is reserved for the task logs"
                 )
@@ -171,7 +166,7 @@ class _Builder:
             out[key] = ContainerSpec(key=key, name=real, uploads=uploads)
         return out
 
-    def _container_ref(self, key: str, path: YamlPath) -> str:
+    def container_ref(self, key: str, path: YamlPath) -> str:
         if key not in self.container_keys:
             known = ", ".join(self.container_keys) or "none declared"
             self.problem(
@@ -181,76 +176,13 @@ class _Builder:
             )
         return key
 
-    def _duration(
-        self, value: str | None, path: YamlPath, default: int | None = None
-    ) -> int | None:
+    def duration(self, value: str | None, path: YamlPath, default: int | None = None) -> int | None:
         if value is None:
             return default
         seconds = durations.parse(value)  # the schema pattern already guarantees the form
         if seconds <= 0:
             self.problem(self.source.value(path), f"{dotted(path)}: must be longer than 0s")
         return seconds
-
-    def _resource_files(
-        self, items: list[Any], path: YamlPath, item_allowed: bool
-    ) -> tuple[ResourceFileSpec, ...]:
-        out = []
-        for i, rf in enumerate(items):
-            p = (*path, i)
-            if rf == "item":
-                if not item_allowed:
-                    self.problem(
-                        self.source.value(p),
-                        f"{dotted(p)}: 'item' needs job.tasks.for_each.container",
-                    )
-                out.append(ResourceFileSpec(item=True))
-                continue
-            sources = [k for k in ("container", "url") if k in rf]
-            if len(sources) != 1:
-                self.problem(
-                    self.source.value(p), f"{dotted(p)}: give exactly one of container or url"
-                )
-            if "url" in rf and ("blob" in rf or "prefix" in rf):
-                self.problem(
-                    self.source.value(p), f"{dotted(p)}: blob and prefix go with container, not url"
-                )
-            if "blob" in rf and "prefix" in rf:
-                self.problem(
-                    self.source.key((*p, "prefix")), f"{dotted(p)}: give blob or prefix, not both"
-                )
-            if "url" in rf and "path" not in rf:
-                self.problem(self.source.value(p), f"{dotted(p)}: a url needs a path")
-            container = (
-                self._container_ref(rf["container"], (*p, "container"))
-                if "container" in rf
-                else None
-            )
-            out.append(
-                ResourceFileSpec(
-                    container=container,
-                    blob=rf.get("blob"),
-                    prefix=rf.get("prefix"),
-                    url=rf.get("url"),
-                    path=rf.get("path"),
-                    mode=rf.get("mode"),
-                )
-            )
-        return tuple(out)
-
-    def _outputs(self, items: list[dict[str, Any]], path: YamlPath) -> tuple[OutputSpec, ...]:
-        return tuple(
-            OutputSpec(
-                pattern=o["pattern"],
-                container=self._container_ref(o["container"], (*path, i, "container")),
-                path=o.get("path", ""),
-                when=o.get("when", "success"),
-            )
-            for i, o in enumerate(items)
-        )
-
-    @staticmethod
-    def _env(env: Mapping[str, Any]) -> dict[str, str]:
-        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in env.items()}
 
     def _pool(self, p: dict[str, Any]) -> PoolSpec:
         image = p["image"]
@@ -275,10 +207,10 @@ class _Builder:
         if st is not None:
             start = StartTaskSpec(
                 commands=tuple(st["commands"]),
-                resource_files=self._resource_files(
-                    st.get("resource_files", []), ("pool", "start_task", "resource_files"), False
+                resource_files=self.tasks.resource_files(
+                    st.get("resource_files", []), ("pool", "start_task", "resource_files")
                 ),
-                env=self._env(st.get("env", {})),
+                env=env_values(st.get("env", {})),
                 elevated=st.get("elevated", False),
                 wait_for_success=st.get("wait_for_success", True),
                 retries=st.get("retries", 0),
@@ -291,84 +223,21 @@ class _Builder:
             spot_nodes=spot,
             task_slots_per_node=p.get("task_slots_per_node", 1),
             start_task=start,
+            price_per_hour=p.get("price_per_hour"),
         )
-
-    def _task(
-        self, t: dict[str, Any], path: YamlPath, task_id: str, item_allowed: bool = False
-    ) -> TaskSpec:
-        return TaskSpec(
-            id=task_id,
-            command=t["command"],
-            resource_files=self._resource_files(
-                t.get("resource_files", []), (*path, "resource_files"), item_allowed
-            ),
-            outputs=self._outputs(t.get("outputs", []), (*path, "outputs")),
-            env=self._env(t.get("env", {})),
-            retries=t.get("retries", 0),
-            max_wall_clock=self._duration(t.get("max_wall_clock"), (*path, "max_wall_clock")),
-            elevated=t.get("elevated", False),
-        )
-
-    def _for_each(self, fe: dict[str, Any]) -> ForEachSpec:
-        path: YamlPath = ("job", "tasks", "for_each")
-        kinds = [k for k in ("container", "values", "range", "matrix") if k in fe]
-        if len(kinds) != 1:
-            self.problem(
-                self.source.key(path),
-                f"{dotted(path)}: give exactly one of container, values, range, matrix"
-                + (f" (found {', '.join(kinds)})" if kinds else ""),
-            )
-            self.for_each_invalid = True
-            return ForEachSpec(kind="values", values=(None,))
-        kind = kinds[0]
-        if "pattern" in fe and kind != "container":
-            self.problem(
-                self.source.key((*path, "pattern")), f"{dotted(path)}: pattern goes with container"
-            )
-        if kind == "container":
-            return ForEachSpec(
-                kind="container",
-                container=self._container_ref(fe["container"], (*path, "container")),
-                pattern=fe.get("pattern"),
-            )
-        if kind == "values":
-            return ForEachSpec(kind="values", values=tuple(fe["values"]))
-        if kind == "range":
-            r = fe["range"]
-            start, stop, step = r.get("start", 0), r["stop"], r.get("step", 1)
-            if not range(start, stop, step):
-                self.problem(
-                    self.source.value((*path, "range")), f"{dotted(path)}.range: produces no items"
-                )
-            return ForEachSpec(kind="range", range=(start, stop, step))
-        return ForEachSpec(kind="matrix", matrix={k: tuple(v) for k, v in fe["matrix"].items()})
 
     def _job(self, j: dict[str, Any]) -> JobSpec:
-        t = j["tasks"]
-        fe = self._for_each(t["for_each"])
-        item_ok = fe.kind == "container" or self.for_each_invalid
-        task = self._task(t, ("job", "tasks"), t["id"], item_allowed=item_ok)
-        merge = None
-        if "merge" in j:
-            m = j["merge"]
-            merge = MergeSpec(
-                task=self._task(m, ("job", "merge"), m["id"]),
-                on_failure=m.get("on_failure", "block"),
-            )
-        prepare = (
-            self._task(j["prepare"], ("job", "prepare"), "jobpreparation")
-            if "prepare" in j
-            else None
-        )
-        release = (
-            self._task(j["release"], ("job", "release"), "jobrelease") if "release" in j else None
-        )
-        timeout = self._duration(j.get("timeout"), ("job", "timeout"), DEFAULT_TIMEOUT)
+        steps = StepLoader(self, self.tasks).steps(j)
+        prepare = release = None
+        if "prepare" in j:
+            prepare = self.tasks.task(j["prepare"], ("job", "prepare"), "jobpreparation")
+        if "release" in j:
+            release = self.tasks.task(j["release"], ("job", "release"), "jobrelease")
+        timeout = self.duration(j.get("timeout"), ("job", "timeout"), DEFAULT_TIMEOUT)
         return JobSpec(
             id=j["id"],
             timeout=timeout or DEFAULT_TIMEOUT,
-            tasks=FanOutSpec(for_each=fe, task=task),
-            merge=merge,
+            steps=steps,
             prepare=prepare,
             release=release,
             max_parallel_tasks=j.get("max_parallel_tasks"),

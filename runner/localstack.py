@@ -1,7 +1,9 @@
 """The local stack: Azurite (Storage) and the local Batch service, on loopback.
 
-This module starts and stops the two processes and records where they listen. It
-never imports the local Batch service's code: it launches
+This module starts and stops the two processes. `up`, `down` and `status` (the
+`bwf local` commands) work on the stack recorded in BWF_HOME (`runner.stackrecord`):
+each service on its own, always on the same port, so that `up` restarts only what is
+down and queued tasks keep working URLs. It never imports the local Batch service's code: it launches
 `python -m runner.localbatch serve ...` and meets it over HTTP, as a client would
 meet Azure.
 
@@ -24,6 +26,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner import stackrecord
 from runner.errors import BwfError
 from runner.home import bwf_home
 
@@ -183,32 +186,11 @@ def stop_process(pid: int, timeout: float = 10.0) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-# --- the recorded stack: `bwf local up|down|status` -------------------------------------
-
-
-def stack_dir() -> Path:
-    return bwf_home() / "local"
-
-
-def _stack_file() -> Path:
-    return stack_dir() / "stack.json"
-
-
 def connection_string(blob_url: str) -> str:
     return (
         f"DefaultEndpointsProtocol=http;AccountName={STORAGE_ACCOUNT};AccountKey={STORAGE_KEY};"
         f"BlobEndpoint={blob_url};"
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _answers(url: str) -> bool:
@@ -221,61 +203,110 @@ def _answers(url: str) -> bool:
     return True
 
 
-def status() -> dict[str, object] | None:
-    """The running stack as `bwf local status --json` prints it, or None when it is down."""
-    try:
-        info: dict[str, object] = json.loads(_stack_file().read_text())
-    except (OSError, ValueError):
-        return None
-    pids = info.get("pids")
-    storage, batch = info.get("storage"), info.get("batch")
-    if not isinstance(pids, dict) or not isinstance(storage, dict) or not isinstance(batch, dict):
-        return None
-    if not all(_alive(int(p)) for p in pids.values()):
-        return None
-    if not (_answers(f"{storage['blob_url']}?comp=list") and _answers(str(batch["url"]))):
-        return None
-    return info
+@dataclass(frozen=True)
+class _Kind:
+    """How to start, recognize and describe one of the two services."""
+
+    name: str  # the key in the record and in `bwf local status --json`
+    title: str
+    directory: str  # under BWF_HOME/local
+
+    def url(self, port: int) -> str:
+        if self.name == "storage":
+            return f"http://127.0.0.1:{port}/{STORAGE_ACCOUNT}"
+        return f"http://127.0.0.1:{port}"
+
+    def marker(self) -> str:
+        """A part of the service's command line that only this BWF_HOME's copy has."""
+        return str(stackrecord.stack_dir() / self.directory)
+
+    def start(self, port: int) -> RunningService:
+        where = stackrecord.stack_dir() / self.directory
+        if self.name == "storage":
+            return start_azurite(where, port)
+        return start_batch_service(where, port)
+
+    def running(self, recorded: stackrecord.Recorded) -> bool:
+        if recorded.port is None or not stackrecord.runs(recorded.pid, self.marker()):
+            return False
+        return _answers(self.url(recorded.port) + ("?comp=list" if self.name == "storage" else ""))
+
+
+_KINDS = (
+    _Kind("storage", "Azurite (Storage)", "azurite"),
+    _Kind("batch", "the local Batch service", "batch"),
+)
+
+
+def _describe(kind: _Kind, recorded: stackrecord.Recorded, running: bool) -> dict[str, object]:
+    url = kind.url(recorded.port) if recorded.port is not None else None
+    common: dict[str, object] = {
+        "running": running,
+        "pid": recorded.pid if running else None,
+        "port": recorded.port,
+    }
+    if kind.name == "storage":
+        return {
+            **common,
+            "account": STORAGE_ACCOUNT,
+            "key": STORAGE_KEY,
+            "blob_url": url,
+            "connection_string": connection_string(url) if url else None,
+        }
+    return {**common, "account": BATCH_ACCOUNT, "key": BATCH_KEY, "url": url}
+
+
+def status() -> dict[str, object]:
+    """Each service on its own, as `bwf local status --json` prints it (docs/local-batch.md)."""
+    records = stackrecord.read()
+    services = {k.name: _describe(k, records[k.name], k.running(records[k.name])) for k in _KINDS}
+    return {
+        "running": all(s["running"] for s in services.values()),
+        "home": str(bwf_home()),
+        **services,
+    }
+
+
+def _port_taken(kind: _Kind, port: int) -> BwfError:
+    return BwfError(
+        f"cannot start {kind.title} on 127.0.0.1:{port}: another program listens on that port. "
+        f"The local stack keeps its ports (in {stackrecord.record_file()}) because queued tasks "
+        "hold URLs with them. Stop that program, or choose new ports with `bwf local down` and "
+        f"deleting {stackrecord.record_file()} (tasks queued before then will fail)."
+    )
 
 
 def up() -> dict[str, object]:
-    """Start Azurite and the local Batch service unless they already run; record them."""
-    current = status()
-    if current is not None:
-        return current
-    down()  # a half-dead stack: stop what is left before starting afresh
-    base = stack_dir()
-    azurite = start_azurite(base / "azurite")
-    try:
-        batch = start_batch_service(base / "batch")
-    except BaseException:
-        stop_process(azurite.pid)
-        raise
-    info: dict[str, object] = {
-        "storage": {
-            "account": STORAGE_ACCOUNT,
-            "key": STORAGE_KEY,
-            "blob_url": azurite.url,
-            "connection_string": connection_string(azurite.url),
-        },
-        "batch": {"account": BATCH_ACCOUNT, "key": BATCH_KEY, "url": batch.url},
-        "pids": {"azurite": azurite.pid, "batch": batch.pid},
-        "home": str(bwf_home()),
-    }
-    tmp = _stack_file().with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, _stack_file())
-    return info
+    """Start whatever service is not running, on its recorded port (a free one the first
+    time), and leave a running one alone; return `status()`."""
+    with stackrecord.changing():
+        records = stackrecord.read()
+        for kind in _KINDS:
+            recorded = records[kind.name]
+            if kind.running(recorded):
+                continue
+            if recorded.pid is not None and stackrecord.runs(recorded.pid, kind.marker()):
+                stop_process(recorded.pid)  # alive but not answering: start it afresh
+            port = recorded.port or free_port()
+            if not stackrecord.port_free(port):
+                raise _port_taken(kind, port)
+            service = kind.start(port)
+            records[kind.name] = stackrecord.Recorded(port, service.pid)
+            stackrecord.write(records)
+    return status()
 
 
 def down() -> bool:
-    """Stop the recorded stack (its data stays under BWF_HOME); whether anything ran."""
-    try:
-        info = json.loads(_stack_file().read_text())
-    except (OSError, ValueError):
-        return False
-    for pid in (info.get("pids") or {}).values():
-        stop_process(int(pid))
-    _stack_file().unlink(missing_ok=True)
-    return True
+    """Stop both services (their data and ports stay under BWF_HOME); whether one ran."""
+    with stackrecord.changing():
+        records = stackrecord.read()
+        stopped = False
+        for kind in _KINDS:
+            recorded = records[kind.name]
+            if recorded.pid is not None and stackrecord.runs(recorded.pid, kind.marker()):
+                stop_process(recorded.pid)
+                stopped = True
+            records[kind.name] = stackrecord.Recorded(recorded.port, None)
+        if any(r.port is not None for r in records.values()):
+            stackrecord.write(records)
+    return stopped

@@ -8,23 +8,29 @@ from typing import Any
 
 from runner.errors import Problem, SpecError
 from runner.load import load_spec
+from runner.paths import Allowed
 from runner.render import render
 from runner.state import Desired
 
 
-def desired_state(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Desired:
-    """Load and render one spec; SpecError lists every problem."""
-    return render(load_spec(path, overrides))
+def desired_state(
+    path: Path | str, overrides: Mapping[str, Any] | None = None, allowed: Allowed | None = None
+) -> Desired:
+    """Load and render one spec; SpecError lists every problem. `allowed`: the directories
+    given with --allow-path."""
+    return render(load_spec(path, overrides), allowed)
 
 
 def validate(
-    paths: Sequence[Path | str], overrides: Mapping[str, Any] | None = None
+    paths: Sequence[Path | str],
+    overrides: Mapping[str, Any] | None = None,
+    allowed: Allowed | None = None,
 ) -> list[Problem]:
     """Every problem in every spec (empty when all are valid). No network."""
     problems: list[Problem] = []
     for p in paths:
         try:
-            desired_state(p, overrides)
+            desired_state(p, overrides, allowed)
         except SpecError as e:
             problems.extend(e.problems)
     return sorted(problems)

@@ -8,8 +8,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from runner.plan import Action, Plan, all_tasks
-from runner.state import Desired, redact
+from runner.actions import Action, TasksAction
+from runner.plan import Plan, all_tasks, submitted
+from runner.secrets import SECRET_TOKEN_PREFIX, redact
+from runner.state import Desired
 
 
 def desired_digest(desired: Desired) -> str:
@@ -36,18 +38,16 @@ def desired_digest(desired: Desired) -> str:
 
 
 def summary(plan: Plan) -> dict[str, int]:
-    """Counts of resources to create, update, replace and delete; tasks in all and to run."""
+    """Counts of resources to create, update, replace and delete; tasks in all and to
+    run: every task the job holds (those of every step and the barrier tasks), as
+    apply's `Adding N tasks`, its progress and its result count them."""
     return {
         "create": sum(_weight(a) for a in plan.actions if a.change == "create"),
         "update": sum(_weight(a) for a in plan.actions if a.change == "update"),
         "replace": sum(_weight(a) for a in plan.actions if a.change == "replace"),
         "delete": sum(_weight(a) for a in plan.actions if a.change == "delete"),
-        "tasks": len(plan.desired.job.tasks),
-        "tasks_to_run": sum(
-            a.details.get("count", 0)
-            for a in plan.actions
-            if a.kind == "tasks" and a.change not in ("noop", "delete")
-        ),
+        "tasks": len(all_tasks(plan.desired)),
+        "tasks_to_run": len(submitted(plan)),
     }
 
 
@@ -64,13 +64,14 @@ def to_json(plan: Plan) -> dict[str, Any]:
         "desired_digest": desired_digest(d),
         "has_changes": plan.has_changes,
         "summary": summary(plan),
+        "steps": _plain(plan.steps),
         "actions": [
             {
                 "kind": a.kind,
                 "id": a.id,
                 "change": a.change,
                 "reason": a.reason,
-                "details": _plain(a.details),
+                "details": _plain(a.details()),
             }
             for a in plan.actions
         ],
@@ -81,7 +82,7 @@ def to_json(plan: Plan) -> dict[str, Any]:
 def _plain(obj: Any) -> Any:
     """Frozen dataclasses -> dicts, tuples -> lists, secret tokens redacted (faster than asdict)."""
     if isinstance(obj, str):
-        return redact(obj) if "@@" in obj else obj
+        return redact(obj) if SECRET_TOKEN_PREFIX in obj else obj
     if isinstance(obj, (tuple, list)):
         return [_plain(x) for x in obj]
     if isinstance(obj, Mapping):
@@ -99,8 +100,7 @@ def desired_json(d: Desired) -> dict[str, Any]:
 
 
 def _weight(a: Action) -> int:
-    return (
-        int(a.details.get("count", 1))
-        if a.kind in ("tasks",)
-        else (0 if a.kind in ("upload", "download", "cleanup") else 1)
-    )
+    """Task groups count as their tasks; uploads, downloads and clean-up are not resources."""
+    if isinstance(a, TasksAction):
+        return a.count
+    return 0 if a.kind in ("upload", "download", "cleanup") else 1

@@ -1,12 +1,12 @@
 """What apply shows while it works: story lines, and progress that suits the output.
 
 On a terminal, rich progress bars; otherwise (CI, pipes) plain lines at most every few
-seconds, so logs stay readable. Everything printed goes through `secrets.scrub`.
+seconds, so logs stay readable. Everything printed goes through `secrets.scrub`, and
+control characters from file names or values are escaped (`terminal`).
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from types import TracebackType
@@ -16,21 +16,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from runner import secrets
+from runner.plan_colour import print_plan
+from runner.terminal import escape, escape_lines
 
 
 class Ui:
-    def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(highlight=False, soft_wrap=True)
+    def __init__(self, quiet: bool = False, stderr: bool = False) -> None:
+        # stderr: standard output carries something else (`bwf apply --events -`)
+        self.console = Console(highlight=False, soft_wrap=True, stderr=stderr)
         self.quiet = quiet
         self.live = self.console.is_terminal
 
     def say(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(secrets.scrub(text), markup=False)
+            self.console.print(escape_lines(secrets.scrub(text)), markup=False)
+
+    def plan(self, text: str) -> None:
+        """A rendered plan, its markers in colour on a terminal (runner.plan_colour)."""
+        if not self.quiet:
+            print_plan(escape_lines(secrets.scrub(text)), self.console)
 
     def warn(self, text: str) -> None:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
-            secrets.scrub(text), markup=False
+            escape_lines(secrets.scrub(text)), markup=False
         )
 
     def bar(self, label: str, total: int, unit: str = "") -> Bar:
@@ -42,7 +50,7 @@ class Bar:
 
     def __init__(self, ui: Ui, label: str, total: int, unit: str) -> None:
         self.ui = ui
-        self.label = label
+        self.label = escape(label)
         self.total = total
         self.unit = unit
         self.done = 0
@@ -65,7 +73,7 @@ class Bar:
         return self
 
     def update(self, done: int, extra: str = "") -> None:
-        self.done, self.extra = done, extra
+        self.done, self.extra = done, escape(extra)
         if self._progress is not None:
             self._progress.update(self._task, completed=done, extra=extra)
         elif not self.ui.quiet and time.monotonic() - self._last_line >= 5:
@@ -81,6 +89,7 @@ class Bar:
         elapsed = time.monotonic() - self.started
         print(
             f"  {self.label}: {self.done}/{self.total}{self.unit} {self.extra} [{elapsed:.0f}s]",
+            file=self.ui.console.file,
             flush=True,
         )
 
@@ -91,4 +100,4 @@ class Bar:
             self._progress.stop()
         elif not self.ui.quiet:
             self._line()
-        sys.stdout.flush()
+        self.ui.console.file.flush()

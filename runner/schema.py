@@ -132,7 +132,12 @@ def schema_problems(err: jsonschema.ValidationError, source: SourceMap) -> list[
         return [Problem(source.key((*path, inst)), f"'{inst}' in {where} is not {what}")]
     loc = source.value(path)
     if v == "type" and inst == "item" and "resource_files" in path:
-        return [Problem(loc, f"{where}: 'item' is only for job.tasks with for_each.container")]
+        return [
+            Problem(
+                loc,
+                f"{where}: 'item' is only for a task that fans out over a container (for_each.container)",
+            )
+        ]
     if v == "type":
         return [
             Problem(

@@ -1,14 +1,61 @@
 """Keeping secrets out of everything bwf prints or writes outside BWF_HOME.
 
-SAS signatures and account keys can reach error messages through the SDKs (a URL in
-an exception, a request dump). `scrub` is applied to every message that leaves a
-service module.
+Two mechanisms, both defined here and nowhere else:
+
+- *Secret tokens*: where a template asks for a SAS URL (`containers.output.write_sas`),
+  the rendered text holds `@@bwf-secret:KEY:KIND@@` instead. `redact` turns tokens into
+  `<redacted>` for display, `secret_tokens` lists them (the length checks measure them
+  at a real SAS URL's size), and the apply stage alone `resolve`s them just before
+  sending. So a fingerprint does not change when a SAS is re-issued, and a printed plan
+  holds no secret.
+- `scrub`: SAS signatures and account keys can reach error messages through the SDKs
+  (a URL in an exception, a request dump); it is applied to every message that leaves
+  a service module.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Callable
+from typing import Literal, get_args
+
+SasKind = Literal["read", "write", "url"]
+REDACTED = "<redacted>"
+SECRET_TOKEN_PREFIX = "@@bwf-secret:"
+_SECRET_TOKEN_SUFFIX = "@@"
+# KEY is a container key as the schema allows it (`containerKey`: lowercase letters,
+# digits and `_`, starting with a letter).
+_SECRET_TOKEN = re.compile(
+    re.escape(SECRET_TOKEN_PREFIX)
+    + r"([a-z][a-z0-9_]*):("
+    + "|".join(get_args(SasKind))
+    + ")"
+    + re.escape(_SECRET_TOKEN_SUFFIX)
+)
+
+
+def secret_token(container_key: str, kind: SasKind) -> str:
+    """The placeholder rendered in place of a container's SAS URL."""
+    return f"{SECRET_TOKEN_PREFIX}{container_key}:{kind}{_SECRET_TOKEN_SUFFIX}"
+
+
+def redact(text: str) -> str:
+    """Text fit to print: every secret token becomes `<redacted>`."""
+    if SECRET_TOKEN_PREFIX not in text:
+        return text
+    return _SECRET_TOKEN.sub(REDACTED, text)
+
+
+def secret_tokens(text: str) -> list[tuple[str, SasKind]]:
+    """The (container key, kind) pairs whose secrets `text` needs, one per occurrence."""
+    return [(m.group(1), m.group(2)) for m in _SECRET_TOKEN.finditer(text)]  # type: ignore[misc]
+
+
+def resolve(text: str, sas: Callable[[str, SasKind], str]) -> str:
+    """Substitute real values for secret tokens (apply stage only)."""
+    return _SECRET_TOKEN.sub(lambda m: sas(m.group(1), m.group(2)), text)  # type: ignore[arg-type]
+
 
 # A SAS parameter's value runs to the next parameter; a URL that is itself a query
 # parameter (percent-encoded once) writes '=' as %3D and '&' as %26.

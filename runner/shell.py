@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from runner.state import redact
+from runner.secrets import SECRET_TOKEN_PREFIX, redact
 
 
 def quote(value: object) -> str:
@@ -20,7 +20,7 @@ def quote(value: object) -> str:
     they stand for contain `&` and `?`, and are substituted after rendering."""
     text = "" if value is None else str(value)
     quoted = shlex.quote(text)
-    if quoted == text and "@@bwf-secret:" in text:
+    if quoted == text and SECRET_TOKEN_PREFIX in text:
         quoted = f"'{text}'"
     return quoted
 

@@ -1,12 +1,37 @@
-"""Plans for humans: one line per resource with Terraform's markers, then a summary."""
+"""Plans for humans: one line per resource with Terraform's markers, a block per step
+of the job (`runner.show_steps`), then a summary.
+
+Each container with uploads lists the first local files it sends, so that a reviewer
+sees what leaves the machine. Names, IDs, commands and paths can come from file names
+and item values: they are printed through `terminal.escape`.
+"""
 
 from __future__ import annotations
 
 import os
 
 from runner import durations
-from runner.plan import MARKERS, Action, Plan
+from runner.actions import (
+    MARKERS,
+    Action,
+    CleanupAction,
+    ContainerAction,
+    DownloadAction,
+    JobAction,
+    PoolAction,
+    RestoreAction,
+    TasksAction,
+    UploadAction,
+)
+from runner.plan import Plan
 from runner.plan_json import summary
+from runner.plan_steps import RUNS
+from runner.show_steps import INDENT, step_lines
+from runner.terminal import escape
+from runner.words import plural
+
+# Local files listed under a container with uploads; the rest are counted.
+SOURCES_SHOWN = 3
 
 
 def _fmt_size(n: int) -> str:
@@ -26,98 +51,139 @@ def _rel(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def _line(a: Action, uploads: dict[str, Action]) -> list[str]:
-    m = MARKERS[a.change]
-    d = a.details
-    why = f"  ({a.reason})" if a.reason and a.change != "create" else ""
-    if a.kind == "container":
-        text = f"container  {d['name']}"
-        if d.get("logs"):
-            text += "  (task stdout/stderr)"
-        up = uploads.get(a.id)
-        if up is not None:
-            text += f"  upload {up.details['count']} blob{'s' if up.details['count'] != 1 else ''} ({_fmt_size(up.details['bytes'])})"
-            if up.details.get("unchanged"):
-                text += f", {up.details['unchanged']} unchanged"
-        elif a.change == "noop":
-            text += "  up to date"
-        marker = m if a.change != "noop" or up is None else MARKERS["update"]
-        return [f"  {marker:>3} {text}{why}"]
-    if a.kind == "pool":
-        nodes = f"{d['dedicated_nodes']} dedicated" + (
-            f" + {d['spot_nodes']} spot" if d["spot_nodes"] else ""
+def _sources(paths: list[str]) -> list[str]:
+    lines = [f"{INDENT}from {escape(_rel(p))}" for p in paths[:SOURCES_SHOWN]]
+    if len(paths) > SOURCES_SHOWN:
+        more = len(paths) - SOURCES_SHOWN
+        lines.append(f"{INDENT}... and {plural(more, 'more local file')}")
+    return lines
+
+
+def _upload_sources(plan: Plan, uploads: dict[str, UploadAction]) -> dict[str, list[str]]:
+    """The local path of every blob each upload action sends, by container key."""
+    out = {}
+    for key, a in uploads.items():
+        wanted = set(a.blobs)
+        out[key] = [u.local_path for u in plan.desired.container(key).uploads if u.blob in wanted]
+    return out
+
+
+def _why(a: Action) -> str:
+    return f"  ({a.reason})" if a.reason and (a.change != "create" or a.reason != "missing") else ""
+
+
+def _container(
+    a: ContainerAction, uploads: dict[str, UploadAction], sources: dict[str, list[str]]
+) -> list[str]:
+    text = f"container  {a.name}"
+    if a.logs:
+        text += "  (task stdout/stderr)"
+    up = uploads.get(a.id)
+    if up is not None:
+        text += f"  upload {plural(up.count, 'blob')} ({_fmt_size(up.bytes)})"
+        if up.unchanged:
+            text += f", {up.unchanged} unchanged"
+    elif a.change == "noop":
+        text += "  up to date"
+    marker = a.marker if a.change != "noop" or up is None else MARKERS["update"]
+    return [f"  {marker:>3} {text}{_why(a)}", *_sources(sources.get(a.id, []))]
+
+
+def _pool(a: PoolAction) -> list[str]:
+    nodes = f"{a.dedicated_nodes} dedicated" + (f" + {a.spot_nodes} spot" if a.spot_nodes else "")
+    image = a.image
+    ref = a.image_reference
+    if "/" not in image:
+        image += f" ({ref.publisher}/{ref.offer}/{ref.sku})"
+    lines = [
+        f"  {a.marker:>3} pool       {a.id}  {nodes} x {a.vm_size}, {plural(a.task_slots_per_node, 'slot')} per node{_why(a)}",
+        f"                 image {image}, node agent {a.node_agent_sku}",
+    ]
+    if a.from_nodes is not None:
+        f = a.from_nodes
+        lines.append(
+            f"                 nodes {f.dedicated}+{f.spot} -> {a.dedicated_nodes}+{a.spot_nodes}"
         )
-        image = d["image"]
-        ref = d["image_reference"]
-        if "/" not in image:
-            image += f" ({ref['publisher']}/{ref['offer']}/{ref['sku']})"
-        lines = [
-            f"  {m:>3} pool       {a.id}  {nodes} x {d['vm_size']}, {d['task_slots_per_node']} slot(s) per node{why}",
-            f"                 image {image}, node agent {d['node_agent_sku']}",
-        ]
-        if "from_nodes" in d:
-            f = d["from_nodes"]
-            lines.append(
-                f"                 nodes {f['dedicated']}+{f['spot']} -> {d['dedicated_nodes']}+{d['spot_nodes']}"
-            )
-        if d.get("start_task"):
-            lines.append(f"                 start task: {d['start_task']}")
-        return lines
-    if a.kind == "job":
-        lines = [
-            f"  {m:>3} job        {a.id}  on {d['pool']}, monitored for {durations.human(d['timeout'])}{why}"
-        ]
-        for k in ("prepare", "release"):
-            if d.get(k):
-                lines.append(f"                 {k}: {d[k]}")
-        return lines
-    if a.kind in ("tasks", "merge"):
-        n = d["count"]
-        label = f"{n} task{'s' if n != 1 else ''} in {a.id}"
-        if a.kind == "merge":
-            via = f" through {d['barriers']} barrier tasks" if d.get("barriers") else ""
-            label = f"merge task after all {d['after']} tasks{via} (on_failure: {d['on_failure']})"
-        if a.change == "noop":
-            return [f"  {m:>3} {label}  {a.reason}"]
-        lines = [f"  {m:>3} {label}{why}"]
-        for s in d["sample"]:
-            lines.append(f"                 {s['id']}: {s['command']}")
-        if n > len(d["sample"]):
-            lines.append(f"                 ... and {n - len(d['sample'])} more")
-        return lines
-    if a.kind == "download":
-        return [f"  {m:>3} download   {d['name']}/{d['pattern']} -> {_rel(d['to'])}"]
-    return []
+    if a.start_task:
+        lines.append(f"{INDENT}start task: {escape(a.start_task)}")
+    return lines
+
+
+def _job(a: JobAction) -> list[str]:
+    lines = [
+        f"  {a.marker:>3} job        {a.id}  on {a.pool}, monitored for {durations.human(a.timeout)}{_why(a)}"
+    ]
+    for name, script in (("prepare", a.prepare), ("release", a.release)):
+        if script:
+            lines.append(f"{INDENT}{name}: {escape(script)}")
+    return lines
+
+
+def _restore(a: RestoreAction) -> list[str]:
+    text = f"restore    {a.name}  {plural(a.count, 'blob')} ({_fmt_size(a.bytes)}) from the copy kept in BWF_HOME"
+    return [f"  {a.marker:>3} {text}  ({a.reason})"]
+
+
+def _download(a: DownloadAction) -> list[str]:
+    notes = [a.reason] if a.reason else []
+    if a.source == "kept":
+        notes.append("from the copy kept in BWF_HOME")
+    shown = f"  ({'; '.join(notes)})" if notes else ""
+    return [
+        f"  {a.marker:>3} download   {a.name}/{escape(a.pattern)} -> {escape(_rel(a.to))}{shown}"
+    ]
+
+
+def _resources(plan: Plan) -> list[str]:
+    """Every action's lines, in order; the tasks as one block per step (show_steps)."""
+    uploads = {a.id: a for a in plan.of(UploadAction)}
+    sources = _upload_sources(plan, uploads)
+    lines: list[str] = []
+    steps_shown = False
+    for a in plan.actions:
+        if isinstance(a, ContainerAction):
+            lines += _container(a, uploads, sources)
+        elif isinstance(a, RestoreAction):
+            lines += _restore(a)
+        elif isinstance(a, PoolAction):
+            lines += _pool(a)
+        elif isinstance(a, JobAction):
+            lines += _job(a)
+        elif isinstance(a, TasksAction) and not steps_shown:
+            lines += step_lines(plan)
+            steps_shown = True
+        elif isinstance(a, DownloadAction):
+            lines += _download(a)
+    return lines
 
 
 def render_plan(plan: Plan) -> str:
     """The human form of a plan (secrets redacted)."""
+    s = summary(plan)
     if not plan.has_changes and not any(a.reason == "in progress" for a in plan.actions):
-        done = sum(a.details.get("count", 0) for a in plan.actions if a.kind in ("tasks", "merge"))
-        return f"No changes. All {done} tasks of {plan.desired.job.id} are done with the same inputs.\n"
-    uploads = {a.id: a for a in plan.actions if a.kind == "upload"}
+        return f"No changes. All {plural(s['tasks'], 'task')} of {plan.desired.job.id} are done with the same inputs.\n"
     lines = [f"bwf will perform the following actions on target {plan.target}:", ""]
-    for a in plan.actions:
-        if a.kind not in ("upload", "cleanup"):
-            lines.extend(_line(a, uploads))
-    cleanup = {a.id: a.details["policy"] for a in plan.actions if a.kind == "cleanup"}
+    lines += _resources(plan)
+    cleanup = {a.id: a.policy for a in plan.of(CleanupAction)}
     if cleanup:
         lines.append("      clean-up   " + ", ".join(f"{k}: {v}" for k, v in cleanup.items()))
-    s = summary(plan)
     deleted = f", {s['delete']} to delete" if s["delete"] else ""
-    containers = sum(
-        1
-        for a in plan.actions
-        if a.kind == "container" and a.change == "create" and not a.details.get("logs")
-    )
-    blobs = sum(a.details["count"] for a in uploads.values())
-    size = sum(a.details["bytes"] for a in uploads.values())
-    pools = sum(1 for a in plan.actions if a.kind == "pool" and a.change == "create")
-    jobs = sum(1 for a in plan.actions if a.kind == "job" and a.change == "create")
+    # the logs container too: apply creates it like the others
+    containers = sum(1 for a in plan.of(ContainerAction) if a.change == "create")
+    uploads = plan.of(UploadAction)
+    blobs = sum(a.count for a in uploads)
+    size = sum(a.bytes for a in uploads)
+    pools = sum(1 for a in plan.of(PoolAction) if a.change == "create")
+    jobs = sum(1 for a in plan.of(JobAction) if a.change == "create")
+    n = sum(1 for a in plan.of(DownloadAction) if a.change == "create")
+    fetches = f", {plural(n, 'download')}" if n else ""
+    barriers = sum(a.count for a in plan.of(TasksAction) if a.barriers and a.change in RUNS)
+    among = f" (including {plural(barriers, 'barrier task')})" if barriers else ""
     lines += [
         "",
-        f"Plan: {containers} containers, {blobs} uploads ({_fmt_size(size)}), {pools} pool, {jobs} job, "
-        f"{s['tasks_to_run']} of {s['tasks']} tasks to run; {s['create']} to create, {s['update']} to update, "
-        f"{s['replace']} to replace{deleted}.",
+        f"Plan: {plural(containers, 'container')}, {plural(blobs, 'upload')} ({_fmt_size(size)}), "
+        f"{plural(pools, 'pool')}, {plural(jobs, 'job')}, "
+        f"{s['tasks_to_run']} of {plural(s['tasks'], 'task')} to run{among}{fetches}; {s['create']} to create, "
+        f"{s['update']} to update, {s['replace']} to replace{deleted}.",
     ]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,9 @@ from typing import Any, Literal
 
 from runner.errors import Loc
 
+# The logical key of the container that keeps every task's stdout and stderr.
+LOGS_KEY = "logs"
+
 # A path into the YAML document: mapping keys and sequence indexes,
 # e.g. ("job", "tasks", "resource_files", 0, "container").
 YamlPath = tuple[str | int, ...]
@@ -151,6 +154,7 @@ class PoolSpec:
     spot_nodes: int = 0
     task_slots_per_node: int = 1
     start_task: StartTaskSpec | None = None
+    price_per_hour: float | None = None  # a node-hour's price, for the report's cost estimate
 
 
 # --- job -----------------------------------------------------------------------
@@ -160,12 +164,13 @@ class PoolSpec:
 class ForEachSpec:
     """The fan-out. Exactly one kind is set."""
 
-    kind: Literal["container", "values", "range", "matrix"]
+    kind: Literal["container", "values", "range", "matrix", "step"]
     container: str | None = None  # kind == "container": logical container name
     pattern: str | None = None  # kind == "container": optional glob on blob names
     values: tuple[Any, ...] = ()  # kind == "values"
     range: tuple[int, int, int] | None = None  # kind == "range": (start, stop, step)
     matrix: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # kind == "matrix"
+    step: str | None = None  # kind == "step": one task per task of that step
 
 
 @dataclass(frozen=True)
@@ -182,29 +187,50 @@ class TaskSpec:
     elevated: bool = False
 
 
-@dataclass(frozen=True)
-class FanOutSpec:
-    for_each: ForEachSpec
-    task: TaskSpec
+OnFailure = Literal["block", "run_anyway"]
 
 
 @dataclass(frozen=True)
-class MergeSpec:
-    """One task that runs after every fan-out task (Batch task dependencies)."""
+class StepSpec:
+    """One step of the job's DAG: a task template, what it fans out over and what it
+    waits on. `job.tasks` and `job.merge` load as the steps `tasks` and `merge`."""
 
+    name: str
+    path: YamlPath  # where the step is in the YAML, for located errors
     task: TaskSpec
-    on_failure: Literal["block", "run_anyway"] = "block"
+    for_each: ForEachSpec | None = None  # None: one task
+    needs: tuple[str, ...] = ()  # steps whose every task each task of this one waits on
+    on_failure: OnFailure = "block"  # when a task it waits on fails
+
+    @property
+    def chain(self) -> str | None:
+        """The step this one chains from (`for_each: {step: NAME}`), if any."""
+        fe = self.for_each
+        return fe.step if fe is not None and fe.kind == "step" else None
+
+    @property
+    def waits_on(self) -> tuple[str, ...]:
+        """Every step this one waits on: the one it chains from, then those it needs."""
+        chain = self.chain
+        return ((chain,) if chain else ()) + tuple(n for n in self.needs if n != chain)
 
 
 @dataclass(frozen=True)
 class JobSpec:
+    """The Batch job: its steps (a DAG), Batch's preparation and release tasks."""
+
     id: str
     timeout: int  # seconds; monitoring gives up after this
-    tasks: FanOutSpec
-    merge: MergeSpec | None = None
+    steps: tuple[StepSpec, ...]  # in dependency order: a step comes after what it waits on
     prepare: TaskSpec | None = None  # Batch job preparation task (id is fixed by Batch)
     release: TaskSpec | None = None  # Batch job release task
     max_parallel_tasks: int | None = None
+
+    def step(self, name: str) -> StepSpec:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
 
 
 # --- after the job -------------------------------------------------------------

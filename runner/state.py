@@ -4,47 +4,17 @@
 services into an `Observed`; `runner.plan.diff(desired, observed)` compares them.
 Both are plain frozen dataclasses with no SDK types in them.
 
-Secrets never live in these objects. Where a template asks for a SAS URL
-(`containers.output.write_sas`), the rendered text holds a *secret token*
-(`secret_token("output", "write")`); `redact()` turns tokens into `<redacted>` for
-display and the apply stage substitutes real SAS URLs just before sending. So a
-fingerprint does not change when a SAS is re-issued, and a printed plan holds no
-secret.
+Secrets never live in these objects: where a template asks for a SAS URL, the
+rendered text holds a secret token (`runner.secrets.secret_token`), which the apply
+stage alone resolves.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
-
-# --- secrets -------------------------------------------------------------------
-
-SasKind = Literal["read", "write", "url"]
-_SECRET_RE = re.compile(r"@@bwf-secret:([a-z0-9_-]+):(read|write|url)@@")
-REDACTED = "<redacted>"
-
-
-def secret_token(container_key: str, kind: SasKind) -> str:
-    """The placeholder rendered in place of a container's SAS URL."""
-    return f"@@bwf-secret:{container_key}:{kind}@@"
-
-
-def redact(text: str) -> str:
-    """Text fit to print: every secret token becomes `<redacted>`."""
-    return _SECRET_RE.sub(REDACTED, text)
-
-
-def secret_tokens(text: str) -> list[tuple[str, SasKind]]:
-    """The (container key, kind) pairs whose secrets `text` needs."""
-    return [(m.group(1), m.group(2)) for m in _SECRET_RE.finditer(text)]  # type: ignore[misc]
-
-
-def resolve_secrets(text: str, lookup: Mapping[tuple[str, str], str]) -> str:
-    """Substitute real values for secret tokens (apply stage only)."""
-    return _SECRET_RE.sub(lambda m: lookup[(m.group(1), m.group(2))], text)
-
 
 # --- desired state ---------------------------------------------------------------
 
@@ -107,9 +77,13 @@ class DesiredTask:
     elevated: bool = False
     depends_on: tuple[str, ...] = ()  # task ids (Batch dependsOn.taskIds)
     depends_on_ranges: tuple[tuple[int, int], ...] = ()  # Batch dependsOn.taskIdRanges
-    on_dependency_failure: Literal["block", "satisfy"] = "block"  # Batch exitConditions action
-    fingerprint: str = ""  # sha256 over everything above except id and the fingerprint
-    item_index: int | None = None  # position in the fan-out; None for merge/prepare/release
+    # what Batch does to the tasks waiting on this one when it fails
+    # (exitConditions.default.dependencyAction): hold them back, or let them run
+    on_dependency_failure: Literal["block", "satisfy"] = "block"
+    # a digest of everything above but the id, and of the fingerprints of the tasks it
+    # waits on: an edit upstream changes the fingerprint of every task below it
+    fingerprint: str = ""
+    item_index: int | None = None  # position in its step's fan-out; None for a one-task step
     display: str = ""  # short human label (e.g. the input file name)
 
 
@@ -138,6 +112,27 @@ class DesiredPool:
     task_slots_per_node: int
     start_task: DesiredStartTask | None
     fingerprint: str  # over what cannot change without replacing the pool
+    price_per_hour: float | None = None  # for the report's cost estimate; not in the fingerprint
+
+
+FanOut = Literal["container", "values", "range", "matrix", "step", "single"]
+
+
+@dataclass(frozen=True)
+class DesiredStep:
+    """One step of the job, rendered: its tasks and what they wait on."""
+
+    name: str
+    fan_out: FanOut  # what it fans out over; "step": a chain, "single": one task
+    tasks: tuple[DesiredTask, ...]
+    over: str = ""  # the container, the matrix's names, or the step chained from
+    chain: str | None = None  # each task waits on its own task of this step
+    needs: tuple[str, ...] = ()  # each task waits on every task of these steps
+    on_failure: Literal["block", "run_anyway"] = "block"
+    # When the tasks of `needs` do not fit in one dependency list (Batch's 64,000
+    # characters), each task of this step waits on these instead, each of them on a
+    # slice of those tasks.
+    barriers: tuple[DesiredTask, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,11 +141,36 @@ class DesiredJob:
     pool_id: str
     timeout: int  # seconds: how long apply monitors before giving up
     uses_task_dependencies: bool
-    tasks: tuple[DesiredTask, ...]
-    merge: DesiredTask | None = None
+    steps: tuple[DesiredStep, ...]  # in dependency order
     prepare: DesiredTask | None = None
     release: DesiredTask | None = None
     max_parallel_tasks: int | None = None
+
+    @cached_property
+    def all_tasks(self) -> tuple[DesiredTask, ...]:
+        """Every task of the job in submission order (each after what it waits on): step
+        by step, a step's barriers before its tasks."""
+        return tuple(t for s in self.steps for t in (*s.barriers, *s.tasks))
+
+    @cached_property
+    def step_tasks(self) -> tuple[DesiredTask, ...]:
+        """The tasks of every step, barriers aside: what the spec asks to run."""
+        return tuple(t for s in self.steps for t in s.tasks)
+
+    @cached_property
+    def step_of(self) -> Mapping[str, str]:
+        """Task ID -> the name of its step (a barrier's: the step that waits on it)."""
+        return {t.id: s.name for s in self.steps for t in (*s.barriers, *s.tasks)}
+
+    @cached_property
+    def barrier_ids(self) -> frozenset[str]:
+        return frozenset(b.id for s in self.steps for b in s.barriers)
+
+    def step(self, name: str) -> DesiredStep:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -201,6 +221,15 @@ class ObservedBlob:
 
 
 @dataclass(frozen=True)
+class DownloadedFile:
+    """A blob written to (or found identical in) a local directory by a download."""
+
+    name: str  # the blob name, which is also the path under the download directory
+    size: int
+    md5: str  # base64 MD5 of the content
+
+
+@dataclass(frozen=True)
 class ObservedContainer:
     name: str
     blobs: Mapping[str, ObservedBlob] = field(default_factory=dict)
@@ -232,6 +261,68 @@ class ObservedTask:
     exit_code: int | None = None
     result: str | None = None  # success | failure (completed tasks)
     retry_count: int = 0
+    requeue_count: int = 0
+    node_id: str | None = None  # the node it runs or ran on (last attempt)
+    created: str | None = None  # ISO 8601 UTC times, as Batch reports them
+    started: str | None = None
+    ended: str | None = None
+    failure_code: str | None = (
+        None  # executionInfo.failureInfo.code (ResourceFileDownloadFailed...)
+    )
+    failure_message: str | None = None  # scrubbed of secrets
+    depends_on: tuple[str, ...] = ()  # the task IDs it was created to wait on
+    last_retry: str | None = None  # executionInfo.lastRetryTime
+    last_requeue: str | None = None  # executionInfo.lastRequeueTime
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """A job's task counts (one cheap request), as Batch reports them."""
+
+    active: int = 0
+    running: int = 0  # running or preparing
+    completed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class ObservedNode:
+    id: str
+    state: str  # idle | running | starting | waitingforstarttask | starttaskfailed | ...
+    dedicated: bool = True  # False for spot (low-priority) nodes
+    running_tasks: int = 0
+    total_tasks_run: int = 0
+    start_task_exit_code: int | None = None
+    start_task_failure: str | None = None  # failure code and message of the start task
+    since: str | None = None  # when it entered its state (stateTransitionTime), ISO 8601 UTC
+    allocated: str | None = None  # when it joined the pool (allocationTime)
+
+
+@dataclass(frozen=True)
+class KeptCopy:
+    """What bwf kept in BWF_HOME of one output container before clean-up deleted it
+    (see runner.kept): the blobs, what they were selected by, and the tasks (id ->
+    fingerprint) whose outputs they hold."""
+
+    container: str  # real container name
+    blobs: Mapping[str, ObservedBlob]
+    prefixes: tuple[str, ...] = ()  # every blob under these prefixes was kept
+    patterns: tuple[str, ...] = ()  # every blob matching these patterns was kept
+    tasks: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def _prefix_set(self) -> frozenset[str]:
+        return frozenset(self.prefixes)
+
+    def covers_prefix(self, prefix: str) -> bool:
+        """Whether every blob under `prefix` was kept: one of the kept prefixes starts it
+        (looked up by length, as a chain keeps a prefix per task)."""
+        kept = self._prefix_set
+        return any(prefix[:i] in kept for i in range(len(prefix) + 1))
+
+    def covers_pattern(self, pattern: str) -> bool:
+        return "" in self.prefixes or pattern in self.patterns
 
 
 @dataclass(frozen=True)
@@ -254,6 +345,12 @@ class Observed:
     # succeeded and whose outputs were downloaded, so that a re-apply after clean-up
     # deleted the job, pool and containers still says "No changes".
     ledger: Mapping[str, str] = field(default_factory=dict)
+    # Local download targets (runner.downloads): download key -> why its files are not
+    # in place ("missing locally", "changed locally", "not downloaded yet"); absent
+    # when every file it wrote last time is still there unchanged.
+    downloads: Mapping[str, str] = field(default_factory=dict)
+    # Copies of output containers that clean-up deleted, kept in BWF_HOME (by name).
+    kept: Mapping[str, KeptCopy] = field(default_factory=dict)
 
     @staticmethod
     def empty() -> Observed:

@@ -23,6 +23,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
+    ServiceRequestError,
 )
 from azure.storage.blob import (
     BlobServiceClient,
@@ -32,8 +33,8 @@ from azure.storage.blob import (
 )
 
 from runner import limits, secrets
-from runner.errors import BwfError
-from runner.state import ObservedBlob, ObservedContainer, Upload
+from runner.errors import BwfError, ServiceUnreachable
+from runner.state import DownloadedFile, ObservedBlob, ObservedContainer, Upload
 from runner.targets import Target
 
 WORKERS = 16
@@ -42,15 +43,22 @@ API_VERSION = "2026-06-06"
 PERMISSIONS = {"read": "rl", "write": "cw"}  # least privilege: list+read in, create+write out
 
 
+def _translate(what: str, e: AzureError) -> BwfError:
+    """The one place an SDK error becomes a user-facing error (secrets scrubbed)."""
+    if isinstance(e, ServiceRequestError):
+        return ServiceUnreachable(secrets.scrub(f"{what}: the storage service does not answer ({e})"))
+    if isinstance(e, HttpResponseError):
+        code = getattr(e, "error_code", None) or e.status_code
+        return BwfError(secrets.scrub(f"{what}: {code}: {e.reason or e.message}"))
+    return BwfError(secrets.scrub(f"{what}: {e}"))
+
+
 @contextmanager
 def _errors(what: str) -> Iterator[None]:
     try:
         yield
-    except HttpResponseError as e:
-        code = getattr(e, "error_code", None) or e.status_code
-        raise BwfError(secrets.scrub(f"{what}: {code}: {e.reason or e.message}")) from None
     except AzureError as e:
-        raise BwfError(secrets.scrub(f"{what}: {e}")) from None
+        raise _translate(what, e) from None
 
 
 def make_client(target: Target) -> BlobServiceClient:
@@ -103,7 +111,7 @@ class Storage:
             except ResourceNotFoundError:
                 continue
             except AzureError as e:
-                raise BwfError(secrets.scrub(f"reading container {name}: {e}")) from None
+                raise _translate(f"reading container {name}", e) from None
             out[name] = ObservedContainer(name, blobs)
         return out
 
@@ -113,7 +121,7 @@ class Storage:
         except ResourceNotFoundError:
             return None
         except AzureError as e:
-            raise BwfError(secrets.scrub(f"reading {container}/{blob}: {e}")) from None
+            raise _translate(f"reading {container}/{blob}", e) from None
 
     # --- writes ------------------------------------------------------------------------
 
@@ -157,31 +165,49 @@ class Storage:
             for _ in pool.map(one, uploads):
                 pass
 
-    def download(self, container: str, pattern: str, to: Path) -> tuple[int, int]:
+    def download(self, container: str, pattern: str, to: Path) -> list[DownloadedFile]:
         """Download the blobs matching `pattern` into `to`, skipping identical local files.
-        Returns (files written, files already identical)."""
+        Returns every matching blob as it now is on disk (written or already identical)."""
         cc = self.client.get_container_client(container)
         with _errors(f"listing container {container}"):
             blobs = [b for b in cc.list_blobs() if fnmatch.fnmatchcase(b.name, pattern)]
         root = to.resolve()
 
-        def one(b: Any) -> bool:
-            dest = (root / b.name).resolve()
-            if root not in dest.parents:
-                raise BwfError(f"blob {b.name!r} in {container} would be written outside {to}")
+        def dest(name: str) -> Path:
+            path = (root / name).resolve()
+            if root not in path.parents:
+                raise BwfError(f"blob {name!r} in {container} would be written outside {to}")
+            return path
+
+        def one(b: Any) -> DownloadedFile:
+            path = dest(b.name)
             want = _md5(b)
-            if want and dest.is_file() and _file_md5(dest) == want:
-                return False
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".bwf-partial")
-            with _errors(f"downloading {container}/{b.name}"), open(tmp, "wb") as f:
-                cc.download_blob(b.name).readinto(f)
-            os.replace(tmp, dest)
-            return True
+            if want and path.is_file() and _file_md5(path) == want:
+                return DownloadedFile(b.name, int(b.size or 0), want)
+            return self._fetch(container, b.name, path)
 
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            written = sum(pool.map(one, blobs))
-        return written, len(blobs) - written
+            return list(pool.map(one, blobs))
+
+    def fetch(self, container: str, names: Iterable[str], dest: Callable[[str], Path]) -> list[DownloadedFile]:
+        """Download the named blobs, each to the path `dest(name)`, in parallel."""
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            return list(pool.map(lambda n: self._fetch(container, n, dest(n)), names))
+
+    def _fetch(self, container: str, name: str, path: Path) -> DownloadedFile:
+        """One blob to a file (atomically), with the MD5 of what was written."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".bwf-partial")
+        h = hashlib.md5(usedforsecurity=False)
+        size = 0
+        cc = self.client.get_container_client(container)
+        with _errors(f"downloading {container}/{name}"), open(tmp, "wb") as f:
+            for chunk in cc.download_blob(name).chunks():
+                h.update(chunk)
+                f.write(chunk)
+                size += len(chunk)
+        os.replace(tmp, path)
+        return DownloadedFile(name, size, base64.b64encode(h.digest()).decode())
 
     # --- SAS ---------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
-"""Jinja2 templates for task IDs, commands and paths: sandboxed, undefined names are
-errors, values interpolated into commands are shell-quoted (`shell.quote`).
+"""Jinja2 templates for task IDs, commands and paths: sandboxed and bounded
+(`runner.sandbox`), undefined names are errors, values interpolated into commands are
+shell-quoted (`shell.quote`), and no rendered template is longer than
+`bounds.TEMPLATE_OUTPUT_MAX`.
 
 Templates that are only text and `{{ a.b.c }}` (optionally `| batch_id`) - nearly all
 task IDs and commands - are rendered without Jinja's per-call machinery, which costs
@@ -15,30 +17,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from runner import names, shell
+from runner import names, sandbox, shell
+from runner.bounds import TEMPLATE_OUTPUT_MAX
 from runner.spec import YamlPath
 
 
-def environment(command: bool) -> ImmutableSandboxedEnvironment:
-    """A sandboxed environment; for commands, every `{{ }}` value is shell-quoted."""
-    env = ImmutableSandboxedEnvironment(
+def environment(command: bool) -> sandbox.BoundedEnvironment:
+    """A bounded sandbox; for commands, every `{{ }}` value is shell-quoted."""
+    env = sandbox.BoundedEnvironment(
+        quote=shell.quote if command else None,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
-        finalize=shell.quote if command else None,
     )
-    env.filters["batch_id"] = names.to_batch_id
+    env.add_filter("batch_id", names.to_batch_id)
     return env
 
 
 def compile_template(
-    env: ImmutableSandboxedEnvironment, source: str, path: YamlPath, command: bool
+    env: sandbox.BoundedEnvironment, source: str, path: YamlPath, command: bool
 ) -> Template:
-    """Compile `source` (raises jinja2.TemplateSyntaxError). Plain text stays text."""
+    """Compile `source` (raises jinja2.TemplateSyntaxError, or sandbox.TemplateRefused for
+    what a spec's templates may not do). Plain text stays text."""
     if "{" not in source:
         return Template(source, path, None)
-    compiled = env.from_string(source)
+    compiled = env.compile_bounded(source)
     compiled.globals = {}  # already in every context the renderer builds; Jinja copies these keys per render
     return Template(source, path, compiled, _fast_parts(source), command)
 
@@ -104,18 +107,36 @@ class Template:
         return "".join(out)
 
     def render(self, context: Mapping[str, Any]) -> str:
-        """The rendered text; raises Jinja's errors (UndefinedError, TemplateError)."""
+        """The rendered text; raises Jinja's errors (UndefinedError, TemplateError, and
+        sandbox.TemplateRefused) and whatever the template's own operations raise."""
         if self.compiled is None:
             return self.source
         if self.fast is not None:
             try:
-                return self.render_fast(context)
+                return _bounded_output(self.render_fast(context))
             except _Miss:
                 pass
+        sandbox.start_rendering()
         # shared=True: the context dict (globals already merged in) is used as is,
         # which halves the cost of rendering 100,000 small templates
         ctx = self.compiled.new_context(dict(context), shared=True)
-        return "".join(self.compiled.root_render_func(ctx))
+        out: list[str] = []
+        size = 0
+        for part in self.compiled.root_render_func(ctx):
+            size += len(part)
+            if size > TEMPLATE_OUTPUT_MAX:
+                _bounded_output(part, size)
+            out.append(part)
+        return "".join(out)
+
+
+def _bounded_output(text: str, size: int | None = None) -> str:
+    if (size or len(text)) > TEMPLATE_OUTPUT_MAX:
+        raise sandbox.TemplateRefused(
+            f"the rendered text has more than {TEMPLATE_OUTPUT_MAX:,} characters, the most "
+            "one template may render"
+        )
+    return text
 
 
 def template_line(e: BaseException, template: jinja2.Template) -> int | None:

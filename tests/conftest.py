@@ -4,6 +4,7 @@ ports with their data in a temporary directory."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from runner import localstack
+from tests import podman_image
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +21,15 @@ def _isolated_bwf_home(
 ) -> None:
     """No test ever reads or writes a user's BWF_HOME."""
     monkeypatch.setenv("BWF_HOME", str(tmp_path_factory.mktemp("bwf_home")))
+
+
+@pytest.fixture()
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test (and the bwf processes it starts) in its tmp_path, so that downloads
+    to tmp_path/out stay inside the current directory (bwf refuses to write outside it
+    without --allow-path)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +98,17 @@ def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         localstack.down()
     finally:
         mp.undo()
+
+
+@pytest.fixture(scope="session")
+def container_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A busybox image in podman's store, built without a registry once per session
+    (skipped where podman or busybox-static is missing, unless BWF_REQUIRE_CONTAINERS)."""
+    why = podman_image.missing()
+    if why is not None:
+        if os.environ.get(podman_image.REQUIRE_ENV):
+            pytest.fail(why)
+        pytest.skip(why)
+    name = podman_image.build(tmp_path_factory.mktemp("image"))
+    yield name
+    podman_image.remove(name)

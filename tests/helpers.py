@@ -1,9 +1,17 @@
-"""Small helpers for tests: write an inline spec (and its input files) into a directory."""
+"""Small helpers for tests: write an inline spec (and its input files) into a directory;
+run bwf in a subprocess and measure its time and peak memory."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+
+from runner.state import Desired, DesiredTask
 
 MINIMAL = """\
 apiVersion: bwf/v1
@@ -38,3 +46,62 @@ def write_spec(directory: Path, text: str = MINIMAL, files: dict[str, str] | Non
     spec = directory / "spec.yaml"
     spec.write_text(textwrap.dedent(text))
     return spec
+
+
+def fanned(d: Desired) -> tuple[DesiredTask, ...]:
+    """The tasks of `job.tasks` (the step `tasks`)."""
+    return d.job.step("tasks").tasks
+
+
+def merge_of(d: Desired) -> DesiredTask | None:
+    """The task of `job.merge` (the step `merge`), if the spec has one."""
+    steps = {s.name: s for s in d.job.steps}
+    return steps["merge"].tasks[0] if "merge" in steps and steps["merge"].tasks else None
+
+
+# Runs a command in a fresh driver process, so that RUSAGE_CHILDREN holds that command's
+# peak memory alone (not that of earlier children of the test process).
+_DRIVER = """
+import json, resource, subprocess, sys, time
+started = time.monotonic()
+r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(json.dumps({
+    "returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr,
+    "seconds": time.monotonic() - started,
+    "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+}))
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_mb: float  # the command's peak resident memory
+
+
+def run_measured(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> Measured:
+    """Run `argv` and measure its wall-clock time and peak memory for real."""
+    r = subprocess.run(
+        [sys.executable, "-c", _DRIVER, *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=True,
+    )
+    return Measured(**json.loads(r.stdout))
+
+
+def bwf_measured(
+    *args: str, cwd: Path, home: Path, prelude: str = "", timeout: float = 120
+) -> Measured:
+    """`bwf ARGS` through the real CLI entry point (after `prelude`, Python run first)."""
+    code = f"{prelude}\nfrom runner.cli import main\nmain()"
+    env = {**os.environ, "BWF_HOME": str(home)}
+    return run_measured([sys.executable, "-c", code, *args], cwd, env, timeout)

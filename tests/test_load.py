@@ -25,7 +25,7 @@ def test_defaults_are_applied(tmp_path: Path) -> None:
     )
     assert spec.containers["input"].name == "t-input"
     assert spec.logs_container == "t-logs"
-    assert spec.job.tasks.task.outputs[0].when == "success"
+    assert spec.job.steps[0].task.outputs[0].when == "success"
 
 
 def test_values_are_converted(tmp_path: Path) -> None:

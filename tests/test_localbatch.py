@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +18,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
 from runner import localstack
-from runner.localbatch import auth
-
-IMAGE = m.VirtualMachineConfiguration(
-    image_reference=m.BatchVmImageReference(
-        publisher="canonical",
-        offer="0001-com-ubuntu-server-jammy",
-        sku="22_04-lts",
-        version="latest",
-    ),
-    node_agent_sku_id="batch.node.ubuntu 22.04",
-)
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+from tests.batch_helpers import IMAGE, call, make_job, make_pool, uid, wait_completed
 
 
 def container_sas_url(azurite_url: str, name: str, permission: str) -> str:
@@ -44,35 +28,6 @@ def container_sas_url(azurite_url: str, name: str, permission: str) -> str:
         expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
     )  # fmt: skip
     return f"{azurite_url}/{name}?{sas}"
-
-
-def make_pool(client: BatchClient, nodes: int = 2, slots: int = 2, start_task: Any = None) -> str:
-    pool_id = uid("pool")
-    client.create_pool(
-        m.BatchPoolCreateOptions(
-            id=pool_id, vm_size="standard_d2s_v3", virtual_machine_configuration=IMAGE,
-            target_dedicated_nodes=nodes, task_slots_per_node=slots, start_task=start_task,
-        )
-    )  # fmt: skip
-    return pool_id
-
-
-def make_job(client: BatchClient, pool_id: str, **kw: Any) -> str:
-    job_id = uid("job")
-    client.create_job(
-        m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id), **kw)
-    )
-    return job_id
-
-
-def wait_completed(client: BatchClient, job_id: str, count: int, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = client.get_job_task_counts(job_id).task_counts
-        if counts.completed >= count:
-            return counts
-        assert time.monotonic() < deadline, f"tasks not done in {timeout}s: {counts}"
-        time.sleep(0.1)
 
 
 def test_end_to_end_with_azurite(
@@ -177,14 +132,11 @@ def test_failing_task_is_retried_then_reported_failed(batch_client: BatchClient)
         m.BatchTaskExecutionResult.FAILURE,
     )
     assert info.failure_info.category == m.BatchErrorSourceCategory.USER_ERROR
-    # reactivate: the task runs again from a fresh retry count
+    # reactivate: the task runs again from a fresh retry count (1 run + 2 retries more)
+    tries = f"shared/tries-{job_id}"
+    node_id = batch_client.get_task(job_id, "bad").node_info.node_id
+    assert b"".join(batch_client.download_node_file(pool_id, node_id, tries)).count(b"try") == 3
     batch_client.reactivate_task(job_id, "bad")
-    assert batch_client.get_task(job_id, "bad").state in (
-        m.BatchTaskState.ACTIVE,
-        m.BatchTaskState.RUNNING,
-        m.BatchTaskState.PREPARING,
-        m.BatchTaskState.COMPLETED,
-    )
     deadline = time.monotonic() + 30
     while (
         batch_client.get_task(job_id, "bad").execution_info.retry_count != 2
@@ -192,6 +144,8 @@ def test_failing_task_is_retried_then_reported_failed(batch_client: BatchClient)
     ):
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    node_id = batch_client.get_task(job_id, "bad").node_info.node_id
+    assert b"".join(batch_client.download_node_file(pool_id, node_id, tries)).count(b"try") == 6
 
 
 def test_terminate_kills_the_process_group_and_delete_cleans_up(
@@ -255,37 +209,13 @@ def make_pool_with_id(client: BatchClient, pool_id: str) -> None:
     )
 
 
-def _raw(
-    service_url: str, method: str, path: str, body: Any, key: str = localstack.BATCH_KEY
-) -> tuple[int, Any]:
-    """A hand-signed REST call, for what the SDK would never send."""
-    data = json.dumps(body).encode() if body is not None else b""
-    headers = {
-        "ocp-date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
-        "Content-Type": "application/json; odata=minimalmetadata",
-        "Content-Length": str(len(data)),
-    }
-    query = "api-version=2025-06-01"
-    text = auth.string_to_sign(method, path, query, headers, localstack.BATCH_ACCOUNT)
-    headers["Authorization"] = f"SharedKey {localstack.BATCH_ACCOUNT}:{auth.sign(key, text)}"
-    req = urllib.request.Request(
-        f"{service_url}{path}?{query}", data=data or None, method=method, headers=headers
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
-
-
 def test_collection_limits_are_enforced(batch_client: BatchClient, batch_service: Any) -> None:
     job_id = make_job(batch_client, make_pool(batch_client, nodes=0))
     too_many = {"value": [{"id": f"t{i}", "commandLine": "true"} for i in range(101)]}
-    status, body = _raw(batch_service.url, "POST", f"/jobs/{job_id}/addtaskcollection", too_many)
+    status, _, body = call(batch_service.url, "POST", f"/jobs/{job_id}/addtaskcollection", too_many)
     assert status == 400 and body["code"] == "InvalidPropertyValue"
     huge = {"value": [{"id": f"t{i}", "commandLine": "echo " + "x" * 20000} for i in range(60)]}
-    status, body = _raw(batch_service.url, "POST", f"/jobs/{job_id}/addtaskcollection", huge)
+    status, _, body = call(batch_service.url, "POST", f"/jobs/{job_id}/addtaskcollection", huge)
     assert status == 413 and body["code"] == "RequestBodyTooLarge"
     escape = {
         "value": [
@@ -296,7 +226,7 @@ def test_collection_limits_are_enforced(batch_client: BatchClient, batch_service
             }
         ]
     }
-    status, body = _raw(batch_service.url, "POST", f"/jobs/{job_id}/addtaskcollection", escape)
+    status, _, body = call(batch_service.url, "POST", f"/jobs/{job_id}/addtaskcollection", escape)
     assert status == 200 and body["value"][0]["status"] == "clienterror"
     assert body["value"][0]["error"]["code"] == "InvalidPropertyValue"
     assert list(batch_client.list_tasks(job_id)) == []
@@ -324,7 +254,7 @@ def test_wrong_key_is_refused_and_changes_nothing(
     assert e.value.status_code == 403 and e.value.error.code == "AuthenticationFailed"
     with pytest.raises(ResourceNotFoundError):
         batch_client.get_pool(pool_id)
-    status, _ = _raw(batch_service.url, "GET", "/pools", None, key="d3Jvbmcga2V5")
+    status, _, _ = call(batch_service.url, "GET", "/pools", key="d3Jvbmcga2V5")
     assert status == 403
     req = urllib.request.Request(f"{batch_service.url}/pools?api-version=2025-06-01")
     with pytest.raises(urllib.error.HTTPError) as unsigned:

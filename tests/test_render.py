@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from runner import render as render_mod
+from runner import limits
 from runner.load import load_spec
 from runner.render import render
-from runner.state import redact
-from tests.helpers import MINIMAL, write_spec
+from runner.secrets import redact
+from tests.helpers import MINIMAL, fanned, merge_of, write_spec
 
 
 def test_one_task_per_uploaded_file(tmp_path: Path) -> None:
     d = render(load_spec(write_spec(tmp_path)))
-    assert [t.id for t in d.job.tasks] == ["t-a", "t-b"]
-    t = d.job.tasks[0]
+    assert [t.id for t in fanned(d)] == ["t-a", "t-b"]
+    t = fanned(d)[0]
     assert t.command_line == "/bin/bash -c 'set -e\nset -o pipefail\ncat a.txt\nwait'"
     assert t.resource_files[0].container == "input" and t.resource_files[0].blob == "a.txt"
     assert [o.container for o in t.outputs] == ["output", "logs"]
@@ -50,7 +50,7 @@ def test_sweeps(tmp_path: Path, for_each: str, id_tmpl: str, ids: list[str]) -> 
     )
     text = text.replace("cat {{ item.name }}", "echo {{ index }}")
     d = render(load_spec(write_spec(tmp_path, text)))
-    assert [t.id for t in d.job.tasks] == ids
+    assert [t.id for t in fanned(d)] == ids
 
 
 def test_vars_and_containers_in_templates(tmp_path: Path) -> None:
@@ -59,13 +59,13 @@ def test_vars_and_containers_in_templates(tmp_path: Path) -> None:
         "wc -w {{ item.name }} {{ vars.n }} {{ containers.output.name }} {{ pool.id }} {{ job.id }}",
     )
     d = render(load_spec(write_spec(tmp_path, text), {"n": 5}))
-    assert "wc -w a.txt 5 t-output p j" in d.job.tasks[0].command_line
+    assert "wc -w a.txt 5 t-output p j" in fanned(d)[0].command_line
 
 
 def test_sas_urls_are_tokens_quoted_and_redacted(tmp_path: Path) -> None:
     text = MINIMAL.replace("cat {{ item.name }}", "upload {{ containers.output.write_sas }}")
     d = render(load_spec(write_spec(tmp_path, text)))
-    cmd = d.job.tasks[0].command_line
+    cmd = fanned(d)[0].command_line
     assert "@@bwf-secret:output:write@@" in cmd
     # the token is single-quoted inside the script, so a real SAS with & and ? stays one word
     script = shlex.split(cmd)[2]
@@ -96,8 +96,8 @@ def test_interpolated_names_are_data_not_shell(tmp_path: Path) -> None:
         .replace('"data/*.txt"', '"data/*"')
     )
     d = render(load_spec(write_spec(tmp_path, text, files)))
-    assert len(d.job.tasks) == len(NASTY)
-    for t in d.job.tasks:
+    assert len(fanned(d)) == len(NASTY)
+    for t in fanned(d):
         wd = tmp_path / "node" / t.id
         wd.mkdir(parents=True)
         name = t.resource_files[0].blob
@@ -117,11 +117,11 @@ def test_fingerprints_are_stable_and_track_inputs(tmp_path: Path) -> None:
     path = write_spec(tmp_path)
     first = render(load_spec(path))
     again = render(load_spec(path))
-    assert [t.fingerprint for t in first.job.tasks] == [t.fingerprint for t in again.job.tasks]
+    assert [t.fingerprint for t in fanned(first)] == [t.fingerprint for t in fanned(again)]
     (tmp_path / "data" / "a.txt").write_text("changed\n")
     changed = render(load_spec(path))
-    assert changed.job.tasks[0].fingerprint != first.job.tasks[0].fingerprint
-    assert changed.job.tasks[1].fingerprint == first.job.tasks[1].fingerprint
+    assert fanned(changed)[0].fingerprint != fanned(first)[0].fingerprint
+    assert fanned(changed)[1].fingerprint == fanned(first)[1].fingerprint
     assert changed.pool.fingerprint == first.pool.fingerprint
 
 
@@ -130,16 +130,16 @@ MERGE = MINIMAL + "  merge: {id: m, command: echo merged, on_failure: run_anyway
 
 def test_merge_depends_on_every_task(tmp_path: Path) -> None:
     d = render(load_spec(write_spec(tmp_path, MERGE)))
-    assert d.job.merge is not None
-    assert d.job.merge.depends_on == ("t-a", "t-b")
+    assert merge_of(d) is not None
+    assert merge_of(d).depends_on == ("t-a", "t-b")
     assert d.job.uses_task_dependencies
-    assert all(t.on_dependency_failure == "satisfy" for t in d.job.tasks)
+    assert all(t.on_dependency_failure == "satisfy" for t in fanned(d))
 
 
 def test_huge_fan_out_merges_through_barriers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(render_mod, "DEPENDS_ON_MAX_CHARS", 20)
+    monkeypatch.setattr(limits, "DEPENDS_ON_MAX_CHARS", 20)
     text = (
         MERGE.replace("{container: input}", "{range: {stop: 12}}")
         .replace('"t-{{ item.stem }}"', '"task-{{ item }}"')
@@ -147,10 +147,10 @@ def test_huge_fan_out_merges_through_barriers(
         .replace("{{ item.name }}", "{{ item }}")
     )
     d = render(load_spec(write_spec(tmp_path, text)))
-    barriers = render_mod.barrier_tasks(d)
-    assert d.job.merge is not None and d.job.merge.depends_on == tuple(b.id for b in barriers)
+    barriers = d.job.step("merge").barriers
+    assert merge_of(d) is not None and merge_of(d).depends_on == tuple(b.id for b in barriers)
     covered = [i for b in barriers for i in b.depends_on]
-    assert covered == [t.id for t in d.job.tasks]
+    assert covered == [t.id for t in fanned(d)]
     assert all(sum(map(len, b.depends_on)) <= 20 for b in barriers)
 
 
@@ -160,5 +160,5 @@ def test_merge_templates_see_all_items_and_task_ids(tmp_path: Path) -> None:
         + "  merge: {id: m, command: \"echo {{ items | length }} {{ task_ids | join(',') }}\"}\n"
     )
     d = render(load_spec(write_spec(tmp_path, text)))
-    assert d.job.merge is not None
-    assert "echo 2 t-a,t-b" in d.job.merge.command_line
+    assert merge_of(d) is not None
+    assert "echo 2 t-a,t-b" in merge_of(d).command_line

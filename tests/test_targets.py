@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.parse
-from pathlib import Path
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
@@ -79,8 +78,10 @@ def test_scrub_removes_sas_signatures_and_keys() -> None:
     assert "sig=<redacted>" in clean
 
 
-def test_local_target_is_the_same_code_path(tmp_path: Path) -> None:
-    t = Target(
+def test_local_target_is_the_same_code_path(azure_env: None) -> None:
+    """The local stack gets the very clients, credentials and auth policies that an Azure
+    account with keys gets; only endpoints and account names differ."""
+    local = Target(
         "local",
         "http://127.0.0.1:1",
         "bwflocal",
@@ -89,6 +90,18 @@ def test_local_target_is_the_same_code_path(tmp_path: Path) -> None:
         KEY,
         KEY,
     )
-    assert isinstance(batch.make_client(t), type(batch.make_client(t)))
-    assert storage.make_client(t).account_name == "devstoreaccount1"
-    assert AzureNamedKeyCredential  # the same credential type as for Azure with keys
+    azure = azure_target()
+    local_batch, azure_batch = batch.make_client(local), batch.make_client(azure)
+    assert type(local_batch) is type(azure_batch)
+    for client, target in ((local_batch, local), (azure_batch, azure)):
+        assert isinstance(client._config.credential, AzureNamedKeyCredential)
+        policy = client._config.authentication_policy
+        assert type(policy).__name__ == "BatchSharedKeyAuthPolicy"
+        assert policy._account_name == target.batch_account
+        assert client._config.endpoint == target.batch_url
+    local_blobs, azure_blobs = storage.make_client(local), storage.make_client(azure)
+    assert type(local_blobs) is type(azure_blobs)
+    assert type(local_blobs.credential) is type(azure_blobs.credential)
+    assert local_blobs.account_name == "devstoreaccount1"
+    assert local_blobs.credential.account_key == KEY
+    assert local_blobs.url.startswith("http://127.0.0.1:2/devstoreaccount1")

@@ -30,7 +30,7 @@ def bwf(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_there_are_workflows() -> None:
-    assert {p.name for p in WORKFLOWS} >= {"topn.yaml", "topn-sweep.yaml"}
+    assert {p.name for p in WORKFLOWS} >= {"topn.yaml", "topn-sweep.yaml", "wordstats.yaml"}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
@@ -38,7 +38,7 @@ def test_workflow_validates_and_plans(path: Path) -> None:
     desired = pipeline.desired_state(path)
     plan = diff(desired, Observed.empty())
     assert plan.has_changes
-    assert desired.job.tasks, "a workflow without tasks"
+    assert desired.job.step_tasks, "a workflow without tasks"
 
 
 def test_validate_cli_accepts_all_workflows() -> None:
@@ -56,12 +56,25 @@ def test_topn_plan_shows_the_tutorial_run() -> None:
     assert "+ pool       topn-pool  2 dedicated x standard_d2s_v3" in out
     assert "node agent batch.node.ubuntu 22.04" in out
     assert "+ job        topn-job" in out
-    assert "+ 3 tasks in topn-job" in out
+    assert "step tasks: 3 tasks, one per blob of input\n    +   3 tasks\n" in out
+    assert "step merge: 1 task, after all of tasks (on_failure: block)\n" in out
     assert (
         "topn-harbour: python3 $AZ_BATCH_NODE_SHARED_DIR/topn.py --filepath harbour.txt --numwords 3"
         in out
     )
-    assert "Plan: 3 containers, 4 uploads" in out
+    # the logs container is created too, and the merge is a task like the others
+    assert "Plan: 4 containers, 4 uploads (5.5 KiB), 1 pool, 1 job, 4 of 4 tasks to run" in out
+
+
+def test_wordstats_plan_counts_what_apply_creates() -> None:
+    out = bwf("plan", "--offline", "workflows/wordstats.yaml").stdout
+    assert "      step report: 1 task, after all of count (on_failure: block)\n" in out
+    # application, texts, work and the logs container; the script and four texts; four
+    # tokenize tasks, four count tasks and the report, each one resource to create
+    assert (
+        "Plan: 4 containers, 5 uploads (5.7 KiB), 1 pool, 1 job, 9 of 9 tasks to run, "
+        "1 download; 15 to create, 0 to update, 0 to replace." in out
+    )
 
 
 def test_topn_plan_json_has_the_same_content() -> None:
@@ -82,7 +95,14 @@ def test_topn_plan_json_has_the_same_content() -> None:
 
 def test_plan_detailed_exitcode_and_out_file(tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
-    r = bwf("plan", "--offline", "--detailed-exitcode", "--out", str(out), "workflows/topn.yaml")
+    r = bwf(
+        "plan",
+        "--offline",
+        "--detailed-exitcode",
+        "--out",
+        str(out),
+        "workflows/topn.yaml",
+    )
     assert r.returncode == 2
     assert json.loads(out.read_text())["has_changes"] is True
 
@@ -98,5 +118,8 @@ def test_schema_command_prints_the_schema() -> None:
 def test_plan_human_output_matches_render(tmp_path: Path) -> None:
     desired = pipeline.desired_state(ROOT / "workflows" / "topn-sweep.yaml")
     text = render_plan(diff(desired, Observed.empty()))
-    assert "+ merge task after all 4 tasks (on_failure: block)" in text and "sweep-table" in text
-    assert to_json(diff(desired, Observed.empty()))["summary"]["tasks"] == 4
+    assert "step merge: 1 task, after all of tasks (on_failure: block)" in text
+    assert "sweep-table" in text
+    summary = to_json(diff(desired, Observed.empty()))["summary"]
+    assert (summary["tasks"], summary["tasks_to_run"]) == (5, 5)  # 4 sweep tasks and the merge
+    assert "5 of 5 tasks to run" in text

@@ -9,18 +9,29 @@ import click
 from runner import localstack
 from runner.commands.options import json_option
 
+_LABELS = {"storage": ("storage", "Azurite"), "batch": ("batch", "local Batch service")}
+
 
 def _show(info: dict[str, object], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    storage, batch, pids = info["storage"], info["batch"], info["pids"]
-    assert isinstance(storage, dict) and isinstance(batch, dict) and isinstance(pids, dict)
-    click.echo(
-        f"storage  {storage['blob_url']}  (account {storage['account']}, Azurite pid {pids['azurite']})"
-    )
-    click.echo(f"batch    {batch['url']}  (account {batch['account']}, pid {pids['batch']})")
+    for name, (label, program) in _LABELS.items():
+        service = info[name]
+        assert isinstance(service, dict)
+        url = service.get("blob_url") or service.get("url")
+        if service["running"]:
+            state = (
+                f"running  {url}  (account {service['account']}, {program} pid {service['pid']})"
+            )
+        elif url:
+            state = f"stopped  (kept port {service['port']}: {url})"
+        else:
+            state = "stopped"
+        click.echo(f"{label:<8} {state}")
     click.echo(f"state    {info['home']}")
+    if not info["running"]:
+        click.echo("start what is stopped with: bwf local up")
 
 
 @click.group(name="local")
@@ -31,25 +42,18 @@ def command() -> None:
 @command.command()
 @json_option
 def up(as_json: bool) -> None:
-    """Start both services in the background (or reuse them) and wait until they answer."""
+    """Start what is not running, on the ports kept in BWF_HOME, and wait until it answers."""
     _show(localstack.up(), as_json)
 
 
 @command.command()
 def down() -> None:
-    """Stop both services; their data stays under BWF_HOME."""
+    """Stop both services; their data and ports stay under BWF_HOME."""
     click.echo("local stack stopped" if localstack.down() else "local stack was not running")
 
 
 @command.command()
 @json_option
 def status(as_json: bool) -> None:
-    """Where the services listen (with --json: accounts, development keys, URLs, pids)."""
-    info = localstack.status()
-    if info is None:
-        if as_json:
-            click.echo("null")
-        else:
-            click.echo("local stack is not running (start it with: bwf local up)")
-        return
-    _show(info, as_json)
+    """Each service: running or stopped, URL, port, pid (with --json: accounts and keys too)."""
+    _show(localstack.status(), as_json)

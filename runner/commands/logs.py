@@ -7,8 +7,9 @@ import sys
 import click
 
 from runner import pipeline, secrets
-from runner.commands.options import parse_vars, target_option, var_option
+from runner.commands.options import allow_path_option, parse_vars, target_option, var_option
 from runner.errors import BwfError
+from runner.paths import Allowed
 
 
 @click.command(name="logs")
@@ -17,12 +18,20 @@ from runner.errors import BwfError
 @click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
 @target_option
 @var_option
-def command(spec: str, task: str, stderr: bool, target: str, var_args: tuple[str, ...]) -> None:
+@allow_path_option
+def command(
+    spec: str,
+    task: str,
+    stderr: bool,
+    target: str,
+    var_args: tuple[str, ...],
+    allow_paths: tuple[str, ...],
+) -> None:
     """Print TASK's stdout (or --stderr). Works after the node or the pool is gone."""
     from runner.engine import connect
-    from runner.render import LOGS_KEY
+    from runner.spec import LOGS_KEY
 
-    desired = pipeline.desired_state(spec, parse_vars(var_args))
+    desired = pipeline.desired_state(spec, parse_vars(var_args), Allowed.of(allow_paths))
     name = "stderr.txt" if stderr else "stdout.txt"
     s = connect(desired, target)
     data = s.storage.read_blob(desired.container(LOGS_KEY).name, f"{desired.job.id}/{task}/{name}")

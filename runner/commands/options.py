@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from runner.errors import UsageError
+from runner.paths import ALLOW_FLAG
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +34,19 @@ def var_option(f: F) -> F:
     )(f)
 
 
+def allow_path_option(f: F) -> F:
+    return click.option(
+        ALLOW_FLAG,
+        "allow_paths",
+        multiple=True,
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        help="Let the spec's uploads read, and its downloads write, under DIR (repeatable). "
+        "Without it a spec reads only under its own directory and writes only under the "
+        "current one.",
+    )(f)
+
+
 def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (stable, documented).")(
         f
@@ -44,8 +58,9 @@ def yes_option(f: F) -> F:
 
 
 def parse_vars(var_args: tuple[str, ...]) -> dict[str, Any]:
-    """`("top_n=5", "name=x")` -> `{"top_n": 5, "name": "x"}`; values are YAML scalars."""
-    import yaml
+    """`("top_n=5", "name=x")` -> `{"top_n": 5, "name": "x"}`; values are YAML read as
+    in a spec (a date stays text, a value JSON cannot hold is refused)."""
+    from runner.yamlpos import parse_value
 
     out: dict[str, Any] = {}
     for arg in var_args:
@@ -53,8 +68,7 @@ def parse_vars(var_args: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"--var {arg!r}: expected KEY=VALUE")
         try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            value = raw
-        out[key.strip()] = value
+            out[key.strip()] = parse_value(raw) if raw else ""
+        except ValueError as e:
+            raise UsageError(f"--var {key.strip()}: {e}") from None
     return out

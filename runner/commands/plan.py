@@ -1,23 +1,46 @@
-"""`bwf plan SPEC`: what `apply` would do, as text or JSON; changes nothing."""
+"""`bwf plan SPEC`: what `apply` would do, as text or JSON; changes nothing.
+
+Exit codes: 0, or an error's own (2 for invalid input). With `--detailed-exitcode`
+they follow Terraform's `plan -detailed-exitcode`: 0 no changes, 1 an error (an
+invalid spec or a bad option included), 2 changes pending.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from runner import pipeline
-from runner.commands.options import json_option, parse_vars, target_option, var_option
-from runner.errors import EXIT_INVALID, UsageError
+from runner.commands.options import (
+    allow_path_option,
+    json_option,
+    parse_vars,
+    target_option,
+    var_option,
+)
+from runner.errors import EXIT_CHANGES, EXIT_FAILED, BwfError, UsageError
+from runner.paths import Allowed
 from runner.plan import Plan, diff
+from runner.plan_colour import print_plan
+from runner.plan_history import Estimate, describe, estimate, estimate_json
 from runner.plan_json import to_json
 from runner.show import render_plan
 from runner.state import Observed
 
+DETAILED_EXITCODE = "--detailed-exitcode"
 
-def make_plan(spec: str, target: str, var_args: tuple[str, ...], offline: bool) -> Plan:
-    desired = pipeline.desired_state(spec, parse_vars(var_args))
+
+def make_plan(
+    spec: str,
+    target: str,
+    var_args: tuple[str, ...],
+    offline: bool,
+    allowed: Allowed | None = None,
+) -> Plan:
+    desired = pipeline.desired_state(spec, parse_vars(var_args), allowed)
     if offline:
         observed = Observed.empty()
     else:
@@ -27,16 +50,40 @@ def make_plan(spec: str, target: str, var_args: tuple[str, ...], offline: bool) 
     return diff(desired, observed, target)
 
 
-@click.command(name="plan")
+class _PlanCommand(click.Command):
+    """With --detailed-exitcode, a bad command line is an error like any other: exit 1
+    (2 would read as "changes pending")."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as e:
+            if DETAILED_EXITCODE in args:
+                # click reads exit_code per instance; its stubs call it a class variable
+                e.exit_code = EXIT_FAILED  # type: ignore[misc]
+            raise
+
+
+@click.command(name="plan", cls=_PlanCommand)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @target_option
 @var_option
+@allow_path_option
 @json_option
 @click.option(
     "--out", "out", type=click.Path(dir_okay=False), help="Also save the plan as JSON to this file."
 )
 @click.option(
-    "--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are."
+    DETAILED_EXITCODE,
+    "detailed_exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 2 when there are, 1 on any error.",
 )
 @click.option(
     "--offline", is_flag=True, help="Do not read the services: plan against an empty world."
@@ -45,14 +92,41 @@ def command(
     spec: str,
     target: str,
     var_args: tuple[str, ...],
+    allow_paths: tuple[str, ...],
     as_json: bool,
     out: str | None,
     detailed_exitcode: bool,
     offline: bool,
 ) -> None:
     """Show what `bwf apply SPEC` would create, update, replace or skip."""
-    plan = make_plan(spec, target, var_args, offline)
+    try:
+        plan = make_plan(spec, target, var_args, offline, Allowed.of(allow_paths))
+        _show(plan, as_json, out)
+    except BwfError as e:
+        if detailed_exitcode:
+            e.exit_code = EXIT_FAILED
+        raise
+    if detailed_exitcode and plan.has_changes:
+        raise SystemExit(EXIT_CHANGES)
+
+
+def _estimate(plan: Plan) -> Estimate | None:
+    """The expected wall time and node-hours from an earlier run, when one is recorded."""
+    from runner.observe import ledger_for
+    from runner.runrecord import RunRecord
+
+    try:
+        record = RunRecord(ledger_for(plan.desired, plan.target))
+    except BwfError:  # no account to name the record by (an offline plan for Azure)
+        return None
+    return estimate(plan, record)
+
+
+def _show(plan: Plan, as_json: bool, out: str | None) -> None:
     data = to_json(plan)
+    found = _estimate(plan)
+    if found is not None:
+        data["estimate"] = estimate_json(found)
     if out:
         try:
             Path(out).write_text(json.dumps(data, indent=2) + "\n")
@@ -61,6 +135,4 @@ def command(
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(render_plan(plan), nl=False)
-    if detailed_exitcode and plan.has_changes:
-        raise SystemExit(EXIT_INVALID)
+        print_plan(render_plan(plan) + (describe(found) + "\n" if found else ""))

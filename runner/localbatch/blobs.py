@@ -3,22 +3,33 @@
 Resource files are `httpUrl` (one GET) or `storageContainerUrl` (+ `blobPrefix`): the
 container is listed with the SAS it carries and every blob is fetched. Output files are
 PUT as block blobs to `destination.container.containerUrl` (a SAS URL) under `path`.
-Only HTTP is used, never the Storage SDK, as on a real node.
+Only HTTP is used, never the Storage SDK, as on a real node. Storage that does not
+answer for a while (Azurite restarting) is retried, as a node agent retries transient
+transfer failures, before the task fails.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 BLOB_API_VERSION = "2021-08-06"
 TIMEOUT = 60
+# How long a transfer is retried while Storage refuses connections or is busy (long
+# enough for the local stack to restart Azurite on its port).
+TRANSIENT_RETRY_SECONDS = 60.0
+_TRANSIENT_HTTP = (500, 502, 503, 504)
+
+T = TypeVar("T")
 
 
 class TransferError(Exception):
@@ -36,9 +47,38 @@ def _blob_url(container_url: str, blob: str) -> str:
     return urllib.parse.urlunsplit((p.scheme, p.netloc, path, p.query, ""))
 
 
+def _refused(e: urllib.error.HTTPError) -> str:
+    """`HTTP 403 AuthorizationFailure (reason)`: Storage's error code says why (an expired
+    or wrong SAS, a missing blob), as the node agent reports it."""
+    code = e.headers.get("x-ms-error-code") if e.headers else None
+    return f"HTTP {e.code} {code} ({e.reason})" if code else f"HTTP {e.code} {e.reason}"
+
+
 def _open(req: urllib.request.Request) -> Any:
     req.add_header("x-ms-version", BLOB_API_VERSION)
     return urllib.request.urlopen(req, timeout=TIMEOUT)
+
+
+def _transient(e: OSError) -> bool:
+    if isinstance(e, urllib.error.HTTPError):
+        return e.code in _TRANSIENT_HTTP
+    if isinstance(e, urllib.error.URLError):
+        return isinstance(e.reason, ConnectionError | TimeoutError)
+    return isinstance(e, ConnectionError | TimeoutError)
+
+
+def _retrying(transfer: Callable[[], T]) -> T:
+    """`transfer()`, again with backoff while it fails transiently, for a bounded time."""
+    deadline = time.monotonic() + TRANSIENT_RETRY_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            return transfer()
+        except OSError as e:
+            if not _transient(e) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 def safe_join(root: Path, relative: str) -> Path:
@@ -54,15 +94,31 @@ def _download(url: str, dest: Path) -> None:
         raise TransferError(f"unsupported URL scheme in {_redacted(url)}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _open(urllib.request.Request(url)) as resp, open(dest, "wb") as f:
-            while chunk := resp.read(1 << 20):
-                f.write(chunk)
+        _retrying(functools.partial(_fetch, url, dest))
     except urllib.error.HTTPError as e:
-        raise TransferError(
-            f"downloading {_redacted(url)} failed: HTTP {e.code} {e.reason}"
-        ) from None
+        raise TransferError(f"downloading {_redacted(url)} failed: {_refused(e)}") from None
     except (urllib.error.URLError, OSError) as e:
         raise TransferError(f"downloading {_redacted(url)} failed: {e}") from None
+
+
+def _fetch(url: str, dest: Path) -> None:
+    with _open(urllib.request.Request(url)) as resp, open(dest, "wb") as f:
+        while chunk := resp.read(1 << 20):
+            f.write(chunk)
+
+
+def _read(url: str) -> bytes:
+    with _open(urllib.request.Request(url)) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+def _put(url: str, data: bytes) -> None:
+    req = urllib.request.Request(url, data=data, method="PUT")
+    req.add_header("x-ms-blob-type", "BlockBlob")
+    req.add_header("Content-Length", str(len(data)))
+    with _open(req):
+        pass
 
 
 def list_blobs(container_url: str, prefix: str) -> list[str]:
@@ -76,11 +132,11 @@ def list_blobs(container_url: str, prefix: str) -> list[str]:
         query = "&".join(x for x in (p.query, urllib.parse.urlencode(extra)) if x)
         url = urllib.parse.urlunsplit((p.scheme, p.netloc, p.path, query, ""))
         try:
-            with _open(urllib.request.Request(url)) as resp:
-                root = ET.fromstring(resp.read())
+            page = _retrying(functools.partial(_read, url))
+            root = ET.fromstring(page)
         except urllib.error.HTTPError as e:
             raise TransferError(
-                f"listing {_redacted(container_url)} failed: HTTP {e.code} {e.reason}"
+                f"listing {_redacted(container_url)} failed: {_refused(e)}"
             ) from None
         except (urllib.error.URLError, OSError, ET.ParseError) as e:
             raise TransferError(f"listing {_redacted(container_url)} failed: {e}") from None
@@ -154,12 +210,9 @@ def upload_outputs(outputs: list[dict[str, Any]], wd: Path, succeeded: bool) -> 
                 else (prefix or path.name)
             )
             data = path.read_bytes()
-            req = urllib.request.Request(_blob_url(container_url, blob), data=data, method="PUT")
-            req.add_header("x-ms-blob-type", "BlockBlob")
-            req.add_header("Content-Length", str(len(data)))
+            url = _blob_url(container_url, blob)
             try:
-                with _open(req):
-                    pass
+                _retrying(functools.partial(_put, url, data))
             except urllib.error.HTTPError as e:
                 raise TransferError(
                     f"uploading {rel} to {_redacted(container_url)} failed: HTTP {e.code} {e.reason}"

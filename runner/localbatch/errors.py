@@ -7,13 +7,19 @@ from typing import Any
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, values: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        values: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.values = values or {}
+        self.headers = headers or {}  # e.g. Retry-After on throttling
 
     def body(self, base_url: str) -> dict[str, Any]:
         out: dict[str, Any] = {

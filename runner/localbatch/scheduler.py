@@ -3,72 +3,74 @@
 One scheduler thread makes the decisions under the store's lock (who runs where, what
 gets deleted); worker threads do the slow parts (downloads, processes, uploads) and
 report back under the lock. Request handlers wake the scheduler after each change.
+The scheduler is composed of `dispatch` (which task runs where), `node_tasks` (start,
+preparation and release tasks), `preemption` (spot nodes), `autoscaling` (formulas at
+their interval) and `containers` (podman), with `allocation` and `execution` mixed in.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
+from runner.localbatch.allocation import Allocation
+from runner.localbatch.autoscaling import Autoscaler, AutoscaleSettings
+from runner.localbatch.containers import ContainerRuntime
+from runner.localbatch.dispatch import Dispatcher
 from runner.localbatch.execution import Execution
 from runner.localbatch.faults import Faults
+from runner.localbatch.harsh import TERMINATE_DELAY, Harsh
+from runner.localbatch.node_tasks import NodeTasks
 from runner.localbatch.nodes import Node, Process, is_ours, kill_group
+from runner.localbatch.preemption import Preemption
+from runner.localbatch.rest import iso_seconds
+from runner.localbatch.runs import Running
 from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
 
+__all__ = ["Running", "Scheduler", "iso_seconds"]
+
 TICK = 0.2  # seconds between scheduling passes when nothing wakes the scheduler
-SCHEDULABLE = ("idle", "running")
-_ISO_UNITS = {"D": 86400, "H": 3600, "M": 60, "S": 1}
 
 
-def iso_seconds(value: str | None) -> float | None:
-    """`PT1H30M` -> 5400.0; None when absent or effectively unlimited (> 10 years)."""
-    if not value:
-        return None
-    total = 0.0
-    number = ""
-    for ch in value.upper():
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in _ISO_UNITS and number:
-            total += float(number) * _ISO_UNITS[ch]
-            number = ""
-    return None if total > 10 * 365 * 86400 else total
-
-
-@dataclass
-class Running:
-    job_key: str
-    task_key: str
-    pool_key: str
-    node_id: str
-    process: Process | None = None
-    cancel: str | None = None  # "terminate" | "requeue" | "delete"
-
-
-class Scheduler(Execution):
-    def __init__(self, store: Store, home: Path, account: str, url: str, faults: Faults) -> None:
+class Scheduler(Allocation, Execution):
+    def __init__(
+        self,
+        store: Store,
+        home: Path,
+        account: str,
+        url: str,
+        faults: Faults,
+        harsh: Harsh | None = None,
+        *,
+        containers: ContainerRuntime | None = None,
+        preemption: Preemption | None = None,
+        autoscale: AutoscaleSettings | None = None,
+    ) -> None:
         self.store = store
         self.home = home
         self.account = account
         self.url = url
         self.faults = faults
+        self.harsh = harsh or Harsh()
+        self.containers = containers or ContainerRuntime.from_env()
+        self.preemption = preemption or Preemption()
         self.cond = threading.Condition(store.lock)
         self.running: dict[tuple[str, str], Running] = {}
-        self.queues: dict[str, deque[str]] = {}  # job key -> active task keys, in order
-        self.waiting: dict[str, list[str]] = {}  # job key -> tasks waiting on dependencies
-        self.dep_pos: dict[
-            tuple[str, str], int
-        ] = {}  # first unsatisfied dependency per waiting task
         self.start_tasks: dict[tuple[str, str], Process] = {}
         self.workers = ThreadPoolExecutor(max_workers=128, thread_name_prefix="node")
+        self.dispatcher = Dispatcher(self)
+        self.node_tasks = NodeTasks(self)
+        self.autoscaler = Autoscaler(self, autoscale or AutoscaleSettings())
         self.stopping = False
         self._recover()
         self.thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+
+    @property
+    def account_info(self) -> tuple[str, str]:
+        """The account's name and URL, as tasks see them."""
+        return self.account, self.url
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -86,6 +88,8 @@ class Scheduler(Execution):
             )
         for p in procs:
             kill_group(p.pid)
+        # the workers that would remove their containers may not get to it before exit
+        self.containers.remove(*(p.container.name for p in procs if p.container is not None))
         self.workers.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
@@ -110,12 +114,14 @@ class Scheduler(Execution):
         leftover processes of this service are killed, every node reboots."""
         st = self.store
         for job_key, tasks in st.tasks.items():
-            queue = self.queues.setdefault(job_key, deque())
             for task_key, task in tasks.items():
                 if task["state"] in ("preparing", "running"):
                     pgid = task.pop("_pgid", None)
                     if pgid and is_ours(pgid, f"AZ_BATCH_TASK_ID={task['id']}"):
                         kill_group(pgid)
+                    container = (task.get("executionInfo") or {}).get("containerInfo") or {}
+                    if container.get("containerId"):  # podman keeps it after its processes died
+                        self.workers.submit(self.containers.remove, container["containerId"])
                     info = task.setdefault("executionInfo", {})
                     info["retryCount"] = info.get("retryCount", 0) + 1
                     info["requeueCount"] = info.get("requeueCount", 0) + 1
@@ -123,7 +129,7 @@ class Scheduler(Execution):
                     task.pop("nodeInfo", None)
                     st.save_task(job_key, task)
                 if task["state"] == "active":
-                    queue.append(task_key)
+                    self.dispatcher.enqueue(job_key, task_key)
         for pool_key, nodes in st.nodes.items():
             for node in nodes.values():
                 pgid = node.pop("_pgid", None)
@@ -135,25 +141,15 @@ class Scheduler(Execution):
 
     def node_handle(self, pool_key: str, node: Obj) -> Node:
         pool = self.store.pools[pool_key]
-        return Node(pool["id"], node["id"], Path(node["_root"]))
+        dedicated = bool(node.get("isDedicated", True))
+        return Node(pool["id"], node["id"], Path(node["_root"]), dedicated)
 
     def enqueue(self, job_key: str, task_key: str) -> None:
-        self.dep_pos.pop(
-            (job_key, task_key), None
-        )  # a new or re-run task checks its dependencies afresh
-        self.queues.setdefault(job_key, deque()).append(task_key)
+        self.dispatcher.enqueue(job_key, task_key)
 
     def forget_task(self, job_key: str) -> None:
-        """A task of the job was deleted: waiting tasks re-check their dependencies from the start."""
-        for key in [k for k in self.dep_pos if k[0] == job_key]:
-            del self.dep_pos[key]
-
-    def _reboot(self, pool_key: str, node: Obj) -> None:
-        set_state(node, "starting")
-        node["runningTasksCount"] = 0
-        node["runningTaskSlotsCount"] = 0
-        self.store.save_node(pool_key, node)
-        self.workers.submit(self._run_start_task, pool_key, node["id"])
+        """A task of the job was deleted: waiting tasks re-check their dependencies."""
+        self.dispatcher.forget_task(job_key)
 
     # --- one scheduling pass (lock held) ---------------------------------------------------
 
@@ -162,80 +158,54 @@ class Scheduler(Execution):
         for pool_key in list(st.pools):
             pool = st.pools[pool_key]
             if pool["state"] == "deleting":
-                self._delete_pool(pool_key)
-            elif pool.get("allocationState") == "resizing":
+                if Harsh.due(pool):
+                    self._delete_pool(pool_key)
+                continue
+            state = pool.get("allocationState")
+            if state == "stopping" or (state == "resizing" and Harsh.due(pool)):
                 self._resize(pool_key, pool)
+            self._restart_nodes(pool_key)
+            self.preemption.bring_back(self, pool_key)
+        self.autoscaler.tick()
         for job_key in list(st.jobs):
             job = st.jobs[job_key]
             if job["state"] == "deleting":
-                self._delete_job(job_key)
+                self._delete_job(job_key, job)
             elif job["state"] == "terminating":
                 self._finish_terminating(job_key, job)
+            elif job["state"] in ("disabling", "enabling"):
+                self._settle_job_state(job_key, job)
             elif job["state"] == "active" and job.get("onAllTasksComplete") == "terminatejob":
                 tasks = st.tasks.get(job_key, {})
                 if tasks and all(t["state"] == "completed" for t in tasks.values()):
                     job.setdefault("executionInfo", {})["terminateReason"] = "AllTasksComplete"
                     set_state(job, "terminating")
+                    Harsh.delay(job, TERMINATE_DELAY)
                     st.save("job", job_key, job)
-        self._dispatch()
+        self.dispatcher.dispatch()
 
-    def _resize(self, pool_key: str, pool: Obj) -> None:
-        st = self.store
-        nodes = st.nodes.setdefault(pool_key, {})
-        target = int(pool.get("targetDedicatedNodes") or 0) + int(
-            pool.get("targetLowPriorityNodes") or 0
-        )
-        while len(nodes) < target:
-            seq = st.next_seq()
-            node_id = f"tvmps_{hashlib.sha1(pool_key.encode()).hexdigest()[:12]}_{seq:06d}"
-            root = self.home / "nodes" / pool["id"] / node_id
-            node: Obj = {
-                "id": node_id,
-                "url": f"{self.url}/pools/{pool['id']}/nodes/{node_id}",
-                "state": "creating",
-                "schedulingState": "enabled",
-                "stateTransitionTime": now_iso(),
-                "allocationTime": now_iso(),
-                "ipAddress": "127.0.0.1",
-                "affinityId": f"TVM:{node_id}",
-                "vmSize": pool.get("vmSize"),
-                "totalTasksRun": 0,
-                "totalTasksSucceeded": 0,
-                "runningTasksCount": 0,
-                "runningTaskSlotsCount": 0,
-                "isDedicated": len(nodes) < int(pool.get("targetDedicatedNodes") or 0),
-                "nodeAgentInfo": {"version": "1.12.0-local", "lastUpdateTime": now_iso()},
-                "_root": str(root),
-            }
-            Node(pool["id"], node_id, root).create()
-            nodes[node_id] = node
-            self._reboot(pool_key, node)
-        if len(nodes) > target:
-            # idle nodes go first; tasks on a removed busy node are re-queued
-            order = sorted(
-                nodes.values(), key=lambda n: (n["state"] in ("running",), n["_seq"]), reverse=True
-            )
-            for node in order[: len(nodes) - target]:
-                self._remove_node(pool_key, node["id"])
-        pool["currentDedicatedNodes"] = sum(1 for n in nodes.values() if n.get("isDedicated"))
-        pool["currentLowPriorityNodes"] = len(nodes) - pool["currentDedicatedNodes"]
-        pool["allocationState"] = "steady"
-        pool["allocationStateTransitionTime"] = now_iso()
-        touch(pool)
-        st.save("pool", pool_key, pool)
+    # --- job disable and enable ------------------------------------------------------------
 
-    def _remove_node(self, pool_key: str, node_id: str) -> None:
-        for r in self.running.values():
-            if r.pool_key == pool_key and r.node_id == node_id:
-                r.cancel = r.cancel or "requeue"
-                if r.process:
-                    kill_group(r.process.pid)
-        proc = self.start_tasks.pop((pool_key, node_id), None)
-        if proc:
-            kill_group(proc.pid)
-        node = self.store.nodes[pool_key].pop(node_id)
-        self.store.remove("node", f"{pool_key}/{node_id}")
-        shutil.rmtree(node["_root"], ignore_errors=True)
+    def disable_job(self, job_key: str, job: Obj, option: str) -> None:
+        """`requeue` and `terminate` stop the job's running tasks; `wait` lets them finish.
+        The job is `disabling` until none runs, then `disabled`; it gets no new tasks."""
+        set_state(job, "disabling")
+        if option != "wait":
+            self.cancel_runs([r for r in self.running.values() if r.job_key == job_key], option)
+        self.store.save("job", job_key, job)
+
+    def enable_job(self, job_key: str, job: Obj) -> None:
+        set_state(job, "enabling")
+        self.store.save("job", job_key, job)
+
+    def _settle_job_state(self, job_key: str, job: Obj) -> None:
+        if job["state"] == "enabling":
+            set_state(job, "active")
+        elif not any(r.job_key == job_key for r in self.running.values()):
+            set_state(job, "disabled")
+        else:
+            return
+        self.store.save("job", job_key, job)
 
     def _delete_pool(self, pool_key: str) -> None:
         for node_id in list(self.store.nodes.get(pool_key, {})):
@@ -246,18 +216,18 @@ class Scheduler(Execution):
         self.store.pools.pop(pool_key, None)
         self.store.remove("pool", pool_key)
 
-    def _delete_job(self, job_key: str) -> None:
+    def _delete_job(self, job_key: str, job: Obj) -> None:
+        """Its tasks stop at once; the job itself stays `deleting` until its due time."""
         busy = [r for r in self.running.values() if r.job_key == job_key]
         for r in busy:
-            r.cancel = "delete"
-            if r.process:
+            if r.cancel != "delete" and r.process:
                 kill_group(r.process.pid)
-        if busy:
+            r.cancel = "delete"
+        if busy or not Harsh.due(job):
             return
-        job = self.store.jobs.pop(job_key)
+        self.store.jobs.pop(job_key)
         self.store.tasks.pop(job_key, None)
-        self.queues.pop(job_key, None)
-        self.waiting.pop(job_key, None)
+        self.dispatcher.forget_job(job_key)
         self.store.remove("job", job_key)
         self.store.remove_prefix("task", f"{job_key}/")
         for nodes in self.store.nodes.values():
@@ -270,125 +240,15 @@ class Scheduler(Execution):
             r.cancel = r.cancel or "terminate"
             if r.process:
                 kill_group(r.process.pid)
-        if busy:
+        if busy or not Harsh.due(job):
             return
         if job.get("jobReleaseTask"):
             for pool_key, node_id in job.get("_prepared", []):
                 self.workers.submit(
-                    self._run_job_task, job_key, pool_key, node_id, "jobReleaseTask"
+                    self.node_tasks.run_job_task, job_key, pool_key, node_id, "jobReleaseTask"
                 )
         info = job.setdefault("executionInfo", {})
         info["endTime"] = now_iso()
         set_state(job, "completed")
         touch(job)
         self.store.save("job", job_key, job)
-
-    # --- dispatch ---------------------------------------------------------------------------
-
-    def _deps_ready(self, job_key: str, task: Obj) -> bool:
-        deps = task.get("dependsOn") or {}
-        ids = [str(i).lower() for i in deps.get("taskIds") or []]
-        for r in deps.get("taskIdRanges") or []:
-            ids += [str(i) for i in range(int(r["start"]), int(r["end"]) + 1)]
-        tasks = self.store.tasks.get(job_key, {})
-        key = (job_key, task["id"].lower())
-        pos = self.dep_pos.get(key, 0)
-        while pos < len(ids):
-            dep = tasks.get(ids[pos])
-            if dep is None or dep["state"] != "completed":
-                break
-            if (dep.get("executionInfo") or {}).get("result") != "success":
-                action = ((dep.get("exitConditions") or {}).get("default") or {}).get(
-                    "dependencyAction", "block"
-                )
-                if action != "satisfy":
-                    break  # blocked: Batch leaves the task active for ever
-            pos += 1
-        self.dep_pos[key] = pos
-        return pos >= len(ids)
-
-    def _next_task(self, job_key: str, job: Obj) -> str | None:
-        tasks = self.store.tasks.get(job_key, {})
-        waiting = self.waiting.setdefault(job_key, [])
-        for i, task_key in enumerate(waiting):
-            task = tasks.get(task_key)
-            if task is None or task["state"] != "active":
-                waiting.pop(i)
-                return self._next_task(job_key, job)
-            if self._deps_ready(job_key, task):
-                waiting.pop(i)
-                return task_key
-        queue = self.queues.get(job_key)
-        while queue:
-            task_key = queue.popleft()
-            task = tasks.get(task_key)
-            if task is None or task["state"] != "active" or (job_key, task_key) in self.running:
-                continue
-            if task.get("dependsOn") and not self._deps_ready(job_key, task):
-                waiting.append(task_key)
-                continue
-            return task_key
-        return None
-
-    def _dispatch(self) -> None:
-        st = self.store
-        jobs = sorted(
-            ((k, j) for k, j in st.jobs.items() if j["state"] == "active"),
-            key=lambda kj: kj[1].get("_seq", 0),
-        )
-        if not jobs:
-            return
-        per_job: dict[str, int] = {}
-        for r in self.running.values():
-            per_job[r.job_key] = per_job.get(r.job_key, 0) + 1
-        for pool_key, pool in st.pools.items():
-            if pool["state"] != "active":
-                continue
-            pool_jobs = [
-                (k, j)
-                for k, j in jobs
-                if (j.get("poolInfo") or {}).get("poolId", "").lower() == pool_key
-            ]
-            if not pool_jobs:
-                continue
-            slots = int(pool.get("taskSlotsPerNode") or 1)
-            for node in st.nodes.get(pool_key, {}).values():
-                if node["state"] not in SCHEDULABLE or node.get("schedulingState") == "disabled":
-                    continue
-                while node["runningTasksCount"] < slots:
-                    picked = None
-                    for job_key, job in pool_jobs:
-                        limit = int(job.get("maxParallelTasks") or -1)
-                        if limit != -1 and per_job.get(job_key, 0) >= limit:
-                            continue
-                        task_key = self._next_task(job_key, job)
-                        if task_key is not None:
-                            picked = (job_key, task_key)
-                            break
-                    if picked is None:
-                        break
-                    per_job[picked[0]] = per_job.get(picked[0], 0) + 1
-                    self._assign(pool_key, node, *picked)
-
-    def _assign(self, pool_key: str, node: Obj, job_key: str, task_key: str) -> None:
-        st = self.store
-        job = st.jobs[job_key]
-        task = st.tasks[job_key][task_key]
-        handle = self.node_handle(pool_key, node)
-        task_dir = handle.task_dir(job["id"], task["id"])
-        set_state(task, "preparing")
-        task["nodeInfo"] = {
-            "affinityId": node["affinityId"],
-            "nodeUrl": node["url"],
-            "poolId": st.pools[pool_key]["id"],
-            "nodeId": node["id"],
-            "taskRootDirectory": f"workitems/{job['id']}/job-1/{task['id']}",
-            "taskRootDirectoryUrl": f"{node['url']}/files/workitems/{job['id']}/job-1/{task['id']}",
-        }
-        task["_dir"] = str(task_dir)
-        st.save_task(job_key, task)
-        node["runningTasksCount"] += 1
-        node["runningTaskSlotsCount"] = node["runningTasksCount"]
-        set_state(node, "running")
-        self.running[(job_key, task_key)] = Running(job_key, task_key, pool_key, node["id"])
-        self.workers.submit(self._run_task, job_key, task_key)

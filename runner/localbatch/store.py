@@ -20,12 +20,23 @@ from typing import Any
 Obj = dict[str, Any]
 
 
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # how the service writes every time
+
+
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).strftime(ISO_FORMAT)
+
+
+_last_etag = 0
+_etag_lock = threading.Lock()
 
 
 def new_etag() -> str:
-    return f"0x8D{time.time_ns():X}"[:20]
+    """A fresh ETag, different from every earlier one even within the same nanosecond."""
+    global _last_etag
+    with _etag_lock:
+        _last_etag = max(_last_etag + 1, time.time_ns() // 100)  # 100 ns units, as Batch counts
+        return f"0x8D{_last_etag:X}"
 
 
 def public(obj: Obj) -> Obj:
@@ -39,11 +50,22 @@ def touch(obj: Obj) -> None:
 
 
 def set_state(obj: Obj, state: str) -> None:
+    """A job's or task's state change: the previous state is kept, as Batch shows it, and
+    the resource gets a new ETag."""
     if obj.get("state") != state:
         obj["previousState"] = obj.get("state")
         obj["previousStateTransitionTime"] = obj.get("stateTransitionTime")
+        set_plain_state(obj, state)
+
+
+def set_plain_state(obj: Obj, state: str) -> None:
+    """A pool's or node's state change (Batch shows no previous state for those); one with
+    an ETag (a pool) gets a new one."""
+    if obj.get("state") != state:
         obj["state"] = state
         obj["stateTransitionTime"] = now_iso()
+        if "eTag" in obj:
+            touch(obj)
 
 
 class Store:
@@ -62,6 +84,7 @@ class Store:
         self.tasks: dict[
             str, dict[str, Obj]
         ] = {}  # job key -> lower-case task id -> task (creation order)
+        self.usage: dict[str, Obj] = {}  # node id -> its lifetime in a pool (usage metrics)
         self.seq = 0
         self._load()
 
@@ -82,6 +105,8 @@ class Store:
             elif kind == "task":
                 job_key, _, task_key = key.partition("/")
                 self.tasks.setdefault(job_key, {})[task_key] = obj
+            elif kind == "usage":
+                self.usage[key] = obj
 
     def next_seq(self) -> int:
         self.seq += 1

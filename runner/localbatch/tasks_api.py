@@ -1,15 +1,17 @@
-"""The REST handlers for tasks: add (one or a collection), list, get, delete, update,
-terminate, reactivate, and the files under a task's directory."""
+"""The REST handlers for tasks: add (one or a collection), list, get, delete, update
+(PUT replaces the constraints), terminate, reactivate, subtasks, and the files under a
+task's directory."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from runner.localbatch import conditional, fields, filterable, shapes, specs
 from runner.localbatch.errors import ApiError, invalid, missing
 from runner.localbatch.files import delete_file, file_response, listing
+from runner.localbatch.resources import Resources, Route, route
 from runner.localbatch.rest import (
-    FOREVER,
     MAX_BODY,
     MAX_DEPENDS_ON_CHARS,
     MAX_TASKS_PER_COLLECTION,
@@ -18,30 +20,39 @@ from runner.localbatch.rest import (
     check_id,
     created,
 )
-from runner.localbatch.store import Obj, now_iso, public, set_state, touch
+from runner.localbatch.shapes import accepts
+from runner.localbatch.store import Obj, now_iso, set_state, touch
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from runner.localbatch.scheduler import Scheduler
-    from runner.localbatch.store import Store
+JOB = r"jobs/([^/]+)"
+TASK = JOB + r"/tasks/([^/]+)"
 
 
 class TaskApi:
-    """Mixed into `Api`, which provides what is declared here."""
+    def __init__(self, resources: Resources) -> None:
+        self.res = resources
+        self.store = resources.store
+        self.scheduler = resources.scheduler
+        self.base = resources.base
 
-    if TYPE_CHECKING:
-        st: Store
-        s: Scheduler
-        base: str
+    def routes(self) -> list[Route]:
+        return [
+            route("POST", JOB + "/tasks", self.create_task),
+            route("POST", JOB + "/addtaskcollection", self.add_task_collection),
+            route("GET", JOB + "/tasks", self.list_tasks),
+            route("GET", TASK, self.get_task),
+            route("DELETE", TASK, self.delete_task),
+            route("PUT", TASK, self.update_task),
+            route("POST", TASK + "/terminate", self.terminate_task),
+            route("POST", TASK + "/reactivate", self.reactivate_task),
+            route("GET", TASK + "/subtasksinfo", self.list_subtasks),
+            route("GET", TASK + "/files", self.list_task_files),
+            route("GET", TASK + "/files/(.+)", self.get_task_file),
+            route("HEAD", TASK + "/files/(.+)", self.get_task_file),
+            route("DELETE", TASK + "/files/(.+)", self.delete_task_file),
+        ]
 
-        def _job(self, job_id: str) -> Obj: ...
-        def _task(self, job_id: str, task_id: str) -> tuple[Obj, Obj]: ...
-        def _page(self, req: Request, items: Iterable[Obj], path: str) -> Response: ...
-
-    def _new_task(self, job: Obj, body: Any) -> Obj:
-        if not isinstance(body, dict):
-            raise invalid("value", body, "A task must be a JSON object.")
+    def _new_task(self, job: Obj, body: fields.Body) -> Obj:
+        """A task from its body (its shape checked by `shapes.TASK_ADD`)."""
         task_id = check_id("task", body.get("id"))
         if not body.get("commandLine"):
             raise missing("commandLine")
@@ -72,8 +83,6 @@ class TaskApi:
                 raise invalid(
                     "filePath", fp, "The file path must stay inside the task's working directory."
                 )
-        constraints = body.get("constraints") or {}
-        job_constraints = job.get("constraints") or {}
         now = now_iso()
         task: Obj = {
             "id": task_id,
@@ -83,21 +92,13 @@ class TaskApi:
             "state": "active",
             "stateTransitionTime": now,
             "commandLine": body["commandLine"],
+            "containerSettings": specs.container_settings(body),
             "resourceFiles": body.get("resourceFiles"),
             "outputFiles": body.get("outputFiles"),
             "environmentSettings": (job.get("commonEnvironmentSettings") or [])
             + (body.get("environmentSettings") or []),
-            "constraints": {
-                "maxWallClockTime": constraints.get("maxWallClockTime", FOREVER),
-                "retentionTime": constraints.get("retentionTime", "P7D"),
-                "maxTaskRetryCount": int(
-                    constraints.get(
-                        "maxTaskRetryCount", job_constraints.get("maxTaskRetryCount", 0)
-                    )
-                    or 0
-                ),
-            },
-            "requiredSlots": int(body.get("requiredSlots") or 1),
+            "constraints": specs.task_constraints(body, job),
+            "requiredSlots": fields.integer(body, "requiredSlots", 1, lo=1),
             "userIdentity": body.get("userIdentity"),
             "dependsOn": body.get("dependsOn"),
             "exitConditions": body.get("exitConditions"),
@@ -116,19 +117,21 @@ class TaskApi:
             raise ApiError(409, "JobBeingDeleted" if job["state"] == "deleting" else "JobBeingTerminated",
                            f"The specified job is {job['state']}.")  # fmt: skip
 
+    @accepts(shapes.TASK_ADD)
     def create_task(self, req: Request, job_id: str) -> Response:
-        job = self._job(job_id)
+        job = self.res.job(job_id)
         self._check_job_accepts(job)
         task = self._new_task(job, req.json())
         key = job_id.lower()
-        tasks = self.st.tasks.setdefault(key, {})
+        tasks = self.store.tasks.setdefault(key, {})
         if task["id"].lower() in tasks:
             raise ApiError(409, "TaskExists", "The specified task already exists.")
         tasks[task["id"].lower()] = task
-        self.st.save_task(key, task)
-        self.s.enqueue(key, task["id"].lower())
+        self.store.save_task(key, task)
+        self.scheduler.enqueue(key, task["id"].lower())
         return created(task, task["url"])
 
+    @accepts(shapes.TASK_COLLECTION)
     def add_task_collection(self, req: Request, job_id: str) -> Response:
         if len(req.body) > MAX_BODY:
             raise ApiError(
@@ -137,24 +140,22 @@ class TaskApi:
                 "The request body is too large and exceeds the maximum permissible limit.",
             )
         body = req.json()
-        values = body.get("value")
-        if not isinstance(values, list):
-            raise missing("value")
+        values: list[fields.Body] = fields.part(body, "value", required=True)
         if len(values) > MAX_TASKS_PER_COLLECTION:
             raise invalid(
                 "value",
                 len(values),
                 f"A collection holds at most {MAX_TASKS_PER_COLLECTION} tasks.",
             )
-        job = self._job(job_id)
+        job = self.res.job(job_id)
         self._check_job_accepts(job)
         key = job_id.lower()
-        tasks = self.st.tasks.setdefault(key, {})
+        tasks = self.store.tasks.setdefault(key, {})
         results: list[dict[str, Any]] = []
         fresh: list[tuple[str, Obj]] = []
         seen: set[str] = set()
         for raw in values:
-            tid = raw.get("id") if isinstance(raw, dict) else None
+            tid = raw.get("id")
             try:
                 task = self._new_task(job, raw)
                 if task["id"].lower() in tasks or task["id"].lower() in seen:
@@ -168,93 +169,102 @@ class TaskApi:
             fresh.append((f"{key}/{task['id'].lower()}", task))
             results.append({"status": "success", "taskId": task["id"], "eTag": task["eTag"],
                             "lastModified": task["lastModified"], "location": task["url"]})  # fmt: skip
-        self.st.save_many("task", fresh)
+        self.store.save_many("task", fresh)
         for _, task in fresh:
             tasks[task["id"].lower()] = task
-            self.s.enqueue(key, task["id"].lower())
+            self.scheduler.enqueue(key, task["id"].lower())
         return Response(200, {"odata.metadata": f"{self.base}/$metadata", "value": results})
 
     def list_tasks(self, req: Request, job_id: str) -> Response:
-        self._job(job_id)
-        return self._page(
-            req, list(self.st.tasks.get(job_id.lower(), {}).values()), f"jobs/{job_id}/tasks"
-        )
+        self.res.job(job_id)
+        tasks = list(self.store.tasks.get(job_id.lower(), {}).values())
+        return self.res.page(req, tasks, f"jobs/{job_id}/tasks", filterable.TASKS)
 
     def get_task(self, req: Request, job_id: str, task_id: str) -> Response:
-        from runner.localbatch import odata
+        _, task = self.res.task(job_id, task_id)
+        return self.res.show(req, task)
 
-        _, task = self._task(job_id, task_id)
-        return Response(200, odata.select(public(task), req.query.get("$select")))
+    def _guarded(self, req: Request, job_id: str, task_id: str) -> tuple[Obj, Obj]:
+        job, task = self.res.task(job_id, task_id)
+        conditional.check(req, task)
+        return job, task
+
+    def _stop(self, job_id: str, task_id: str, how: str) -> bool:
+        """Kill the task's processes if it runs; whether it did."""
+        run = self.scheduler.running.get((job_id.lower(), task_id.lower()))
+        if run is None:
+            return False
+        self.scheduler.cancel_runs([run], how)
+        return True
 
     def delete_task(self, req: Request, job_id: str, task_id: str) -> Response:
-        self._task(job_id, task_id)
-        key = (job_id.lower(), task_id.lower())
-        run = self.s.running.get(key)
-        if run is not None:
-            run.cancel = "delete"
-            if run.process:
-                from runner.localbatch.nodes import kill_group
-
-                kill_group(run.process.pid)
-        del self.st.tasks[key[0]][key[1]]
-        self.s.forget_task(key[0])
-        self.st.remove("task", f"{key[0]}/{key[1]}")
+        self._guarded(req, job_id, task_id)
+        self._stop(job_id, task_id, "delete")
+        job_key, task_key = job_id.lower(), task_id.lower()
+        del self.store.tasks[job_key][task_key]
+        self.scheduler.forget_task(job_key)
+        self.store.remove("task", f"{job_key}/{task_key}")
         return Response(200)
 
+    @accepts(shapes.TASK_UPDATE)
     def update_task(self, req: Request, job_id: str, task_id: str) -> Response:
-        _, task = self._task(job_id, task_id)
-        constraints = req.json().get("constraints")
-        if constraints:
-            task["constraints"].update(constraints)
+        """Replaces the task's constraints: what the request omits gets its default."""
+        job, task = self._guarded(req, job_id, task_id)
+        task["constraints"] = specs.task_constraints(req.json(), job)
         touch(task)
-        self.st.save_task(job_id.lower(), task)
-        return Response(200)
+        self.store.save_task(job_id.lower(), task)
+        return self.res.updated(task)
 
+    @accepts(shapes.NO_BODY)
     def terminate_task(self, req: Request, job_id: str, task_id: str) -> Response:
-        _, task = self._task(job_id, task_id)
-        key = (job_id.lower(), task_id.lower())
-        run = self.s.running.get(key)
-        if run is not None:
-            run.cancel = "terminate"
-            if run.process:
-                from runner.localbatch.nodes import kill_group
-
-                kill_group(run.process.pid)
-        elif task["state"] == "active":
+        _, task = self._guarded(req, job_id, task_id)
+        if not self._stop(job_id, task_id, "terminate") and task["state"] == "active":
             info = task.setdefault("executionInfo", {})
-            info.update(result="failure", endTime=now_iso(),
-                        failureInfo={"category": "usererror", "code": "TaskEnded", "message": "The task was terminated"})  # fmt: skip
+            ended = {"category": "usererror", "code": "TaskEnded", "message": "The task was terminated"}
+            info.update(result="failure", endTime=now_iso(), failureInfo=ended)
             set_state(task, "completed")
-            touch(task)
-            self.st.save_task(job_id.lower(), task)
-        return Response(204)
+            self.store.save_task(job_id.lower(), task)
+        return Response(204, None, {"DataServiceId": task["url"]})
 
+    @accepts(shapes.NO_BODY)
     def reactivate_task(self, req: Request, job_id: str, task_id: str) -> Response:
-        job, task = self._task(job_id, task_id)
+        job, task = self._guarded(req, job_id, task_id)
         self._check_job_accepts(job)
         info = task.get("executionInfo") or {}
-        if task["state"] != "completed" or info.get("result") != "failure":
-            raise ApiError(409, "TaskNotCompletedOrFailed" if task["state"] != "completed" else "TaskCompletedSuccessfully",
-                           "Only a task that completed with a failure can be reactivated.")  # fmt: skip
+        if task["state"] != "completed":
+            raise ApiError(
+                409,
+                "TaskNotCompleted",
+                "The specified task is not in a completed state: only a failed task can be reactivated.",
+            )
+        if info.get("result") != "failure":
+            raise ApiError(
+                409,
+                "TaskSucceeded",
+                "The specified task has already completed successfully: only a failed task can be reactivated.",
+            )
         task["executionInfo"] = {"retryCount": 0, "requeueCount": info.get("requeueCount", 0)}
         set_state(task, "active")
         task.pop("nodeInfo", None)
-        touch(task)
-        self.st.save_task(job_id.lower(), task)
-        self.s.enqueue(job_id.lower(), task_id.lower())
-        return Response(204)
+        self.store.save_task(job_id.lower(), task)
+        self.scheduler.enqueue(job_id.lower(), task_id.lower())
+        return Response(204, None, {"DataServiceId": task["url"]})
+
+    def list_subtasks(self, req: Request, job_id: str, task_id: str) -> Response:
+        """Only multi-instance tasks have subtasks; the service runs none, so the list is empty."""
+        self.res.task(job_id, task_id)
+        return Response(200, {"odata.metadata": f"{self.base}/$metadata", "value": []})
 
     def _task_dir(self, job_id: str, task_id: str) -> tuple[Path, Obj]:
-        _, task = self._task(job_id, task_id)
+        _, task = self.res.task(job_id, task_id)
         if not task.get("_dir"):
             raise ApiError(409, "TaskFilesUnavailable", "The task has not run on a node yet.")
         return Path(task["_dir"]), task
 
     def list_task_files(self, req: Request, job_id: str, task_id: str) -> Response:
         root, task = self._task_dir(job_id, task_id)
-        return self._page(
-            req, listing(root, f"{task['url']}/files", req), f"jobs/{job_id}/tasks/{task_id}/files"
-        )
+        items = listing(root, f"{task['url']}/files", req)
+        return self.res.page(req, items, f"jobs/{job_id}/tasks/{task_id}/files", filterable.FILES)
 
     def get_task_file(self, req: Request, job_id: str, task_id: str, file_path: str) -> Response:
         root, task = self._task_dir(job_id, task_id)

@@ -1,0 +1,59 @@
+"""The CPU time of process trees, read from /proc: what `$CPUPercent` is computed from.
+
+Each task (and start task) runs under a supervisor that reaps every process the task
+starts (`nursery`), so the CPU time of a task's tree so far is the sum, over the live
+processes of the tree, of their own time and of their reaped children's (utime + stime
++ cutime + cstime, fields 14 to 17 of /proc/PID/stat). A meter remembers the last total
+of each tree, so that each reading gives the CPU seconds used since the previous one.
+What a task used between the last reading and its end is not seen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _table() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """Every live process's children, and its CPU seconds (own and reaped children's)."""
+    children: dict[int, list[int]] = {}
+    seconds: dict[int, float] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # it exited meanwhile
+        # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+        rest = stat[stat.rindex(b")") + 2 :].split()
+        pid = int(name)
+        children.setdefault(int(rest[1]), []).append(pid)
+        seconds[pid] = sum(int(v) for v in rest[11:15]) / _TICKS
+    return children, seconds
+
+
+class CpuMeter:
+    def __init__(self) -> None:
+        self.last: dict[int, float] = {}  # tree root -> its CPU seconds at the last reading
+
+    def used(self, roots: Iterable[int]) -> float:
+        """CPU seconds the trees under `roots` used since they were last read together
+        (a root seen for the first time counts from its start)."""
+        children, seconds = _table()
+        total = 0.0
+        now: dict[int, float] = {}
+        for root in roots:
+            tree = 0.0
+            todo = [root]
+            while todo:
+                pid = todo.pop()
+                tree += seconds.get(pid, 0.0)
+                todo += children.get(pid, [])
+            now[root] = tree
+            total += max(0.0, tree - self.last.get(root, 0.0))
+        self.last = now
+        return total

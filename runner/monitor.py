@@ -1,0 +1,265 @@
+"""Monitoring: wait for the pool's nodes, then for the job's tasks until each
+completed or can never run, or the job timeout passes; keep the run record as it
+goes; ride out a service that stops answering for a while.
+
+One `taskcounts` request per poll drives the progress display. A full task listing
+(state, exit code, node, times, failure) feeds the run record and the dependency
+graph and, for a job of several steps, the progress of each step; it is taken when the
+counts change (or every `REFRESH_SECONDS` while tasks run), at most every
+`LISTING_SHARE` times what the last listing took, so that a 100,000-task job is not
+listed every second. A task that can never run (`runner.dag.blocked`) is not waited
+for: once nothing runs and every task left is blocked, monitoring ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from runner import durations, stepcounts
+from runner.batch import Batch
+from runner.dag import Blocker, Graph, blocked
+from runner.errors import BwfError, ServiceUnreachable
+from runner.failures import STDERR_TAIL
+from runner.progress import Ui
+from runner.runrecord import RunRecord, TaskRecord
+from runner.state import Desired, ObservedNode, ObservedTask, TaskCounts
+
+POLL_SECONDS = 1.0
+NODE_POLL_SECONDS = 0.5
+LISTING_SHARE = 10  # a full listing at most every 10x the time the last one took
+# ... and at least this often while tasks run, though the counts stay the same: a retry
+# changes no count, and the run record (and --events) should see it start
+REFRESH_SECONDS = 3.0
+OUTAGE_LIMIT = 300.0  # the longest monitoring retries a service that does not answer
+OUTAGE_MIN = 5.0  # ... and the least, even when the job timeout is nearly over
+T = TypeVar("T")
+
+
+def wait_for_nodes(desired: Desired, batch: Batch, ui: Ui, record: RunRecord) -> None:
+    """Until the pool has its nodes ready (or some, once all are allocated); a start
+    task that failed on every node stops here, with its stderr."""
+    p = desired.pool
+    want = p.dedicated_nodes + p.spot_nodes
+    if want == 0:
+        return
+    deadline = time.monotonic() + desired.job.timeout
+    shown = ""
+    while True:
+        nodes = batch.nodes(p.id)
+        states: dict[str, int] = {}
+        for n in nodes:
+            states[n.state] = states.get(n.state, 0) + 1
+        record.nodes(p.id, nodes)
+        failed = [n for n in nodes if n.state in ("starttaskfailed", "unusable")]
+        if failed and len(failed) == len(nodes) and len(nodes) >= want:
+            raise _start_task_failed(desired, batch, failed[0])
+        ready = states.get("idle", 0) + states.get("running", 0)
+        text = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+        if text != shown:
+            ui.say(f"Pool [{p.id}] nodes: {text or 'allocating'}")
+            shown = text
+        if ready >= want or (ready and len(nodes) >= want):
+            return
+        if time.monotonic() > deadline:
+            raise BwfError(
+                f"pool {p.id}: nodes not ready after the job timeout ({text or 'none allocated'})"
+            )
+        time.sleep(NODE_POLL_SECONDS)
+
+
+def _start_task_failed(desired: Desired, batch: Batch, node: ObservedNode) -> BwfError:
+    stderr = batch.node_file(desired.pool.id, node.id, "startup/stderr.txt") or b""
+    tail = "\n".join(stderr.decode(errors="replace").splitlines()[-STDERR_TAIL:])
+    why = f"exit code {node.start_task_exit_code}"
+    if node.start_task_failure and "FailureExitCode" not in node.start_task_failure:
+        why = node.start_task_failure
+    return BwfError(
+        f"the start task failed on node {node.id} of pool {desired.pool.id} ({why}); "
+        f"no task can run there. Its stderr ends with:\n{tail}"
+    )
+
+
+@dataclass
+class Outcome:
+    tasks: dict[str, ObservedTask] = field(default_factory=dict)  # the job's tasks at the end
+    blocked: dict[str, Blocker] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # submitted, then gone from the job
+    timed_out: bool = False
+
+    @property
+    def succeeded(self) -> int:
+        return sum(1 for t in self.tasks.values() if t.result == "success")
+
+    @property
+    def failed(self) -> list[ObservedTask]:
+        return [t for t in self.tasks.values() if t.state == "completed" and t.result != "success"]
+
+    @property
+    def unfinished(self) -> list[ObservedTask]:
+        return [
+            t for t in self.tasks.values() if t.state != "completed" and t.id not in self.blocked
+        ]
+
+
+def task_record(
+    t: ObservedTask, step: str, blocker: Blocker | None, barrier: bool = False
+) -> TaskRecord:
+    state = t.state
+    if state == "completed":
+        state = "succeeded" if t.result == "success" else "failed"
+    elif blocker is not None:
+        state = "blocked"
+    failure = f"{t.failure_code}: {t.failure_message or ''}".strip() if t.failure_code else None
+    return TaskRecord(
+        id=t.id,
+        step=step,
+        state=state,
+        exit_code=t.exit_code,
+        node=t.node_id,
+        queued=t.created,
+        started=t.started,
+        ended=t.ended,
+        retries=t.retry_count,
+        requeues=t.requeue_count,
+        failure=failure,
+        blocked_by=blocker.task if blocker else None,
+        barrier=barrier,
+        last_retry=t.last_retry,
+        last_requeue=t.last_requeue,
+    )
+
+
+class Monitor:
+    def __init__(
+        self,
+        desired: Desired,
+        batch: Batch,
+        ui: Ui,
+        record: RunRecord,
+        graph: Graph,
+        hint: str,
+    ) -> None:
+        self.desired = desired
+        self.job_id = desired.job.id
+        self.batch = batch
+        self.ui = ui
+        self.record = record
+        self.graph = graph  # the job's tasks and what each waits on in the job
+        self.steps = ""  # the progress of each step, as the last listing saw it
+        self.hint = hint  # how to resume, for when the service is lost
+        self.outcome = Outcome()
+        self.deadline = 0.0
+
+    def run(self) -> Outcome:
+        timeout = self.desired.job.timeout
+        self.deadline = time.monotonic() + timeout
+        expected = len(self.graph.depends)
+        self.ui.say(
+            f"Monitoring all tasks for 'Completed' state, timeout in {durations.human(timeout)}..."
+        )
+        started = time.monotonic()
+        listed_counts: TaskCounts | None = None
+        next_listing = next_refresh = 0.0
+        with self.ui.bar("Tasks", expected) as bar:
+            while True:
+                c = self.call(lambda: self.batch.task_counts(self.job_id))
+                rate = c.completed / max(time.monotonic() - started, 1e-3)
+                bar.update(c.completed, self.progress(c, rate))
+                settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
+                stale = c.running > 0 and time.monotonic() >= next_refresh
+                if (c != listed_counts or stale) and (settled or time.monotonic() >= next_listing):
+                    took = self.listing()
+                    bar.update(c.completed, self.progress(c, rate))
+                    listed_counts = c
+                    next_listing = time.monotonic() + max(POLL_SECONDS, LISTING_SHARE * took)
+                    next_refresh = time.monotonic() + max(REFRESH_SECONDS, LISTING_SHARE * took)
+                    if self.over():
+                        return self.outcome
+                if time.monotonic() > self.deadline:
+                    self.listing()
+                    self.outcome.timed_out = not self.over()
+                    return self.outcome
+                time.sleep(POLL_SECONDS)
+
+    def over(self) -> bool:
+        """Nothing left to wait for: every task completed or blocked."""
+        o = self.outcome
+        return not o.unfinished and len(o.tasks) + len(o.missing) >= len(self.graph.depends)
+
+    def listing(self) -> float:
+        """List the job's tasks and the pool's nodes, record what changed, and work out
+        which tasks are blocked. Returns the seconds it took."""
+        began = time.monotonic()
+        listed = self.call(lambda: self.batch.list_tasks(self.job_id))
+        tasks = {t.id: t for t in listed if t.id in self.graph.depends}
+        failed = {i for i, t in tasks.items() if t.state == "completed" and t.result != "success"}
+        stuck = blocked(self.graph, set(tasks), failed)
+        self.outcome.tasks = tasks
+        self.outcome.blocked = {i: b for i, b in stuck.items() if tasks[i].state != "completed"}
+        self.outcome.missing = sorted(set(self.graph.depends) - set(tasks))
+        job = self.desired.job
+        self.record.tasks(
+            task_record(t, job.step_of[i], self.outcome.blocked.get(i), i in job.barrier_ids)
+            for i, t in tasks.items()
+        )
+        self.count_steps(tasks)
+        self.sample_pool()
+        return time.monotonic() - began
+
+    def count_steps(self, tasks: Mapping[str, ObservedTask]) -> None:
+        """The progress of each step, for a job of several."""
+        if len(self.desired.job.steps) < 2:
+            return
+        blocked = self.outcome.blocked
+        states = {i: stepcounts.bucket(t.state, t.result, i in blocked) for i, t in tasks.items()}
+        self.steps = stepcounts.line(stepcounts.count(self.desired.job, states, self.graph.depends))
+
+    def progress(self, c: TaskCounts, rate: float) -> str:
+        if self.steps:
+            return f"{self.steps} ({rate:.1f}/s)"
+        return (
+            f"ok {c.succeeded} failed {c.failed} running {c.running} "
+            f"waiting {c.active} ({rate:.1f}/s)"
+        )
+
+    def sample_pool(self) -> None:
+        pool = self.desired.pool.id
+        nodes = self.call(lambda: self.batch.nodes(pool))
+        states: dict[str, int] = {}
+        for n in nodes:
+            states[n.state] = states.get(n.state, 0) + 1
+        self.record.nodes(pool, nodes)
+        dedicated = sum(1 for n in nodes if n.dedicated)
+        self.record.pool_size(pool, dedicated, len(nodes) - dedicated, states)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """A read against Batch that survives an outage: retried with backoff while the
+        service does not answer, for a bounded time; then a clear error with a hint."""
+        try:
+            return fn()
+        except ServiceUnreachable as e:
+            lost = time.monotonic()
+            give_up = lost + min(OUTAGE_LIMIT, max(OUTAGE_MIN, self.deadline - lost))
+            self.ui.say(
+                f"Lost contact with the Batch service ({e}); retrying for up to "
+                f"{durations.human(int(give_up - lost))}..."
+            )
+            wait = 1.0
+            while time.monotonic() < give_up:
+                time.sleep(min(wait, max(0.0, give_up - time.monotonic())))
+                wait = min(wait * 2, 15.0)
+                try:
+                    result = fn()
+                except ServiceUnreachable:
+                    continue
+                self.ui.say(
+                    f"The Batch service answers again after {time.monotonic() - lost:.0f}s."
+                )
+                return result
+            raise BwfError(
+                f"{e}; gave up after {time.monotonic() - lost:.0f}s of retries. The tasks keep "
+                f"running in Batch as long as it runs them. {self.hint}"
+            ) from None
