@@ -58,7 +58,7 @@ def _json_chars(value: str) -> int:
 
 
 def _url_chars(path: str) -> int:
-    """Length of a blob path once percent-encoded, as runner.apply encodes it."""
+    """Length of a blob path once percent-encoded, as runner.resolver encodes it."""
     return len(path) if _URL_AS_IS.fullmatch(path) else len(urllib.parse.quote(path))
 
 
@@ -70,7 +70,7 @@ def _field_chars(key: str, value_chars: int) -> int:
 def resource_file_json_chars(f: ResourceFile) -> int:
     """Length of one resource file's JSON as Batch receives it, SAS URLs at SAS_URL_CHARS.
 
-    The URLs are built as runner.apply builds them: a blob is the container's SAS URL
+    The URLs are built as runner.resolver builds them: a blob is the container's SAS URL
     with the percent-encoded blob path before the query, and its file path defaults to
     the blob name."""
     if f.url is not None:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from runner import limits, shell
 from runner.pipeline import desired_state
-from runner.render import barrier_tasks
-from tests.helpers import MINIMAL, write_spec
+from tests.helpers import MINIMAL, fanned, merge_of, write_spec
 
 
 def test_the_longest_command_line(tmp_path: Path) -> None:
@@ -17,7 +16,7 @@ def test_the_longest_command_line(tmp_path: Path) -> None:
     text = MINIMAL.replace("cat {{ item.name }}", f"echo {{{{ 'x' * {n} }}}}")
     desired = desired_state(write_spec(tmp_path, text))
     assert n == 8143
-    assert [len(t.command_line) for t in desired.job.tasks] == [8191, 8191]
+    assert [len(t.command_line) for t in fanned(desired)] == [8191, 8191]
 
 
 def test_the_longest_start_task_command_line(tmp_path: Path) -> None:
@@ -39,8 +38,9 @@ def test_the_longest_ids(tmp_path: Path) -> None:
     )
     desired = desired_state(write_spec(tmp_path, text))
     assert len(desired.pool.id) == len(desired.job.id) == 64
-    assert desired.job.merge is not None and len(desired.job.merge.id) == 64
-    assert {len(t.id) for t in desired.job.tasks} == {64}
+    merge = merge_of(desired)
+    assert merge is not None and len(merge.id) == 64
+    assert {len(t.id) for t in fanned(desired)} == {64}
 
 
 def test_ids_that_differ_in_more_than_case(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_ids_that_differ_in_more_than_case(tmp_path: Path) -> None:
         .replace("  tasks:\n", "  merge: {id: T-c, command: echo}\n  tasks:\n")
     )
     desired = desired_state(write_spec(tmp_path, text))
-    assert [t.id for t in desired.job.tasks] == ["t-A", "t-b"]
+    assert [t.id for t in fanned(desired)] == ["t-A", "t-b"]
 
 
 def test_the_shortest_and_longest_container_names(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_the_longest_blob_name(tmp_path: Path) -> None:
 
 def test_the_longest_merge_id_with_barrier_tasks(tmp_path: Path) -> None:
     """merge_barrier_id_too_long.yaml has a 55-character merge ID: its barrier tasks'
-    IDs would have 65 characters."""
+    IDs would have 65 characters; with 54 they have 64."""
     text = (
         MINIMAL.replace("{container: input}", "{range: {start: 0, stop: 1100}}")
         .replace('"t-{{ item.stem }}"', f"\"{'t' * 55}-{{{{ item }}}}\"")
@@ -90,4 +90,4 @@ def test_the_longest_merge_id_with_barrier_tasks(tmp_path: Path) -> None:
         .replace("  tasks:\n", f"  merge: {{id: {'m' * 54}, command: echo}}\n  tasks:\n")
     )
     desired = desired_state(write_spec(tmp_path, text))
-    assert [len(b.id) for b in barrier_tasks(desired)] == [64, 64]
+    assert [len(b.id) for b in desired.job.step("merge").barriers] == [64, 64]

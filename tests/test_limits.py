@@ -19,11 +19,12 @@ from azure.batch._utils.model_base import SdkJSONEncoder
 from azure.storage.blob import UserDelegationKey
 
 from runner import batch, limits, storage
-from runner.apply import _Resolver
 from runner.pipeline import desired_state
-from runner.state import ResourceFile, resolve_secrets, secret_token
+from runner.resolver import Resolver
+from runner.secrets import resolve, secret_token
+from runner.state import ResourceFile
 from runner.targets import Target
-from tests.helpers import MINIMAL, write_spec
+from tests.helpers import MINIMAL, fanned, write_spec
 
 KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3ODkw"
 LOCAL = Target(
@@ -109,8 +110,8 @@ def test_measured_length_is_the_length_sent_with_sas_urls(tmp_path: Path) -> Non
         " && curl {{ containers.input.read_sas }} {{ containers.output.write_sas }}",
     )
     desired = desired_state(write_spec(tmp_path, text))
-    resolver = _Resolver(desired, padded_storage())
-    for task in desired.job.tasks:
+    resolver = Resolver(desired, padded_storage())
+    for task in fanned(desired):
         sent = batch.task_options(task, resolver).command_line
         assert "@@" not in sent and "sig=" in sent
         assert limits.measured_length(task.command_line) == len(sent)
@@ -125,9 +126,8 @@ def test_each_secret_token_counts_as_a_sas_url() -> None:
     tokens = [secret_token("in", "read"), secret_token("out_2", "write"), secret_token("x", "url")]
     text = f"a {tokens[0]} b {tokens[1]}{tokens[2]} c"
     lookup = {("in", "read"): "u", ("out_2", "write"): "u", ("x", "url"): "u"}
-    resolved = resolve_secrets(text, {k: v * limits.SAS_URL_CHARS for k, v in lookup.items()})
+    resolved = resolve(text, lambda key, kind: lookup[(key, kind)] * limits.SAS_URL_CHARS)
     assert limits.measured_length(text) == len(resolved)
-
 
 
 def test_the_longest_command_line_with_a_secret(tmp_path: Path) -> None:
@@ -136,9 +136,10 @@ def test_the_longest_command_line_with_a_secret(tmp_path: Path) -> None:
         "cat {{ item.name }}", "echo {{ containers.output.write_sas }} {{ 'x' * 7682 }}"
     )
     desired = desired_state(write_spec(tmp_path, text))
-    resolver = _Resolver(desired, padded_storage())
-    sent = [batch.task_options(t, resolver).command_line for t in desired.job.tasks]
+    resolver = Resolver(desired, padded_storage())
+    sent = [batch.task_options(t, resolver).command_line for t in fanned(desired)]
     assert [len(s) for s in sent] == [limits.COMMAND_LINE_MAX] * 2
+
 
 # --- resource files ------------------------------------------------------------------
 
@@ -162,8 +163,8 @@ def test_the_resource_file_estimate_is_the_json_sent(tmp_path: Path) -> None:
     SAS URL has SAS_URL_CHARS characters."""
     text = MINIMAL.replace("    resource_files: [item]\n", RESOURCE_FILES)
     desired = desired_state(write_spec(tmp_path, text))
-    resolver = _Resolver(desired, padded_storage())
-    for task in desired.job.tasks:
+    resolver = Resolver(desired, padded_storage())
+    for task in fanned(desired):
         options = batch.task_options(task, resolver)
         files_json = sdk_json(options.resource_files)
         assert f'"resourceFiles": {files_json}' in sdk_json(options)
@@ -174,16 +175,16 @@ def test_each_resource_file_kind_alone(tmp_path: Path) -> None:
     for entry in RESOURCE_FILES.splitlines()[2:]:
         text = MINIMAL.replace("[item]", f"[{entry.strip().removeprefix('- ')}]")
         desired = desired_state(write_spec(tmp_path, text))
-        task = desired.job.tasks[0]
-        sent = batch.task_options(task, _Resolver(desired, padded_storage())).resource_files
+        task = fanned(desired)[0]
+        sent = batch.task_options(task, Resolver(desired, padded_storage())).resource_files
         assert limits.resource_files_json_chars(task.resource_files) == len(sdk_json(sent))
 
 
 def test_resource_files_as_built_by_hand(tmp_path: Path) -> None:
     """Fields render never leaves empty: a blob without a file path, an empty path."""
     desired = desired_state(write_spec(tmp_path))
-    task = desired.job.tasks[0]
-    resolver = _Resolver(desired, padded_storage())
+    task = fanned(desired)[0]
+    resolver = Resolver(desired, padded_storage())
     for rf in (
         ResourceFile(container="input", blob="a b.txt"),
         ResourceFile(container="input", blob="x", file_path=""),
@@ -224,8 +225,8 @@ def test_the_longest_resource_files(tmp_path: Path) -> None:
     url = "https://example.com/{{ 'x' * 32714 }}"
     text = MINIMAL.replace("    resource_files: [item]\n", f'    resource_files: [{{url: "{url}", path: f}}]\n')
     desired = desired_state(write_spec(tmp_path, text))
-    resolver = _Resolver(desired, storage.Storage(LOCAL))
-    sent = [sdk_json(batch.task_options(t, resolver).resource_files) for t in desired.job.tasks]
+    resolver = Resolver(desired, storage.Storage(LOCAL))
+    sent = [sdk_json(batch.task_options(t, resolver).resource_files) for t in fanned(desired)]
     assert [len(s) for s in sent] == [limits.RESOURCE_FILES_MAX_CHARS] * 2
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
+from runner.actions import MARKERS, Action, CleanupAction, NodeCounts, TasksAction
 from runner.pipeline import desired_state
-from runner.plan import MARKERS, Action, Plan, diff, digest, task_status
+from runner.plan import Plan, all_tasks, diff, digest
+from runner.plan_tasks import task_status
 from runner.state import (
     Desired,
     DesiredTask,
@@ -20,7 +23,7 @@ from runner.state import (
     ObservedPool,
     ObservedTask,
 )
-from tests.helpers import MINIMAL, write_spec
+from tests.helpers import MINIMAL, merge_of, write_spec
 
 TASK = DesiredTask(id="t", command_line="true", fingerprint="f1")
 
@@ -28,10 +31,11 @@ TASK = DesiredTask(id="t", command_line="true", fingerprint="f1")
 @pytest.mark.parametrize(
     ("live", "ledger", "expected"),
     [
-        (None, {"t": "f1"}, ("noop", "done")),
-        (ObservedTask("t", "completed", "f1", 1, "failure"), {"t": "f1"}, ("noop", "done")),
+        (None, {"t": "f1"}, ("noop", "done earlier")),
+        # the live job is the truth when it holds the task, whatever the ledger says
+        (ObservedTask("t", "completed", "f1", 1, "failure"), {"t": "f1"}, ("replace", "failed")),
         (None, {}, ("create", "missing")),
-        (None, {"t": "f0"}, ("create", "missing")),
+        (None, {"t": "f0"}, ("create", "changed")),
         (ObservedTask("t", "completed", "f0", 0, "success"), {}, ("replace", "changed")),
         (ObservedTask("t", "active", "f0"), {}, ("replace", "changed")),
         (ObservedTask("t", "completed", "f1", 0, "success"), {}, ("noop", "done")),
@@ -48,7 +52,7 @@ def test_task_status(
 
 def test_markers() -> None:
     changes = ("create", "update", "replace", "delete", "noop")
-    assert [Action("job", "j", c).marker for c in changes] == ["+", "~", "-/+", "-", " "]
+    assert [Action(id="j", change=c).marker for c in changes] == ["+", "~", "-/+", "-", " "]
     assert set(MARKERS) == {"create", "update", "replace", "delete", "noop"}
 
 
@@ -77,7 +81,7 @@ def world(d: Desired, **tasks: tuple[str, str | None]) -> Observed:
     )
     live = {
         t.id: ObservedTask(t.id, state, t.fingerprint, 0 if result == "success" else 1, result)
-        for t in d.job.tasks
+        for t in all_tasks(d)
         for state, result in [tasks.get(t.id.replace("-", "_"), ("completed", "success"))]
     }
     containers = {
@@ -121,6 +125,7 @@ def test_the_digest_covers_what_decides_a_plan(desired: Desired) -> None:
         world(desired, t_a=("completed", "failure")),
         world(desired, t_a=("running", None)),
         replace(base, ledger={"t-a": "f"}),
+        replace(base, downloads={"output": "missing locally"}),
     ]
     digests = [digest(o) for o in changed]
     assert digest(base) not in digests
@@ -140,7 +145,7 @@ def test_why_a_pool_or_job_is_replaced_or_updated(desired: Desired) -> None:
     resized = diff(desired, replace(base, pool=replace(base.pool, dedicated_target=5)))
     pool = next(a for a in resized.actions if a.kind == "pool")
     assert (pool.change, pool.reason) == ("update", "node count changed")
-    assert pool.details["from_nodes"] == {"dedicated": 5, "spot": 0}
+    assert pool.details()["from_nodes"] == NodeCounts(dedicated=5, spot=0)
     assert kinds(desired, replace(base, job=replace(base.job, state="completed")))["job"] == ("replace", "job is completed")
     assert kinds(desired, replace(base, job=replace(base.job, pool_id="x")))["job"] == ("replace", "bound to another pool")
 
@@ -160,9 +165,9 @@ def test_only_changed_blobs_are_uploaded_and_counted(desired: Desired) -> None:
     observed = replace(base, containers={**base.containers, name: ObservedContainer(name, blobs)})
     upload = next(a for a in diff(desired, observed).actions if a.kind == "upload")
     assert (upload.id, upload.change, upload.reason) == ("input", "create", "changed or missing")
-    assert upload.details == {
+    assert upload.details() == {
         "name": name,
-        "blobs": ["a.txt"],
+        "blobs": ("a.txt",),
         "count": 1,
         "bytes": 2,
         "unchanged": 1,
@@ -171,14 +176,18 @@ def test_only_changed_blobs_are_uploaded_and_counted(desired: Desired) -> None:
 
 def test_clean_up_is_not_a_change(desired: Desired) -> None:
     def plan(*actions: Action) -> Plan:
-        return Plan(desired, actions, "local", "")
+        return Plan(desired, actions, (), "local", "")
 
-    assert not plan(Action("cleanup", "job", "delete"), Action("tasks", "j", "noop")).has_changes
-    assert plan(Action("cleanup", "job", "noop"), Action("job", "j", "create")).has_changes
+    def tasks(change: Literal["create", "noop"]) -> TasksAction:
+        return TasksAction(id="j", change=change, step="tasks", count=0, ids=(), sample=())
+
+    cleanup = CleanupAction(id="job", change="delete", policy="delete")
+    assert not plan(cleanup, tasks("noop")).has_changes
+    assert plan(replace(cleanup, change="noop"), tasks("create")).has_changes
 
 
 def test_everything_done_and_downloaded(desired: Desired) -> None:
-    ledger = {t.id: t.fingerprint for t in desired.job.tasks}
+    ledger = {t.id: t.fingerprint for t in all_tasks(desired)}
     done = diff(desired, replace(world(desired), ledger=ledger))
     assert not done.has_changes
     assert [(a.kind, a.change, a.reason) for a in done.actions] == [("tasks", "noop", "done")]
@@ -187,10 +196,11 @@ def test_everything_done_and_downloaded(desired: Desired) -> None:
 def merge_world(d: Desired, merge: tuple[str, str | None] | None, **tasks: tuple[str, str | None]) -> Observed:
     """`world` with the merge task as given (None: not submitted yet)."""
     observed = world(d, **tasks)
-    assert observed.job is not None and d.job.merge is not None
+    m = merge_of(d)
+    assert observed.job is not None and m is not None
     live = dict(observed.job.tasks)
+    del live[m.id]
     if merge is not None:
-        m = d.job.merge
         state, result = merge
         live[m.id] = ObservedTask(m.id, state, m.fingerprint, 0 if result == "success" else 1, result)
     return replace(observed, job=replace(observed.job, uses_task_dependencies=True, tasks=live))
@@ -203,7 +213,7 @@ def with_merge(tmp_path: Path) -> Desired:
 
 
 def merge_action(d: Desired, observed: Observed) -> tuple[str, str]:
-    action = next(a for a in diff(d, observed).actions if a.kind == "merge")
+    action = next(a for a in diff(d, observed).of(TasksAction) if a.step == "merge")
     return action.change, action.reason
 
 
@@ -223,12 +233,15 @@ def test_a_running_merge_keeps_the_pool_and_job(with_merge: Desired) -> None:
     plan = diff(with_merge, running)
     assert merge_action(with_merge, running) == ("noop", "in progress")
     assert {(a.kind, a.change) for a in plan.actions} >= {("pool", "noop"), ("job", "noop")}
-    assert [a.reason for a in plan.actions if a.kind == "tasks"] == ["done"]
+    assert [(a.step, a.reason) for a in plan.of(TasksAction)] == [
+        ("tasks", "done"),
+        ("merge", "in progress"),
+    ]
 
 
 def test_containers_and_the_job_when_missing(desired: Desired) -> None:
     plan = diff(desired, Observed())
-    containers = [(a.id, a.change, a.reason, a.details) for a in plan.actions if a.kind == "container"]
+    containers = [(a.id, a.change, a.reason, a.details()) for a in plan.actions if a.kind == "container"]
     names = {c.key: c.name for c in desired.containers}
     assert containers == [
         (key, "create", "missing", {"name": names[key], "logs": key == "logs"})

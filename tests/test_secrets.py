@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 
 from runner import limits, secrets, shell
-from runner.state import redact, secret_token
+from runner.secrets import redact, secret_token
 
 KEY = "k3y+Secret/Value==" + "A" * 70  # base64-like: '+', '/' and '=' need encoding in URLs
 SIG = "Ab%2Bc%2Fd%3D"  # a signature as it appears in a URL
@@ -118,7 +118,7 @@ def test_text_without_secrets_is_unchanged() -> None:
     assert secrets.scrub(text) == text
 
 
-@pytest.mark.parametrize("key", ["input", "out-2", "my_output"])
+@pytest.mark.parametrize("key", ["input", "out2", "my_output"])
 @pytest.mark.parametrize("kind", ["read", "write", "url"])
 def test_placeholders_print_as_redacted(key: str, kind: str) -> None:
     token = secret_token(key, kind)  # type: ignore[arg-type]
