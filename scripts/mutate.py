@@ -40,8 +40,12 @@ PURE_TESTS = (
     "tests/test_render.py",
     "tests/test_plan.py",
     "tests/test_plan_rules.py",
+    "tests/test_steps.py",
     "tests/test_invalid_specs.py",
     "tests/test_targets.py",
+    "tests/test_secret_tokens.py",
+    "tests/test_hostile_spec.py",
+    "tests/test_hostile_templates.py",
 )
 # The pure tests that exercise each module, its own first: every mutant is run against
 # these (with -x, so a killed one costs a second or two), and a mutant they all let
@@ -50,12 +54,12 @@ MODULE_TESTS = {
     "shell": ("shell", "secrets", "render", "boundaries", "limits"),
     "names": ("names", "boundaries", "load", "render", "invalid_specs"),
     "durations": ("durations", "load", "limits", "invalid_specs"),
-    "limits": ("limits", "boundaries", "secrets", "invalid_specs"),
-    "secrets": ("secrets", "targets"),
-    "templates": ("templates", "render", "boundaries", "invalid_specs"),
-    "yamlpos": ("yamlpos", "load", "invalid_specs"),
+    "limits": ("limits", "boundaries", "secrets", "steps", "invalid_specs"),
+    "secrets": ("secrets", "secret_tokens", "targets"),
+    "templates": ("templates", "hostile_templates", "render", "boundaries", "invalid_specs"),
+    "yamlpos": ("yamlpos", "hostile_spec", "load", "invalid_specs"),
     "schema": ("schema", "load", "invalid_specs", "durations"),
-    "plan": ("plan_rules", "plan", "render"),
+    "plan": ("plan_rules", "plan", "steps", "render"),
 }
 COPIED = ("runner", "tests", "schemas", "pyproject.toml")
 KILLED = ("ok_killed", "ok_suspicious", "bad_timeout")
