@@ -378,3 +378,33 @@ def test_removing_a_step_is_a_plan_to_delete_its_tasks(tmp_path: Path) -> None:
     plan = diff(shorter, world)
     deletes = [a for a in plan.of(TasksAction) if a.change == "delete"]
     assert [(a.step, a.ids) for a in deletes] == [(None, ("total",))]
+
+
+@pytest.mark.parametrize(("last_id", "barriers"), [("", False), ("z", True)])
+def test_a_fan_in_waits_directly_on_up_to_batchs_64000_characters_of_task_ids(
+    tmp_path: Path, last_id: str, barriers: bool
+) -> None:
+    """1,000 IDs of 64 characters are exactly Batch's limit; one character more is over it."""
+    extra = 1 if last_id else 0
+    text = (
+        HEAD
+        + f"""\
+  steps:
+    gen:
+      for_each: {{range: {{stop: {1000 + extra}}}}}
+      id: "{{{{ '{last_id}' if item == 1000 else 't-%062d' | format(item) }}}}"
+      command: echo {{{{ item }}}}
+    total:
+      needs: [gen]
+      id: total
+      command: echo done
+"""
+    )
+    d = rendered(tmp_path, text)
+    gen_ids = [t.id for t in d.job.step("gen").tasks]
+    assert sum(map(len, gen_ids)) == limits.DEPENDS_ON_MAX_CHARS + extra == 64000 + extra
+    total = by_id(d)["total"]
+    if barriers:
+        assert all("barrier" in dep for dep in total.depends_on)
+    else:
+        assert total.depends_on == tuple(gen_ids)
