@@ -1,5 +1,5 @@
 # The two quick-start commands and the checks. Each target installs what it needs.
-.PHONY: run test lint bootstrap system-deps clean-local
+.PHONY: run test lint mutate bootstrap system-deps clean-local
 
 bootstrap:
 	@./scripts/bootstrap
@@ -21,6 +21,12 @@ test: system-deps lint
 lint: bootstrap
 	.venv/bin/ruff check runner tests bench node_scripts
 	.venv/bin/mypy
+
+# Mutation testing of the pure modules against the pure tests, with the score per
+# module (docs/testing.md). Slow on 2 cores, so not part of `test` or CI.
+# `make mutate MODULES="shell names"` mutates only those.
+mutate: bootstrap
+	.venv/bin/python scripts/mutate.py --show $(MODULES)
 
 # Stop the local stack started by `make run`.
 clean-local:

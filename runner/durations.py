@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 
-_SHORT = re.compile(r"^(?=\d)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# Matched with fullmatch: a regex `$` also matches before a final newline.
+_SHORT = re.compile(r"(?=\d)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _ISO = re.compile(
-    r"^P(?=\d|T\d)(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+    r"P(?=\d|T\d)(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?"
 )
 
 
 def parse(text: str) -> int:
     """Seconds in `text`: `90s`, `20m`, `1h30m`, `2d`, or ISO 8601 `PT1H30M`. Raises ValueError."""
-    m = _SHORT.match(text) or _ISO.match(text)
+    m = _SHORT.fullmatch(text) or _ISO.fullmatch(text)
     if not m:
         raise ValueError(f"not a duration: {text!r}")
     d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())

@@ -7,6 +7,8 @@ with a located error. Secret tokens are measured at the size of a real SAS URL.
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 
 from runner import durations, sas_times
 from runner.errors import Problem
@@ -25,8 +27,12 @@ RESOURCE_FILES_MAX_CHARS = 32768
 COMMAND_LINE_MAX = 8191
 # How long a task may wait in the queue after the job timeout: SAS URLs outlive both.
 QUEUE_ALLOWANCE = 3600
-# The length a secret token stands for once resolved: a container URL with its SAS.
-SAS_URL_CHARS = 300
+# The length a secret token stands for once resolved: a container URL with its SAS. The
+# longest bwf issues on Azure is a user-delegation SAS (about 300 characters of query)
+# for a 63-character container of a 24-character account in the longest cloud domain:
+# 423 characters (tests/test_limits.py). The rest allows for a signature whose base64
+# needs more percent-encoding than usual.
+SAS_URL_CHARS = 450
 
 
 def measured_length(text: str) -> int:
@@ -35,16 +41,52 @@ def measured_length(text: str) -> int:
     return len(text) + sum(SAS_URL_CHARS - len(secret_token(k, kind)) for k, kind in tokens)
 
 
+# Text that JSON writes as is, and text that percent-encoding leaves as is: most names
+# are both, and measuring them needs no encoding (this runs for every task of a plan).
+_JSON_AS_IS = re.compile(r'[ !#-\[\]-~]*')
+_URL_AS_IS = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+def _json_chars(value: str) -> int:
+    """Length of `value` as a JSON string, as the SDK writes it (ASCII, with escapes)."""
+    return len(value) + 2 if _JSON_AS_IS.fullmatch(value) else len(json.dumps(value))
+
+
+def _url_chars(path: str) -> int:
+    """Length of a blob path once percent-encoded, as runner.resolver encodes it."""
+    return len(path) if _URL_AS_IS.fullmatch(path) else len(urllib.parse.quote(path))
+
+
+def _field_chars(key: str, value_chars: int) -> int:
+    """Length of `"key": value` in a JSON object, separator after it included."""
+    return len(key) + 6 + value_chars
+
+
+def resource_file_json_chars(f: ResourceFile) -> int:
+    """Length of one resource file's JSON as Batch receives it, SAS URLs at SAS_URL_CHARS.
+
+    The URLs are built as runner.resolver builds them: a blob is the container's SAS URL
+    with the percent-encoded blob path before the query, and its file path defaults to
+    the blob name."""
+    if f.url is not None:
+        total = _field_chars("httpUrl", _json_chars(f.url) + measured_length(f.url) - len(f.url))
+    elif f.blob is not None:
+        total = _field_chars("httpUrl", SAS_URL_CHARS + 1 + _url_chars(f.blob) + 2)
+    else:
+        total = _field_chars("storageContainerUrl", SAS_URL_CHARS + 2)
+        if f.prefix:
+            total += _field_chars("blobPrefix", _json_chars(f.prefix))
+    file_path = f.file_path if f.blob is None else (f.file_path or f.blob)
+    if file_path is not None:
+        total += _field_chars("filePath", _json_chars(file_path))
+    if f.file_mode is not None:
+        total += _field_chars("fileMode", _json_chars(f.file_mode))
+    return total  # "{" and "}" instead of the last field's ", "
+
+
 def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:
-    """Estimated size of the resource files' JSON as Batch receives it (URLs with SAS)."""
-    total = 2
-    for f in files:
-        # {"httpUrl"|"storageContainerUrl": "<url with SAS>", "filePath": ..., "fileMode": ..., "blobPrefix": ...}
-        total += 40 + SAS_URL_CHARS + len(f.container or "") + len(f.blob or "") + len(f.url or "")
-        for extra in (f.file_path, f.file_mode, f.prefix):
-            if extra is not None:
-                total += 16 + len(json.dumps(extra))
-    return total
+    """Length of a task's `resourceFiles` JSON array as Batch receives it."""
+    return 2 + sum(resource_file_json_chars(f) for f in files) + 2 * max(len(files) - 1, 0)
 
 
 def check(desired: Desired, spec: Spec) -> list[Problem]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
-_CONTAINER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
-_BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Matched with fullmatch: a regex `$` also matches before a final newline.
+_CONTAINER_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
+_BATCH_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _BLOB_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 _BLOB_BAD_SEGMENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
@@ -22,7 +23,7 @@ def check_container_name(name: str) -> str | None:
     """Storage: 3-63 characters; lowercase letters, digits and single hyphens; starts and ends alphanumeric."""
     if not 3 <= len(name) <= 63:
         return f"container names have 3 to 63 characters, this one has {len(name)}"
-    if not _CONTAINER_RE.match(name):
+    if not _CONTAINER_RE.fullmatch(name):
         return "container names use lowercase letters, digits and single hyphens, and start and end with a letter or digit"
     return None
 
@@ -48,7 +49,7 @@ def check_batch_id(value: str) -> str | None:
         return "Batch IDs cannot be empty"
     if len(value) > BATCH_ID_MAX:
         return f"Batch IDs have at most {BATCH_ID_MAX} characters, this one has {len(value)}"
-    if not _BATCH_ID_RE.match(value):
+    if not _BATCH_ID_RE.fullmatch(value):
         bad = "".join(sorted(set(_UNSAFE_ID_CHARS.findall(value)[0])))
         return f"Batch IDs use only letters, digits, '-' and '_' (found {bad!r})"
     return None

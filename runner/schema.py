@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,31 @@ def schema() -> dict[str, Any]:
 
 
 @cache
-def validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema())
+def _python_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as Python must read it. JSON Schema patterns are ECMA-262
+    regexes, whose `$` is the end of the text; Python's `$` also matches before a final
+    newline, which would let `"j\\n"` pass as a Batch ID. Every pattern in the schema
+    ends with `$`."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, _schema: dict[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not _python_pattern(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def validator() -> jsonschema.protocols.Validator:
+    """The schema's validator, with ECMA-262's `$` in patterns."""
+    extend = jsonschema.validators.extend
+    checker: type[jsonschema.protocols.Validator] = extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft202012Validator, {"pattern": _pattern}
+    )
+    return checker(schema())
 
 
 def dotted(path: Iterable[str | int]) -> str:

@@ -16,6 +16,7 @@ Two mechanisms, both defined here and nowhere else:
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable
 from typing import Literal, get_args
 
@@ -56,8 +57,13 @@ def resolve(text: str, sas: Callable[[str, SasKind], str]) -> str:
     return _SECRET_TOKEN.sub(lambda m: sas(m.group(1), m.group(2)), text)  # type: ignore[arg-type]
 
 
-_SAS_SIG = re.compile(r"(?i)(sig=)[^&\s'\"]+")
-_SAS_PARAMS = re.compile(r"(?i)([?&](?:skoid|sktid|skt|ske|sks|skv|saoid|suoid)=)[^&\s'\"]+")
+# A SAS parameter's value runs to the next parameter; a URL that is itself a query
+# parameter (percent-encoded once) writes '=' as %3D and '&' as %26.
+_VALUE = r"(?:(?!%26)[^&\s'\"])+"
+_SAS_SIG = re.compile(rf"(?i)(sig(?:=|%3D)){_VALUE}")
+_SAS_PARAMS = re.compile(
+    rf"(?i)((?:[?&]|%3F|%26)(?:skoid|sktid|skt|ske|sks|skv|saoid|suoid)(?:=|%3D)){_VALUE}"
+)
 _ACCOUNT_KEY = re.compile(r"(?i)(AccountKey=)[^;\s'\"]+")
 _SHARED_KEY = re.compile(r"(SharedKey [^:\s]+:)[A-Za-z0-9+/=]+")
 
@@ -67,10 +73,20 @@ _known: set[str] = set()
 def register(secret: str | None) -> None:
     """Remember a secret (an account key) so that `scrub` removes it wherever it appears."""
     if secret and len(secret) >= 8:
-        _known.add(secret)
+        # as it is, percent-encoded in a URL or a form, and in JSON that escapes '/'
+        _known.update(
+            {
+                secret,
+                urllib.parse.quote(secret, safe=""),
+                urllib.parse.quote_plus(secret),
+                secret.replace("/", "\\/"),
+            }
+        )
 
 
 def scrub(text: str) -> str:
+    """`text` with SAS signatures, user-delegation parameters, account keys, Shared Key
+    signatures and registered secrets replaced by <redacted>."""
     text = _SAS_SIG.sub(r"\1<redacted>", text)
     text = _SAS_PARAMS.sub(r"\1<redacted>", text)
     text = _ACCOUNT_KEY.sub(r"\1<redacted>", text)

@@ -55,6 +55,8 @@ class _Miss(Exception):
 
 
 def _fast_parts(source: str) -> tuple[tuple[_FastPart, ...], str] | None:
+    if "\r" in source:
+        return None  # Jinja writes \r and \r\n as \n: let it
     parts: list[_FastPart] = []
     pos = 0
     for m in _FAST_EXPR.finditer(source):
@@ -66,7 +68,7 @@ def _fast_parts(source: str) -> tuple[tuple[_FastPart, ...], str] | None:
     tail = source[pos:]
     if "{" in tail or "}" in tail:
         return None
-    return tuple(parts), tail
+    return tuple(parts), tail.removesuffix("\n")  # as Jinja, which drops a final newline
 
 
 def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:

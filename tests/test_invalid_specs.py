@@ -43,7 +43,15 @@ def test_invalid_spec(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["unknown_task_key", "yaml_syntax", "task_ids_collide", "var_undeclared"]
+    "name",
+    [
+        "unknown_task_key",
+        "yaml_syntax",
+        "task_ids_collide",
+        "var_undeclared",
+        "job_id_trailing_newline",
+        "merge_barrier_id_too_long",
+    ],
 )
 def test_cli_exit_code_and_no_traceback(name: str) -> None:
     path = CORPUS / f"{name}.yaml"

@@ -43,7 +43,7 @@ def test_plan_redacts_tokens_of_a_key_with_underscore(tmp_path: Path) -> None:
 
 def test_command_length_counts_a_real_sas_for_a_key_with_underscore(tmp_path: Path) -> None:
     token = secret_token("raw_data", "read")
-    # short as written, over the limit once every token becomes a ~300-character SAS URL
+    # short as written, over the limit once every token becomes a SAS URL of SAS_URL_CHARS
     count = COMMAND_LINE_MAX // SAS_URL_CHARS + 1
     assert count * (len(token) + 3) < COMMAND_LINE_MAX
     spec = _spec(tmp_path, " ".join(["echo"] + ["{{ containers.raw_data.read_sas }}"] * count))

@@ -12,6 +12,7 @@ import pytest
 
 from runner import limits, stepgraph
 from runner.actions import TasksAction
+from runner.errors import SpecError
 from runner.load import load_spec
 from runner.plan import diff
 from runner.plan_json import to_json
@@ -218,6 +219,64 @@ def test_a_big_fan_in_waits_on_barriers_and_a_chain_keeps_room_for_its_upstream(
     assert ids.index("each-barrier-0") < ids.index("e-0") < ids.index("a-0")
 
 
+def test_every_barrier_id_of_every_step_is_a_batch_id_unique_ignoring_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Barrier tasks are tasks of the job: their IDs (named after the step, or after the
+    task of a one-task step) are checked like rendered ones, located at the step's `id`."""
+    monkeypatch.setattr(limits, "DEPENDS_ON_MAX_CHARS", 80)  # gen's 30 IDs: 2 barriers
+    text = (
+        HEAD
+        + """\
+  steps:
+    gen:
+      for_each: {range: {stop: 30}}
+      id: "{% if item == 0 %}EACH-barrier-1{% else %}g-{{ item }}{% endif %}"
+      command: echo {{ item }}
+    each:
+      for_each: {range: {stop: 2}}
+      needs: [gen]
+      id: "{% if item == 1 %}each-BARRIER-0{% else %}e-{{ item }}{% endif %}"
+      command: echo {{ item }}
+    fan_in:
+      needs: [gen]
+      id: "{{ 'f' * 55 }}"
+      command: echo
+    last:
+      needs: [each]
+      id: Each-Barrier-0
+      command: echo
+"""
+    )
+    with pytest.raises(SpecError) as e:
+        rendered(tmp_path, text)
+    # sorted by position, then by text
+    f55 = "f" * 55
+    assert [(p.loc.line, p.message) for p in e.value.problems] == [
+        (
+            19,
+            "job.steps.each.id: barrier task ID 'each-barrier-1' is also rendered by step "
+            "'gen' for 0 (IDs are case-insensitive)",
+        ),
+        (
+            19,
+            "job.steps.each.id: task ID 'each-barrier-0' is rendered for 2 items: "
+            "a barrier task, 1 (IDs are case-insensitive)",
+        ),
+        (
+            23,
+            f"job.steps.fan_in.id: the step waits on 2 barrier tasks, and barrier task ID "
+            f"'{f55}-barrier-0' is not valid: Batch IDs have at most 64 characters, this "
+            "one has 65",
+        ),
+        (
+            27,
+            "job.steps.last.id: task ID 'Each-Barrier-0' is also a barrier task of step "
+            "'each' (IDs are case-insensitive)",
+        ),
+    ]
+
+
 def test_a_step_waited_on_only_by_run_anyway_steps_satisfies_them(tmp_path: Path) -> None:
     text = PIPELINE.replace(
         "      outputs: [{pattern: total.txt, container: output}]\n",
@@ -319,3 +378,33 @@ def test_removing_a_step_is_a_plan_to_delete_its_tasks(tmp_path: Path) -> None:
     plan = diff(shorter, world)
     deletes = [a for a in plan.of(TasksAction) if a.change == "delete"]
     assert [(a.step, a.ids) for a in deletes] == [(None, ("total",))]
+
+
+@pytest.mark.parametrize(("last_id", "barriers"), [("", False), ("z", True)])
+def test_a_fan_in_waits_directly_on_up_to_batchs_64000_characters_of_task_ids(
+    tmp_path: Path, last_id: str, barriers: bool
+) -> None:
+    """1,000 IDs of 64 characters are exactly Batch's limit; one character more is over it."""
+    extra = 1 if last_id else 0
+    text = (
+        HEAD
+        + f"""\
+  steps:
+    gen:
+      for_each: {{range: {{stop: {1000 + extra}}}}}
+      id: "{{{{ '{last_id}' if item == 1000 else 't-%062d' | format(item) }}}}"
+      command: echo {{{{ item }}}}
+    total:
+      needs: [gen]
+      id: total
+      command: echo done
+"""
+    )
+    d = rendered(tmp_path, text)
+    gen_ids = [t.id for t in d.job.step("gen").tasks]
+    assert sum(map(len, gen_ids)) == limits.DEPENDS_ON_MAX_CHARS + extra == 64000 + extra
+    total = by_id(d)["total"]
+    if barriers:
+        assert all("barrier" in dep for dep in total.depends_on)
+    else:
+        assert total.depends_on == tuple(gen_ids)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from runner import limits, names, shell, stepgraph
 from runner.render import fingerprints
 from runner.render.fingerprints import Uploads
-from runner.render.ids import BARRIER, Owner, StepIds
+from runner.render.ids import Owner, StepIds
 from runner.render.items import Item, items
 from runner.render.renderer import Renderer
 from runner.render.tasks import Dependencies, TaskTemplate
@@ -166,7 +166,7 @@ class StepsRenderer:
             for i, group in enumerate(groups)
         )
         for b in barriers:
-            ids.check(b.id, BARRIER)
+            ids.check_barrier(b.id)
         return _Needs(tuple(b.id for b in barriers), barriers, fingerprint)
 
     def _action(self, spec: StepSpec) -> Literal["block", "satisfy"]:
