@@ -185,6 +185,7 @@ class Monitor:
         self.hint = hint  # how to resume, for when the service is lost
         self.outcome = Outcome()
         self.deadline = 0.0
+        self.requeues: dict[str, int] = {}  # task -> requeues told so far
 
     def run(self) -> Outcome:
         timeout = self.desired.job.timeout
@@ -251,8 +252,20 @@ class Monitor:
             for i, t in tasks.items()
         )
         self.count_steps(tasks)
+        self.tell_requeues(tasks)
         self.sample_pool()
         return time.monotonic() - began
+
+    def tell_requeues(self, tasks: Mapping[str, ObservedTask]) -> None:
+        """Say so when a task went back to the queue (its spot node was preempted, or
+        its node removed or rebooted): Batch runs it again, and counts no retry."""
+        for i, t in tasks.items():
+            if t.requeue_count > self.requeues.get(i, 0):
+                self.requeues[i] = t.requeue_count
+                self.ui.say(
+                    f"Task [{i}] was requeued: its node was preempted or taken away "
+                    f"(requeue {t.requeue_count}); Batch runs it again."
+                )
 
     def count_steps(self, tasks: Mapping[str, ObservedTask]) -> None:
         """The progress of each step, for a job of several."""

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from runner import paths, shell
+from runner.load_compute import image_server
 from runner.render.files import ResourceFiles
 from runner.render.fingerprints import Uploads, fingerprinted
 from runner.render.renderer import Renderer
 from runner.schema import dotted
 from runner.spec import LOGS_KEY, TaskSpec, YamlPath
-from runner.state import DesiredTask, OutputFile
+from runner.state import ContainerRegistry, DesiredTask, OutputFile, TaskContainer
 from runner.templates import Template
 
 # Batch keeps a task's stdout.txt/stderr.txt one level above its working directory.
@@ -63,6 +64,26 @@ class TaskTemplate:
         self.env = {k: r.template(v, (*path, "env", k)) for k, v in sorted(spec.env.items())}
         self.files = ResourceFiles(
             r, spec.resource_files, (*path, "resource_files"), uploads, item_container
+        )
+        self.container = self._container()
+
+    def _container(self) -> TaskContainer | None:
+        """The task's container settings, shared by every task of the template; the
+        registry is the declared one its image's server names, if any."""
+        c = self.spec.container
+        if c is None:
+            return None
+        server = image_server(c.image)
+        pool = self.r.spec.pool.container
+        registries = pool.registries if pool is not None else ()
+        registry = next((g for g in registries if server and g.server == server.lower()), None)
+        return TaskContainer(
+            image=c.image,
+            options=c.options,
+            workdir=c.workdir,
+            registry=None
+            if registry is None
+            else ContainerRegistry(registry.server, registry.username, registry.password_env),
         )
 
     def all_templates(self) -> list[Template]:
@@ -115,6 +136,8 @@ class TaskTemplate:
             on_dependency_failure=deps.on_dependency_failure,
             item_index=item_index,
             display=what,
+            container=self.container,
+            required_slots=self.spec.required_slots,
         )
         return fingerprinted(t, deps.upstream)
 
