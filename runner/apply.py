@@ -118,11 +118,12 @@ class Executor:
         problems = failed or blocked or left or outcome.missing
         verdict = "timed out" if outcome.timed_out else "failed" if problems else "succeeded"
         self.record.finish(verdict, counts, elapsed)
-        requeued = sum(1 for t in outcome.tasks.values() if t.requeue_count)
+        requeued = [t.requeue_count for t in outcome.tasks.values() if t.requeue_count]
         if requeued:
             self.ui.say(
-                f"{plural(requeued, 'task')} requeued after preemption (or the loss of its "
-                "node) and run again."
+                f"Preemptions: {plural(len(requeued), 'task')} went back to the queue "
+                f"({plural(sum(requeued), 'requeue')} in all) when their node was preempted "
+                "or taken away, and ran again."
             )
         if not problems:
             done = f": {plural(outcome.succeeded, 'task')} succeeded" if self.in_job else ""

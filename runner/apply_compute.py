@@ -77,13 +77,13 @@ class Compute:
             self.ui.say(f"Deleting pool [{p.id}] to replace it ({a.reason})...")
             if self.batch.delete_pool(p.id):
                 self.record.pool_deleted(p.id)
-        size = (
-            f"autoscale every {durations.human(p.autoscale.interval)}"
-            if p.autoscale
-            else f"{p.dedicated_nodes} x"
-        )
+        if p.autoscale:
+            size = f"{p.vm_size} nodes autoscaled every {durations.human(p.autoscale.interval)}"
+        else:
+            spot = f" + {p.spot_nodes} spot" if p.spot_nodes else ""
+            size = f"{p.dedicated_nodes}{spot} x {p.vm_size}"
         self.ui.say(
-            f"Creating pool [{p.id}]: {size} {p.vm_size}, "
+            f"Creating pool [{p.id}]: {size}, "
             f"{p.image_alias or p.offer}, node agent {p.node_agent_sku}..."
         )
         self.batch.create_pool(p, self.pool_resolver)

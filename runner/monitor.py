@@ -26,6 +26,7 @@ from runner.failures import STDERR_TAIL
 from runner.progress import Ui
 from runner.runrecord import RunRecord, TaskRecord
 from runner.state import Desired, ObservedNode, ObservedPool, ObservedTask, TaskCounts
+from runner.words import plural
 
 POLL_SECONDS = 1.0
 NODE_POLL_SECONDS = 0.5
@@ -186,6 +187,7 @@ class Monitor:
         self.outcome = Outcome()
         self.deadline = 0.0
         self.requeues: dict[str, int] = {}  # task -> requeues told so far
+        self.pool_nodes = 0  # the nodes of the pool at the last listing
 
     def run(self) -> Outcome:
         timeout = self.desired.job.timeout
@@ -290,6 +292,9 @@ class Monitor:
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
         self.record.nodes(pool, nodes)
+        if self.desired.pool.autoscale is not None and len(nodes) != self.pool_nodes:
+            self.ui.say(f"Pool [{pool}] autoscaled to {plural(len(nodes), 'node')}.")
+        self.pool_nodes = len(nodes)
         dedicated = sum(1 for n in nodes if n.dedicated)
         self.record.pool_size(pool, dedicated, len(nodes) - dedicated, states)
 

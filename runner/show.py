@@ -92,14 +92,15 @@ def _container(
 
 def _pool(a: PoolAction) -> list[str]:
     nodes = f"{a.dedicated_nodes} dedicated" + (f" + {a.spot_nodes} spot" if a.spot_nodes else "")
+    size = f"{nodes} x {a.vm_size}"
     if a.autoscale is not None:
-        nodes = "autoscale"
+        size = f"{a.vm_size} nodes, autoscaled"
     image = a.image
     ref = a.image_reference
     if "/" not in image:
         image += f" ({ref.publisher}/{ref.offer}/{ref.sku})"
     lines = [
-        f"  {a.marker:>3} pool       {a.id}  {nodes} x {a.vm_size}, {plural(a.task_slots_per_node, 'slot')} per node{_why(a)}",
+        f"  {a.marker:>3} pool       {a.id}  {size}, {plural(a.task_slots_per_node, 'slot')} per node{_why(a)}",
         f"                 image {image}, node agent {a.node_agent_sku}",
     ]
     if a.from_nodes is not None:

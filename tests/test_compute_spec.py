@@ -125,7 +125,7 @@ def test_the_short_form_is_written_as_the_pending_tasks_formula(tmp_path: Path) 
     assert d.pool.autoscale == Autoscale(pending_tasks_formula(0, 5, 2), 600)
     assert (d.pool.dedicated_nodes, d.pool.spot_nodes) == (0, 0)
     text = render_plan(diff(d, Observed.empty()))
-    assert "+ pool       p  autoscale x standard_d2s_v3" in text
+    assert "+ pool       p  standard_d2s_v3 nodes, autoscaled, 1 slot per node" in text
     assert "autoscale every 10m, formula:" in text
     for line in pending_tasks_formula(0, 5, 2).strip().splitlines():
         assert line in text  # the formula in full

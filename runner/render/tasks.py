@@ -125,7 +125,7 @@ class TaskTemplate:
             return None
         t = DesiredTask(
             id=task_id,
-            command_line=shell.wrap([command]),
+            command_line=shell.wrap([command], shell.SH if self.container else shell.BASH),
             resource_files=resource_files,
             outputs=outputs,
             env=env,
