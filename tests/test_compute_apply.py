@@ -206,3 +206,34 @@ def test_a_changed_formula_is_enabled_on_the_kept_pool_and_a_removed_one_disable
     live = client.get_pool(pool_id)
     assert not live.enable_auto_scale and live.target_dedicated_nodes == 1
     assert word_counts(tmp_path / "out") == {"in0": 1, "in1": 2, "in2": 3}
+
+
+def test_a_registry_password_comes_from_the_environment_and_is_written_nowhere(
+    stack_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, container_image: str
+) -> None:
+    monkeypatch.setenv("BWF_HOME", str(stack_home))
+    registry = "bwfdemo.azurecr.io"
+    pool = (
+        f"  container:\n    images: ['{container_image}']\n"
+        f"    registries: [{{server: {registry}, username: puller, password_env: BWF_E2E_PASSWORD}}]\n"
+    )
+    spec = workflow(tmp_path, pool, f"    container: {{image: '{container_image}'}}\n", inputs=1)
+    monkeypatch.delenv("BWF_E2E_PASSWORD", raising=False)
+    missing = bwf("apply", str(spec), "--yes")
+    assert missing.code == 1, missing.out + missing.err
+    assert "read from $BWF_E2E_PASSWORD, which is not set" in missing.err
+    assert "Traceback" not in missing.err and "Container [" not in missing.out  # nothing made
+    secret = f"pw-{uuid.uuid4().hex}"
+    monkeypatch.setenv("BWF_E2E_PASSWORD", secret)
+    stream = tmp_path / "events.jsonl"
+    run = bwf("apply", str(spec), "--yes", "--events", str(stream))
+    assert run.code == 0, run.out + run.err
+    assert "password <redacted> (from $BWF_E2E_PASSWORD)" in run.out
+    plan_json = bwf("plan", str(spec), "--json")
+    report = bwf("report", str(spec), "--json")
+    assert plan_json.code == 0 and report.code == 0, plan_json.err + report.err
+    for text in (run.out, run.err, stream.read_text(), plan_json.out, report.out):
+        assert secret not in text
+    for path in [*stack_home.rglob("*"), *tmp_path.rglob("*")]:
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
