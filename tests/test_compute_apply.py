@@ -8,6 +8,7 @@ import collections
 import itertools
 import json
 import re
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -196,6 +197,7 @@ def test_a_changed_formula_is_enabled_on_the_kept_pool_and_a_removed_one_disable
     assert changed.code == 0, changed.out + changed.err
     assert re.search(r"~ pool .*\(autoscale changed\)", changed.out), changed.out
     assert "Enabling autoscale on pool" in changed.out
+    assert "Expected from run" not in changed.out  # its size is its formula's to decide
     assert client.get_pool(pool_id).auto_scale_formula == "$TargetDedicatedNodes = 2;"
     # back to a fixed size: autoscale disabled, then the pool resized
     spec.write_text(spec.read_text().replace(pool.replace("= 1;", "= 2;"), "  nodes: 1\n"))
@@ -237,3 +239,28 @@ def test_a_registry_password_comes_from_the_environment_and_is_written_nowhere(
     for path in [*stack_home.rglob("*"), *tmp_path.rglob("*")]:
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_the_sample_container_workflow_runs_in_the_imported_image(
+    stack_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, container_image: str
+) -> None:
+    monkeypatch.setenv("BWF_HOME", str(stack_home))
+    root = Path(__file__).resolve().parent.parent / "workflows"
+    name = f"tc{uuid.uuid4().hex[:8]}"
+    (tmp_path / "w" / "data").mkdir(parents=True)
+    shutil.copytree(root / "data" / "topn", tmp_path / "w" / "data" / "topn")
+    text = (root / "topn-container.yaml").read_text()
+    text = text.replace("localhost/bwf-busybox:latest", container_image)
+    text = text.replace("topn-container", name).replace(
+        "  job: ask\n  pool: ask\n", "  job: keep\n  pool: keep\n"
+    )
+    spec = tmp_path / "w" / "spec.yaml"
+    spec.write_text(text)
+    run = bwf("apply", str(spec), "--yes")
+    assert run.code == 0, run.out + run.err
+    for source in sorted((root / "data" / "topn").glob("*.txt")):
+        counts = collections.Counter(w.lower() for w in re.findall("[A-Za-z]+", source.read_text()))
+        want = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        written = (tmp_path / "out" / name / f"{source.stem}_OUTPUT.txt").read_text().split()
+        got = [(written[i + 1], int(written[i])) for i in range(0, len(written), 2)]
+        assert got == want, (source.name, got)
