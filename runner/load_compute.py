@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runner import durations
-from runner.autoscale_formula import pending_tasks_formula
+from runner.autoscale_formula import DEFAULT_INTERVAL, pending_tasks_formula
 from runner.schema import dotted
 from runner.spec import (
     AutoscaleSpec,
@@ -21,10 +21,9 @@ from runner.spec import (
 if TYPE_CHECKING:
     from runner.load_tasks import Checks
 
-# Batch's bounds on autoScaleEvaluationInterval, and its default.
+# Batch's bounds on autoScaleEvaluationInterval.
 INTERVAL_MIN = 5 * 60
 INTERVAL_MAX = 168 * 3600
-INTERVAL_DEFAULT = 15 * 60
 SHORT_FORM = ("min", "max", "tasks_per_node", "spot")
 # Azure Container Registry never serves anonymous pulls unless told to: an image of one
 # that the pool declares no credentials for would leave its nodes unusable.
@@ -122,7 +121,7 @@ def autoscale(checks: Checks, p: dict[str, Any], target: str | None) -> Autoscal
 
 def _interval(checks: Checks, value: str | None, path: YamlPath, target: str | None) -> int:
     if value is None:
-        return INTERVAL_DEFAULT
+        return DEFAULT_INTERVAL
     seconds = durations.parse(value)  # the schema pattern already guarantees the form
     low = INTERVAL_MIN if target == "azure" else 1
     if not low <= seconds <= INTERVAL_MAX:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from runner import shell
 from runner.actions import Action, Change, CommandSample, TasksAction
+from runner.compute import TaskContainer
 from runner.plan_tasks import TaskPlan
-from runner.state import Desired, DesiredStep, DesiredTask, FanOut, TaskContainer
+from runner.state import Desired, DesiredStep, DesiredTask, FanOut
 
 SAMPLE_COMMANDS = 3
 _CHANGE_ORDER: tuple[Change, ...] = ("delete", "create", "replace", "update", "noop")

@@ -10,8 +10,9 @@ import os
 import urllib.parse
 
 from runner import secrets
+from runner.compute import ContainerRegistry
 from runner.errors import BwfError
-from runner.state import ContainerRegistry, Desired, ResourceFile
+from runner.state import Desired, ResourceFile
 from runner.storage import Storage
 
 

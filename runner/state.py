@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from runner.compute import Autoscale, PoolContainers, TaskContainer
+
 # --- desired state ---------------------------------------------------------------
 
 
@@ -64,28 +66,9 @@ class OutputFile:
 
 
 @dataclass(frozen=True)
-class ContainerRegistry:
-    """A private registry. Only the name of the variable holding its password is kept:
-    apply reads the password from the environment (runner.resolver)."""
-
-    server: str
-    username: str
-    password_env: str
-
-
-@dataclass(frozen=True)
-class TaskContainer:
-    """A task that runs in a container (Batch containerSettings)."""
-
-    image: str
-    options: str = ""  # containerRunOptions
-    workdir: Literal["task", "image"] = "task"  # taskWorkingDirectory | containerImageDefault
-    registry: ContainerRegistry | None = None  # the declared registry the image comes from
-
-
-@dataclass(frozen=True)
 class DesiredTask:
-    """One Batch task, fully rendered. `command_line` is already wrapped in /bin/bash -c."""
+    """One Batch task, fully rendered. `command_line` is already wrapped in /bin/bash -c
+    (/bin/sh -c for a task in a container)."""
 
     id: str
     command_line: str  # may contain secret tokens
@@ -117,22 +100,6 @@ class DesiredStartTask:
     elevated: bool = False
     wait_for_success: bool = True
     retries: int = 0
-
-
-@dataclass(frozen=True)
-class PoolContainers:
-    """A pool that runs container tasks (Batch containerConfiguration, dockerCompatible)."""
-
-    images: tuple[str, ...] = ()  # prefetched on every node
-    registries: tuple[ContainerRegistry, ...] = ()
-
-
-@dataclass(frozen=True)
-class Autoscale:
-    """A pool's autoscale formula and how often Batch evaluates it."""
-
-    formula: str
-    interval: int  # seconds
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from azure.batch import models as m
 
 from runner.autoscale_formula import pending_tasks_formula
 from runner.batch.models import pool_options, task_options
+from runner.compute import Autoscale
 from runner.errors import SpecError
 from runner.load import load_spec
 from runner.plan import diff
@@ -21,7 +22,7 @@ from runner.plan_json import to_json
 from runner.render import render
 from runner.resolver import Resolver
 from runner.show import render_plan
-from runner.state import Autoscale, Desired, Observed, ObservedPool, ResourceFile
+from runner.state import Desired, Observed, ObservedPool, ResourceFile
 from tests.helpers import MINIMAL, fanned, write_spec
 
 POOL = "  image: ubuntu-22.04\n"

@@ -24,8 +24,8 @@ from runner.batch.models import Resolver
 from runner.batch.pools import Pools
 from runner.batch.tasks import Tasks
 from runner.batch.waiting import Say, Waited
+from runner.compute import Autoscale
 from runner.state import (
-    Autoscale,
     DesiredJob,
     DesiredPool,
     DesiredTask,

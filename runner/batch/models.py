@@ -9,16 +9,8 @@ from typing import Protocol
 
 from azure.batch import models as m
 
-from runner.state import (
-    ContainerRegistry,
-    DesiredJob,
-    DesiredPool,
-    DesiredTask,
-    OutputFile,
-    PoolContainers,
-    ResourceFile,
-    TaskContainer,
-)
+from runner.compute import ContainerRegistry, PoolContainers, TaskContainer
+from runner.state import DesiredJob, DesiredPool, DesiredTask, OutputFile, ResourceFile
 
 FINGERPRINT_ENV = "BWF_FINGERPRINT"
 FINGERPRINT_METADATA = "bwf-fingerprint"

@@ -17,12 +17,14 @@ from azure.batch.models._models import BatchNodeRebootOptions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import secrets
+from runner.autoscale_formula import DEFAULT_INTERVAL
 from runner.batch.connection import Connection
 from runner.batch.errors import error_code, translate
 from runner.batch.models import FINGERPRINT_METADATA, Resolver, pool_options, start_task
 from runner.batch.observed import observed_node, value
+from runner.compute import Autoscale
 from runner.errors import BwfError
-from runner.state import Autoscale, DesiredPool, ObservedNode, ObservedPool
+from runner.state import DesiredPool, ObservedNode, ObservedPool
 
 # Azure deletes a pool in minutes (its nodes first), and settles a resize within its
 # resize timeout (15 minutes unless set): bounds well past both.
@@ -297,5 +299,5 @@ def _autoscale(p: Any) -> Autoscale | None:
     if not p.enable_auto_scale:
         return None
     interval = p.auto_scale_evaluation_interval
-    seconds = int(interval.total_seconds()) if interval is not None else 15 * 60
+    seconds = int(interval.total_seconds()) if interval is not None else DEFAULT_INTERVAL
     return Autoscale(formula=p.auto_scale_formula or "", interval=seconds)

@@ -5,17 +5,12 @@ autoscale formula and node counts change in place)."""
 from __future__ import annotations
 
 from runner import shell
+from runner.compute import Autoscale, ContainerRegistry, PoolContainers
 from runner.render.files import ResourceFiles
 from runner.render.fingerprints import Uploads, digest
 from runner.render.renderer import Renderer
 from runner.spec import PoolContainerSpec, StartTaskSpec, YamlPath
-from runner.state import (
-    Autoscale,
-    ContainerRegistry,
-    DesiredPool,
-    DesiredStartTask,
-    PoolContainers,
-)
+from runner.state import DesiredPool, DesiredStartTask
 
 
 def pool(r: Renderer, uploads: Uploads) -> DesiredPool:

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from runner import paths, shell
+from runner.compute import ContainerRegistry, TaskContainer
 from runner.load_compute import image_server
 from runner.render.files import ResourceFiles
 from runner.render.fingerprints import Uploads, fingerprinted
 from runner.render.renderer import Renderer
 from runner.schema import dotted
 from runner.spec import LOGS_KEY, TaskSpec, YamlPath
-from runner.state import ContainerRegistry, DesiredTask, OutputFile, TaskContainer
+from runner.state import DesiredTask, OutputFile
 from runner.templates import Template
 
 # Batch keeps a task's stdout.txt/stderr.txt one level above its working directory.
