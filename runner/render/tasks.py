@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from runner import paths, shell
-from runner.compute import ContainerRegistry, TaskContainer
+from runner.compute import TaskContainer
 from runner.load_compute import image_server
 from runner.render.files import ResourceFiles
 from runner.render.fingerprints import Uploads, fingerprinted
+from runner.render.pool import pool_containers
 from runner.render.renderer import Renderer
 from runner.schema import dotted
 from runner.spec import LOGS_KEY, TaskSpec, YamlPath
@@ -74,18 +75,11 @@ class TaskTemplate:
         c = self.spec.container
         if c is None:
             return None
-        server = image_server(c.image)
-        pool = self.r.spec.pool.container
+        server = (image_server(c.image) or "").lower()
+        pool = pool_containers(self.r.spec.pool.container)
         registries = pool.registries if pool is not None else ()
-        registry = next((g for g in registries if server and g.server == server.lower()), None)
-        return TaskContainer(
-            image=c.image,
-            options=c.options,
-            workdir=c.workdir,
-            registry=None
-            if registry is None
-            else ContainerRegistry(registry.server, registry.username, registry.password_env),
-        )
+        registry = next((g for g in registries if g.server == server), None)
+        return TaskContainer(c.image, c.options, c.workdir, registry)
 
     def all_templates(self) -> list[Template]:
         return [
