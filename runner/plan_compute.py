@@ -74,7 +74,7 @@ def _pool_change(desired: Desired, observed: Observed) -> tuple[Change, str]:
     if live.state == "deleting":
         return "replace", "pool is being deleted"
     if live.fingerprint != p.fingerprint:
-        return "replace", "image, size, containers or start task changed"
+        return "replace", "image, size or start task changed"
     reasons = []
     autoscale = _autoscale_change(desired, live)
     if autoscale == "enable":
