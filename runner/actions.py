@@ -82,6 +82,21 @@ class NodeCounts:
     spot: int
 
 
+@dataclass(frozen=True)
+class PoolAutoscale:
+    formula: str  # as Batch gets it: the short form written out in full
+    interval: int  # seconds
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """A registry the pool logs in to; its password is never in a plan."""
+
+    server: str
+    username: str
+    password_env: str  # the variable apply reads it from
+
+
 @dataclass(frozen=True, kw_only=True)
 class PoolAction(Action):
     KIND: ClassVar[str] = "pool"  # id: the pool's ID
@@ -95,6 +110,11 @@ class PoolAction(Action):
     start_task: str | None  # its script (inside /bin/bash -c)
     from_nodes: NodeCounts | None = None  # a resize: the node counts before
     reboot: int = 0  # nodes whose start task failed, rebooted to run it again
+    autoscale: PoolAutoscale | None = None  # None: fixed node counts
+    # on a kept pool: enable (a new or changed formula) or disable (back to fixed counts)
+    autoscale_change: Literal["enable", "disable"] | None = None
+    container_images: tuple[str, ...] | None = None  # None: no container configuration
+    container_registries: tuple[RegistryLogin, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,7 +32,7 @@ from runner.monitor import Monitor, Outcome, wait_for_nodes
 from runner.plan import Plan, all_tasks, submitted, tasks_in_job
 from runner.progress import Ui
 from runner.record_events import RunStarted
-from runner.resolver import Resolver
+from runner.resolver import Resolver, registries
 from runner.runrecord import RunRecord
 from runner.spec import LOGS_KEY
 from runner.storage import Storage
@@ -71,6 +71,8 @@ class Executor:
             self.record.close()  # an apply that stops early leaves the run open
 
     def _execute(self, runs_tasks: bool) -> Outcome:
+        for registry in registries(self.desired):  # a missing password stops apply first
+            self.resolver.password(registry.password_env)
         self.containers()
         self.restore()
         self.uploads()
@@ -116,6 +118,13 @@ class Executor:
         problems = failed or blocked or left or outcome.missing
         verdict = "timed out" if outcome.timed_out else "failed" if problems else "succeeded"
         self.record.finish(verdict, counts, elapsed)
+        requeued = [t.requeue_count for t in outcome.tasks.values() if t.requeue_count]
+        if requeued:
+            self.ui.say(
+                f"Preemptions: {plural(len(requeued), 'task')} went back to the queue "
+                f"({plural(sum(requeued), 'requeue')} in all) when their node was preempted "
+                "or taken away, and ran again."
+            )
         if not problems:
             done = f": {plural(outcome.succeeded, 'task')} succeeded" if self.in_job else ""
             self.ui.say(f"Apply complete in {elapsed:.1f}s{done}.")

@@ -1,5 +1,6 @@
 """Apply's Batch resources: the pool (create, replace, or keep it: its start task signed
-afresh, resized, its nodes whose start task failed rebooted) and the job (create,
+afresh, its autoscale formula enabled or disabled, resized, its nodes whose start task
+failed rebooted) and the job (create,
 replace) before the tasks, and after the run the job and the pool (terminate a kept
 job, delete both as the clean-up policies say). The plan decides what; this module does
 it, tells the user and keeps the run record of what Batch made it wait for.
@@ -13,6 +14,7 @@ from typing import Literal
 
 import click
 
+from runner import durations
 from runner.actions import JobAction, PoolAction
 from runner.batch import Batch
 from runner.errors import BwfError
@@ -75,8 +77,13 @@ class Compute:
             self.ui.say(f"Deleting pool [{p.id}] to replace it ({a.reason})...")
             if self.batch.delete_pool(p.id):
                 self.record.pool_deleted(p.id)
+        if p.autoscale:
+            size = f"{p.vm_size} nodes autoscaled every {durations.human(p.autoscale.interval)}"
+        else:
+            spot = f" + {p.spot_nodes} spot" if p.spot_nodes else ""
+            size = f"{p.dedicated_nodes}{spot} x {p.vm_size}"
         self.ui.say(
-            f"Creating pool [{p.id}]: {p.dedicated_nodes} x {p.vm_size}, "
+            f"Creating pool [{p.id}]: {size}, "
             f"{p.image_alias or p.offer}, node agent {p.node_agent_sku}..."
         )
         self.batch.create_pool(p, self.pool_resolver)
@@ -87,6 +94,12 @@ class Compute:
         p = self.desired.pool
         if p.start_task is not None:
             self.batch.refresh_start_task(p, self.pool_resolver)
+        if a.autoscale_change == "enable" and p.autoscale is not None:
+            self.ui.say(f"Enabling autoscale on pool [{p.id}] with the spec's formula...")
+            self.batch.enable_autoscale(p.id, p.autoscale)
+        elif a.autoscale_change == "disable":
+            self.ui.say(f"Disabling autoscale on pool [{p.id}]...")
+            self.batch.disable_autoscale(p.id)
         if a.from_nodes is not None:
             self.ui.say(
                 f"Resizing pool [{p.id}] to {p.dedicated_nodes} dedicated + {p.spot_nodes} spot nodes..."

@@ -10,6 +10,8 @@ as Batch drops the fraction of a target.
 
 from __future__ import annotations
 
+# Batch's autoScaleEvaluationInterval when a pool is given none (15 minutes).
+DEFAULT_INTERVAL = 15 * 60
 # The window the average covers, and how much of it must hold samples for the average to count.
 WINDOW = "TimeInterval_Minute * 3"
 SAMPLE_PERCENT = 70

@@ -102,7 +102,7 @@ def _apply(
             dict(saved.get("vars") or {}),
             saved.get("target", target_name),
         )
-    desired = pipeline.desired_state(spec, overrides, allowed)
+    desired = pipeline.desired_state(spec, overrides, allowed, target_name)
     if saved is not None and desired_digest(desired) != saved.get("desired_digest"):
         raise BwfError(
             f"the saved plan is stale: {spec} or its input files changed since it was made; plan again"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner import durations, images, names, vm_sizes, yamlpos
+from runner import durations, images, load_compute, names, vm_sizes, yamlpos
 from runner.errors import Loc, Problem, SpecError, UsageError
 from runner.load_steps import StepLoader
 from runner.load_tasks import TaskLoader, env_values
@@ -37,8 +37,11 @@ DEFAULT_TIMEOUT = 3600
 # --- the loader ----------------------------------------------------------------------
 
 
-def load_spec(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Spec:
-    """Load, validate and check one spec file; raise SpecError with every problem found."""
+def load_spec(
+    path: Path | str, overrides: Mapping[str, Any] | None = None, target: str | None = None
+) -> Spec:
+    """Load, validate and check one spec file; raise SpecError with every problem found.
+    `target` (local, azure; None: any) adds the checks of that target."""
     path = Path(path)
     file = str(path)
     try:
@@ -59,7 +62,7 @@ def load_spec(path: Path | str, overrides: Mapping[str, Any] | None = None) -> S
         problems.extend(schema_problems(err, source))
     if problems:
         raise SpecError(problems)
-    builder = _Builder(path, data, source, dict(overrides or {}))
+    builder = _Builder(path, data, source, dict(overrides or {}), target)
     spec = builder.build()
     if builder.problems:
         raise SpecError(builder.problems)
@@ -70,9 +73,15 @@ class _Builder:
     """Semantic checks and construction of the frozen dataclasses from schema-valid data."""
 
     def __init__(
-        self, path: Path, data: dict[str, Any], source: SourceMap, overrides: dict[str, Any]
+        self,
+        path: Path,
+        data: dict[str, Any],
+        source: SourceMap,
+        overrides: dict[str, Any],
+        target: str | None = None,
     ) -> None:
         self.path = path
+        self.target = target
         self.data = data
         self.source = source
         self.overrides = overrides
@@ -89,6 +98,7 @@ class _Builder:
         vars_ = self._vars()
         containers = self._containers(name)
         pool = self._pool(d["pool"])
+        self.tasks.pool = pool
         job = self._job(d["job"])
         downloads = tuple(
             DownloadSpec(
@@ -224,6 +234,8 @@ class _Builder:
             task_slots_per_node=self._task_slots(p),
             start_task=start,
             price_per_hour=p.get("price_per_hour"),
+            container=load_compute.pool_container(self, p),
+            autoscale=load_compute.autoscale(self, p, self.target),
         )
 
     def _task_slots(self, p: dict[str, Any]) -> int:

@@ -9,10 +9,18 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from runner import bounds
+from runner import bounds, load_compute
 from runner.errors import Loc
 from runner.schema import dotted
-from runner.spec import ForEachSpec, OutputSpec, ResourceFileSpec, SourceMap, TaskSpec, YamlPath
+from runner.spec import (
+    ForEachSpec,
+    OutputSpec,
+    PoolSpec,
+    ResourceFileSpec,
+    SourceMap,
+    TaskSpec,
+    YamlPath,
+)
 
 FAN_OUT_KINDS = ("container", "values", "range", "matrix", "step")
 
@@ -39,6 +47,7 @@ class TaskLoader:
     def __init__(self, checks: Checks) -> None:
         self.checks = checks
         self.source = checks.source
+        self.pool: PoolSpec | None = None  # set once loaded: tasks are checked against it
 
     def task(self, t: dict[str, Any], path: YamlPath, task_id: str) -> TaskSpec:
         return TaskSpec(
@@ -52,6 +61,8 @@ class TaskLoader:
             retries=t.get("retries", 0),
             max_wall_clock=self.checks.duration(t.get("max_wall_clock"), (*path, "max_wall_clock")),
             elevated=t.get("elevated", False),
+            container=load_compute.task_container(self.checks, t, path, self.pool),
+            required_slots=load_compute.required_slots(self.checks, t, path, self.pool),
         )
 
     def resource_files(self, items: list[Any], path: YamlPath) -> tuple[ResourceFileSpec, ...]:

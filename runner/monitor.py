@@ -26,6 +26,7 @@ from runner.failures import STDERR_TAIL
 from runner.progress import Ui
 from runner.runrecord import RunRecord, TaskRecord
 from runner.state import Desired, ObservedNode, ObservedPool, ObservedTask, TaskCounts
+from runner.words import plural
 
 POLL_SECONDS = 1.0
 NODE_POLL_SECONDS = 0.5
@@ -185,6 +186,8 @@ class Monitor:
         self.hint = hint  # how to resume, for when the service is lost
         self.outcome = Outcome()
         self.deadline = 0.0
+        self.requeues: dict[str, int] = {}  # task -> requeues told so far
+        self.pool_nodes = 0  # the nodes of the pool at the last listing
 
     def run(self) -> Outcome:
         timeout = self.desired.job.timeout
@@ -251,8 +254,20 @@ class Monitor:
             for i, t in tasks.items()
         )
         self.count_steps(tasks)
+        self.tell_requeues(tasks)
         self.sample_pool()
         return time.monotonic() - began
+
+    def tell_requeues(self, tasks: Mapping[str, ObservedTask]) -> None:
+        """Say so when a task went back to the queue (its spot node was preempted, or
+        its node removed or rebooted): Batch runs it again, and counts no retry."""
+        for i, t in tasks.items():
+            if t.requeue_count > self.requeues.get(i, 0):
+                self.requeues[i] = t.requeue_count
+                self.ui.say(
+                    f"Task [{i}] was requeued: its node was preempted or taken away "
+                    f"(requeue {t.requeue_count}); Batch runs it again."
+                )
 
     def count_steps(self, tasks: Mapping[str, ObservedTask]) -> None:
         """The progress of each step, for a job of several."""
@@ -277,6 +292,9 @@ class Monitor:
         for n in nodes:
             states[n.state] = states.get(n.state, 0) + 1
         self.record.nodes(pool, nodes)
+        if self.desired.pool.autoscale is not None and len(nodes) != self.pool_nodes:
+            self.ui.say(f"Pool [{pool}] autoscaled to {plural(len(nodes), 'node')}.")
+        self.pool_nodes = len(nodes)
         dedicated = sum(1 for n in nodes if n.dedicated)
         self.record.pool_size(pool, dedicated, len(nodes) - dedicated, states)
 

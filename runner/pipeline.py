@@ -14,11 +14,14 @@ from runner.state import Desired
 
 
 def desired_state(
-    path: Path | str, overrides: Mapping[str, Any] | None = None, allowed: Allowed | None = None
+    path: Path | str,
+    overrides: Mapping[str, Any] | None = None,
+    allowed: Allowed | None = None,
+    target: str | None = None,
 ) -> Desired:
     """Load and render one spec; SpecError lists every problem. `allowed`: the directories
-    given with --allow-path."""
-    return render(load_spec(path, overrides), allowed)
+    given with --allow-path; `target`: where it is to run (its own checks), None: anywhere."""
+    return render(load_spec(path, overrides, target), allowed)
 
 
 def validate(

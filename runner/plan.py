@@ -112,8 +112,9 @@ def digest(observed: Observed) -> str:
         else [
             pool.state,
             pool.fingerprint,
-            pool.dedicated_target,
-            pool.spot_target,
+            # an autoscale pool's targets move with its formula: its formula counts
+            repr(pool.autoscale) if pool.autoscale else pool.dedicated_target,
+            None if pool.autoscale else pool.spot_target,
             pool.short,
             pool.node_states.get("starttaskfailed", 0),
         ],

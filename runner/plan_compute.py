@@ -3,6 +3,8 @@ replace), and the clean-up policies. Pure, no I/O."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from runner import shell
 from runner.actions import (
     Action,
@@ -12,6 +14,8 @@ from runner.actions import (
     JobAction,
     NodeCounts,
     PoolAction,
+    PoolAutoscale,
+    RegistryLogin,
 )
 from runner.state import Desired, Observed, ObservedPool
 from runner.words import plural
@@ -22,6 +26,7 @@ def pool_action(desired: Desired, observed: Observed) -> PoolAction:
     change, reason = _pool_change(desired, observed)
     live = observed.pool
     keeps = live is not None and change in ("update", "noop")
+    c = p.containers
     return PoolAction(
         id=p.id,
         change=change,
@@ -36,7 +41,29 @@ def pool_action(desired: Desired, observed: Observed) -> PoolAction:
         start_task=shell.unwrap(p.start_task.command_line) if p.start_task else None,
         from_nodes=_resized_from(desired, live) if keeps else None,
         reboot=_start_task_failed(live) if keeps else 0,
+        autoscale=PoolAutoscale(p.autoscale.formula, p.autoscale.interval) if p.autoscale else None,
+        autoscale_change=_autoscale_change(desired, live) if keeps else None,
+        container_images=c.images if c is not None else None,
+        container_registries=tuple(
+            RegistryLogin(g.server, g.username, g.password_env) for g in c.registries
+        )
+        if c is not None
+        else (),
     )
+
+
+def _autoscale_change(
+    desired: Desired, live: ObservedPool | None
+) -> Literal["enable", "disable"] | None:
+    """What a kept pool's autoscale needs: a formula or interval the pool does not have
+    yet (enable), or no autoscale any more (disable, then resize)."""
+    want = desired.pool.autoscale
+    have = live.autoscale if live is not None else None
+    if want is not None and want != have:
+        return "enable"
+    if want is None and have is not None:
+        return "disable"
+    return None
 
 
 def _pool_change(desired: Desired, observed: Observed) -> tuple[Change, str]:
@@ -49,7 +76,14 @@ def _pool_change(desired: Desired, observed: Observed) -> tuple[Change, str]:
     if live.fingerprint != p.fingerprint:
         return "replace", "image, size or start task changed"
     reasons = []
-    if (live.dedicated_target, live.spot_target) != (p.dedicated_nodes, p.spot_nodes):
+    autoscale = _autoscale_change(desired, live)
+    if autoscale == "enable":
+        reasons.append("autoscale changed" if live.autoscale else "autoscale enabled")
+    elif autoscale == "disable":
+        reasons.append("autoscale removed")
+    if p.autoscale is not None:
+        pass  # its formula sets the node counts
+    elif (live.dedicated_target, live.spot_target) != (p.dedicated_nodes, p.spot_nodes):
         reasons.append("node count changed")
     elif live.short:  # a quota or spot capacity left it short: ask again
         reasons.append("fewer nodes than asked")
@@ -63,7 +97,7 @@ def _resized_from(desired: Desired, live: ObservedPool | None) -> NodeCounts | N
     """The node counts a resize starts from: the targets when they differ from the
     spec's, the nodes it has when it settled short of them; None: no resize."""
     p = desired.pool
-    if live is None:
+    if live is None or p.autoscale is not None:
         return None
     if (live.dedicated_target, live.spot_target) != (p.dedicated_nodes, p.spot_nodes):
         return NodeCounts(live.dedicated_target, live.spot_target)

@@ -43,11 +43,11 @@ class Estimate:
 
 
 def estimate(plan: Plan, record: RunRecord) -> Estimate | None:
-    """The estimate for `plan` from the runs in `record`; None without a usable run or
-    without tasks to run."""
+    """The estimate for `plan` from the runs in `record`; None without a usable run,
+    without tasks to run, or for an autoscale pool."""
     ids = submitted(plan)
-    if not ids:
-        return None
+    if not ids or plan.desired.pool.autoscale is not None:
+        return None  # an autoscale pool's size is its formula's to decide, run by run
     run = _earlier_run(plan, record)
     if run is None:
         return None

@@ -21,6 +21,7 @@ def desired_digest(desired: Desired) -> str:
         desired.name,
         desired.pool.fingerprint,
         [desired.pool.dedicated_nodes, desired.pool.spot_nodes],
+        *([repr(desired.pool.autoscale)] if desired.pool.autoscale else []),
         [(c.name, [(u.blob, u.md5) for u in c.uploads]) for c in desired.containers],
         [(t.id, t.fingerprint) for t in all_tasks(desired)],
         repr(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from runner import shell
 from runner.actions import Action, Change, CommandSample, TasksAction
+from runner.compute import TaskContainer
 from runner.plan_tasks import TaskPlan
 from runner.state import Desired, DesiredStep, DesiredTask, FanOut
 
@@ -31,6 +32,8 @@ class StepPlan:
     to_run: int
     depends: int  # dependencies of the tasks that run, in all
     waits_on: int  # of those, the ones the job holds (the others are done earlier)
+    container: TaskContainer | None = None  # the container its tasks run in
+    required_slots: int = 1  # slots each of its tasks takes on its node
 
 
 def task_actions(desired: Desired, tp: TaskPlan) -> list[Action]:
@@ -98,4 +101,6 @@ def _step_plan(step: DesiredStep, tp: TaskPlan, in_job: set[str]) -> StepPlan:
         to_run=len(running),
         depends=sum(len(t.depends_on) for t in running),
         waits_on=sum(1 for t in running for d in t.depends_on if d in in_job),
+        container=step.tasks[0].container if step.tasks else None,
+        required_slots=step.tasks[0].required_slots if step.tasks else 1,
     )

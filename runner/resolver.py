@@ -1,13 +1,17 @@
 """Secrets resolved at the last moment: secret tokens and logical containers become
 URLs with least-privilege SAS (read for resource files, write for outputs), signed by
 `runner.storage` just before the requests that carry them and cached per container and
-kind. Only apply holds resolvers; nothing they return is ever printed."""
+kind; container registry passwords are read from the environment variables the spec
+names. Only apply holds resolvers; nothing they return is ever printed."""
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 
 from runner import secrets
+from runner.compute import ContainerRegistry
+from runner.errors import BwfError
 from runner.state import Desired, ResourceFile
 from runner.storage import Storage
 
@@ -56,3 +60,26 @@ class Resolver:
 
     def output_url(self, container: str) -> str:
         return self.sas(container, "write")
+
+    def password(self, variable: str) -> str:
+        """A registry password from the environment; it is scrubbed from every message
+        from then on."""
+        value = os.environ.get(variable)
+        if not value:
+            raise BwfError(
+                f"the container registry password is read from ${variable}, which is not set "
+                "in the environment: set it and apply again"
+            )
+        secrets.register(value)
+        return value
+
+
+def registries(desired: Desired) -> list[ContainerRegistry]:
+    """Every registry the pool and the tasks use: their passwords must be at hand before
+    apply changes anything."""
+    found = list(desired.pool.containers.registries) if desired.pool.containers else []
+    for step in desired.job.steps:
+        for t in step.tasks[:1]:  # a step's tasks share one template's container
+            if t.container is not None and t.container.registry is not None:
+                found.append(t.container.registry)
+    return found

@@ -5,6 +5,9 @@ shell-like quoting). bwf wraps every command in `/bin/bash -c '<script>'`, as th
 tutorial's `wrap_commands_in_shell` does, so `$AZ_BATCH_*` variables expand and
 `set -e` stops at the first failing command. Values interpolated by a template are
 shell-quoted first (`quote`), so a file named `$(id).txt` stays a file name.
+
+A task that runs in a container gets `/bin/sh -c` instead: many images (busybox,
+Alpine, distroless shells) have no bash; `pipefail` is set where that shell knows it.
 """
 
 from __future__ import annotations
@@ -25,15 +28,21 @@ def quote(value: object) -> str:
     return quoted
 
 
-def wrap(commands: Sequence[str]) -> str:
-    """Commands -> one Batch command line: `/bin/bash -c '<set -e script>'`.
+BASH = "/bin/bash"
+SH = "/bin/sh"  # container tasks: the image may have no bash
+_PIPEFAIL = {BASH: "set -o pipefail", SH: "(set -o pipefail) 2>/dev/null && set -o pipefail"}
+
+
+def wrap(commands: Sequence[str], shell: str = BASH) -> str:
+    """Commands -> one Batch command line: `/bin/bash -c '<set -e script>'` (or
+    `/bin/sh -c`, for a task in a container).
 
     Commands are joined by newlines (not `;`), so a command ending in `&` or `;`, or
     spanning several lines, keeps its meaning. `wait` collects background jobs.
     """
     body = "\n".join(c.strip() for c in commands if c.strip())
-    script = f"set -e\nset -o pipefail\n{body}\nwait"
-    return "/bin/bash -c " + shlex.quote(script)
+    script = f"set -e\n{_PIPEFAIL[shell]}\n{body}\nwait"
+    return f"{shell} -c " + shlex.quote(script)
 
 
 def unwrap(command_line: str) -> str:
@@ -42,9 +51,9 @@ def unwrap(command_line: str) -> str:
         argv = shlex.split(command_line)
     except ValueError:
         return redact(command_line)
-    if len(argv) == 3 and argv[:2] == ["/bin/bash", "-c"]:
+    if len(argv) == 3 and argv[0] in _PIPEFAIL and argv[1] == "-c":
         lines = argv[2].split("\n")
-        if lines[:2] == ["set -e", "set -o pipefail"] and lines[-1] == "wait":
+        if lines[:2] == ["set -e", _PIPEFAIL[argv[0]]] and lines[-1] == "wait":
             lines = lines[2:-1]
         return redact("; ".join(lines))
     return redact(command_line)

@@ -26,6 +26,7 @@ from runner.actions import (
 from runner.plan import Plan
 from runner.plan_json import summary
 from runner.plan_steps import RUNS
+from runner.secrets import REDACTED
 from runner.show_steps import INDENT, step_lines
 from runner.terminal import escape
 from runner.words import plural
@@ -91,12 +92,15 @@ def _container(
 
 def _pool(a: PoolAction) -> list[str]:
     nodes = f"{a.dedicated_nodes} dedicated" + (f" + {a.spot_nodes} spot" if a.spot_nodes else "")
+    size = f"{nodes} x {a.vm_size}"
+    if a.autoscale is not None:
+        size = f"{a.vm_size} nodes, autoscaled"
     image = a.image
     ref = a.image_reference
     if "/" not in image:
         image += f" ({ref.publisher}/{ref.offer}/{ref.sku})"
     lines = [
-        f"  {a.marker:>3} pool       {a.id}  {nodes} x {a.vm_size}, {plural(a.task_slots_per_node, 'slot')} per node{_why(a)}",
+        f"  {a.marker:>3} pool       {a.id}  {size}, {plural(a.task_slots_per_node, 'slot')} per node{_why(a)}",
         f"                 image {image}, node agent {a.node_agent_sku}",
     ]
     if a.from_nodes is not None:
@@ -104,10 +108,32 @@ def _pool(a: PoolAction) -> list[str]:
         lines.append(
             f"                 nodes {f.dedicated}+{f.spot} -> {a.dedicated_nodes}+{a.spot_nodes}"
         )
+    lines += _pool_compute(a)
     if a.reboot:
         lines.append(f"{INDENT}reboot {plural(a.reboot, 'node')} whose start task failed")
     if a.start_task:
         lines.append(f"{INDENT}start task: {escape(a.start_task)}")
+    return lines
+
+
+def _pool_compute(a: PoolAction) -> list[str]:
+    """The pool's autoscale formula (in full: it decides what the pool costs) and its
+    container images and registries (the password never: only where apply reads it)."""
+    lines = []
+    if a.autoscale is not None:
+        every = durations.human(a.autoscale.interval)
+        lines.append(f"{INDENT}autoscale every {every}, formula:")
+        lines += [f"{INDENT}  {escape(line)}" for line in a.autoscale.formula.strip().splitlines()]
+    elif a.autoscale_change == "disable":
+        lines.append(f"{INDENT}autoscale off, back to fixed node counts")
+    if a.container_images is not None:
+        images = ", ".join(escape(i) for i in a.container_images) or "none prefetched"
+        lines.append(f"{INDENT}container images: {images}")
+    for g in a.container_registries:
+        lines.append(
+            f"{INDENT}registry {escape(g.server)} user {escape(g.username)}, "
+            f"password {REDACTED} (from ${g.password_env})"
+        )
     return lines
 
 

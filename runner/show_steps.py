@@ -46,9 +46,25 @@ def _waits(s: StepPlan) -> str:
     return ", ".join(parts)
 
 
+def _compute(s: StepPlan) -> str:
+    """Where each task runs: its container image and options, the slots it takes."""
+    parts = []
+    c = s.container
+    if c is not None:
+        where = f"in container {escape(c.image)}"
+        if c.options:
+            where += f" (options: {escape(c.options)})"
+        if c.workdir == "image":
+            where += " in the image's working directory"
+        parts.append(where)
+    if s.required_slots != 1:
+        parts.append(f"{s.required_slots} slots each")
+    return ", ".join(parts)
+
+
 def header(s: StepPlan) -> str:
     text = f"      step {escape(s.name)}: {plural(s.tasks, 'task')}"
-    for part in (_shape(s), _waits(s)):
+    for part in (_shape(s), _waits(s), _compute(s)):
         if part:
             text += f", {part}"
     if s.chain or s.needs:

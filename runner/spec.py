@@ -146,6 +146,32 @@ class StartTaskSpec:
 
 
 @dataclass(frozen=True)
+class RegistrySpec:
+    """A private container registry; its password is read from `password_env` by apply."""
+
+    server: str  # host[:port], as image references name it
+    username: str
+    password_env: str  # the environment variable holding the password
+
+
+@dataclass(frozen=True)
+class PoolContainerSpec:
+    """`pool.container`: the pool runs container tasks (Batch containerConfiguration)."""
+
+    images: tuple[str, ...] = ()  # prefetched when a node joins
+    registries: tuple[RegistrySpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class AutoscaleSpec:
+    """`pool.autoscale`, the formula as Batch gets it (the short form written out)."""
+
+    formula: str
+    interval: int  # seconds between evaluations
+    short: bool = False  # written by bwf from {min, max, tasks_per_node}
+
+
+@dataclass(frozen=True)
 class PoolSpec:
     id: str
     vm_size: str
@@ -155,6 +181,8 @@ class PoolSpec:
     task_slots_per_node: int = 1
     start_task: StartTaskSpec | None = None
     price_per_hour: float | None = None  # a node-hour's price, for the report's cost estimate
+    container: PoolContainerSpec | None = None
+    autoscale: AutoscaleSpec | None = None  # None: fixed node counts
 
 
 # --- job -----------------------------------------------------------------------
@@ -174,6 +202,15 @@ class ForEachSpec:
 
 
 @dataclass(frozen=True)
+class TaskContainerSpec:
+    """A task's `container` (Batch containerSettings)."""
+
+    image: str
+    options: str = ""  # containerRunOptions
+    workdir: Literal["task", "image"] = "task"
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A task template: `id`, `command`, env values, file paths are Jinja2 templates."""
 
@@ -185,6 +222,8 @@ class TaskSpec:
     retries: int = 0
     max_wall_clock: int | None = None  # seconds
     elevated: bool = False
+    container: TaskContainerSpec | None = None
+    required_slots: int = 1
 
 
 OnFailure = Literal["block", "run_anyway"]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from runner.compute import Autoscale, PoolContainers, TaskContainer
+
 # --- desired state ---------------------------------------------------------------
 
 
@@ -65,7 +67,8 @@ class OutputFile:
 
 @dataclass(frozen=True)
 class DesiredTask:
-    """One Batch task, fully rendered. `command_line` is already wrapped in /bin/bash -c."""
+    """One Batch task, fully rendered. `command_line` is already wrapped in /bin/bash -c
+    (/bin/sh -c for a task in a container)."""
 
     id: str
     command_line: str  # may contain secret tokens
@@ -85,6 +88,8 @@ class DesiredTask:
     fingerprint: str = ""
     item_index: int | None = None  # position in its step's fan-out; None for a one-task step
     display: str = ""  # short human label (e.g. the input file name)
+    container: TaskContainer | None = None
+    required_slots: int = 1  # Batch requiredSlots
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ class DesiredPool:
     start_task: DesiredStartTask | None
     fingerprint: str  # over what cannot change without replacing the pool
     price_per_hour: float | None = None  # for the report's cost estimate; not in the fingerprint
+    containers: PoolContainers | None = None  # in the fingerprint: a change replaces the pool
+    autoscale: Autoscale | None = None  # None: fixed node counts; updated in place
 
 
 FanOut = Literal["container", "values", "range", "matrix", "step", "single"]
@@ -255,11 +262,14 @@ class ObservedPool:
     current_spot: int | None = None
     # why the last resize got fewer nodes than asked ("AccountCoreQuotaReached: ...")
     resize_errors: tuple[str, ...] = ()
+    autoscale: Autoscale | None = None  # its formula and interval when it autoscales
 
     @property
     def short(self) -> bool:
         """Steady with fewer nodes than its targets (a quota, no spot capacity)."""
         if self.allocation_state != "steady" or self.current_dedicated is None:
+            return False
+        if self.autoscale is not None:  # its formula sets the targets, and moves them
             return False
         current = (self.current_dedicated, self.current_spot or 0)
         return current[0] < self.dedicated_target or current[1] < self.spot_target

@@ -24,6 +24,7 @@ from runner.batch.models import Resolver
 from runner.batch.pools import Pools
 from runner.batch.tasks import Tasks
 from runner.batch.waiting import Say, Waited
+from runner.compute import Autoscale
 from runner.state import (
     DesiredJob,
     DesiredPool,
@@ -66,6 +67,14 @@ class Batch:
     def resize_pool(self, pool_id: str, dedicated: int, spot: int) -> None:
         """Resize the pool and wait until it is steady (see `Pools.resize`)."""
         self.pools.resize(pool_id, dedicated, spot)
+
+    def enable_autoscale(self, pool_id: str, autoscale: Autoscale) -> None:
+        """Give the pool an autoscale formula and interval (see `Pools.enable_autoscale`)."""
+        self.pools.enable_autoscale(pool_id, autoscale)
+
+    def disable_autoscale(self, pool_id: str) -> None:
+        """Stop autoscaling the pool; it keeps its nodes until resized."""
+        self.pools.disable_autoscale(pool_id)
 
     def refresh_start_task(self, pool: DesiredPool, r: Resolver) -> None:
         """Sign the pool's start task afresh (see `Pools.refresh_start_task`)."""

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from azure.batch import models as m
 
+from runner.compute import ContainerRegistry, PoolContainers, TaskContainer
 from runner.state import DesiredJob, DesiredPool, DesiredTask, OutputFile, ResourceFile
 
 FINGERPRINT_ENV = "BWF_FINGERPRINT"
@@ -26,6 +27,7 @@ class Resolver(Protocol):
     def text(self, value: str) -> str: ...
     def resource(self, rf: ResourceFile) -> dict[str, str | None]: ...
     def output_url(self, container: str) -> str: ...
+    def password(self, variable: str) -> str: ...
 
 
 def _resource_files(files: Sequence[ResourceFile], r: Resolver) -> list[m.ResourceFile] | None:
@@ -73,6 +75,43 @@ def _outputs(outputs: Sequence[OutputFile], r: Resolver) -> list[m.OutputFile] |
     ] or None
 
 
+def _registry(g: ContainerRegistry, r: Resolver) -> m.ContainerRegistryReference:
+    return m.ContainerRegistryReference(
+        registry_server=g.server, username=g.username, password=r.password(g.password_env)
+    )
+
+
+_WORKDIRS = {
+    "task": m.ContainerWorkingDirectory.TASK_WORKING_DIRECTORY,
+    "image": m.ContainerWorkingDirectory.CONTAINER_IMAGE_DEFAULT,
+}
+
+
+def _container_settings(
+    c: TaskContainer | None, r: Resolver
+) -> m.BatchTaskContainerSettings | None:
+    if c is None:
+        return None
+    return m.BatchTaskContainerSettings(
+        image_name=c.image,
+        container_run_options=c.options or None,
+        working_directory=_WORKDIRS[c.workdir],
+        registry=_registry(c.registry, r) if c.registry is not None else None,
+    )
+
+
+def _container_configuration(
+    c: PoolContainers | None, r: Resolver
+) -> m.BatchContainerConfiguration | None:
+    if c is None:
+        return None
+    return m.BatchContainerConfiguration(
+        type=m.ContainerType.DOCKER_COMPATIBLE,
+        container_image_names=list(c.images) or None,
+        container_registries=[_registry(g, r) for g in c.registries] or None,
+    )
+
+
 def task_options(
     t: DesiredTask, r: Resolver, depends_on: Sequence[str] | None = None
 ) -> m.BatchTaskCreateOptions:
@@ -104,6 +143,8 @@ def task_options(
         user_identity=_identity(t.elevated),
         depends_on=depends,
         exit_conditions=exit_conditions,
+        container_settings=_container_settings(t.container, r),
+        required_slots=t.required_slots if t.required_slots != 1 else None,
     )
 
 
@@ -123,7 +164,10 @@ def start_task(p: DesiredPool, r: Resolver) -> m.BatchStartTask | None:
 
 
 def pool_options(p: DesiredPool, r: Resolver) -> m.BatchPoolCreateOptions:
-    """The pool as Batch creates it, with the node agent SKU the spec names."""
+    """The pool as Batch creates it, with the node agent SKU the spec names; an autoscale
+    pool gets its formula and interval instead of node counts (Batch takes one or the
+    other)."""
+    a = p.autoscale
     return m.BatchPoolCreateOptions(
         id=p.id,
         vm_size=p.vm_size,
@@ -132,9 +176,13 @@ def pool_options(p: DesiredPool, r: Resolver) -> m.BatchPoolCreateOptions:
                 publisher=p.publisher, offer=p.offer, sku=p.sku, version=p.version
             ),
             node_agent_sku_id=p.node_agent_sku,
+            container_configuration=_container_configuration(p.containers, r),
         ),
-        target_dedicated_nodes=p.dedicated_nodes,
-        target_low_priority_nodes=p.spot_nodes,
+        target_dedicated_nodes=None if a else p.dedicated_nodes,
+        target_low_priority_nodes=None if a else p.spot_nodes,
+        enable_auto_scale=True if a else None,
+        auto_scale_formula=a.formula if a else None,
+        auto_scale_evaluation_interval=dt.timedelta(seconds=a.interval) if a else None,
         task_slots_per_node=p.task_slots_per_node,
         start_task=start_task(p, r),
         metadata=[m.BatchMetadataItem(name=FINGERPRINT_METADATA, value=p.fingerprint)],

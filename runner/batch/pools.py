@@ -1,4 +1,5 @@
-"""Pools and their nodes: read, create, resize, refresh the start task, reboot, delete.
+"""Pools and their nodes: read, create, resize, autoscale, refresh the start task,
+reboot, delete.
 
 Azure refuses to resize a pool that is still resizing (409 `PoolBeingResized`) and to
 create one whose ID is being deleted (409 `PoolBeingDeleted`); a create that azure-core
@@ -8,15 +9,20 @@ resize first, wait until the old pool is gone, accept the pool that matches.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from azure.batch import models as m
 from azure.batch.models._models import BatchNodeRebootOptions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import secrets
+from runner.autoscale_formula import DEFAULT_INTERVAL
 from runner.batch.connection import Connection
 from runner.batch.errors import error_code, translate
 from runner.batch.models import FINGERPRINT_METADATA, Resolver, pool_options, start_task
 from runner.batch.observed import observed_node, value
+from runner.compute import Autoscale
 from runner.errors import BwfError
 from runner.state import DesiredPool, ObservedNode, ObservedPool
 
@@ -67,6 +73,7 @@ class Pools:
             current_dedicated=p.current_dedicated_nodes or 0,
             current_spot=p.current_low_priority_nodes or 0,
             resize_errors=errors,
+            autoscale=_autoscale(p),
         )
 
     def create(self, pool: DesiredPool, r: Resolver) -> None:
@@ -96,7 +103,12 @@ class Pools:
             live is not None
             and live.state == "active"
             and live.fingerprint == pool.fingerprint
-            and (live.dedicated_target, live.spot_target) == (pool.dedicated_nodes, pool.spot_nodes)
+            and live.autoscale == pool.autoscale
+            and (
+                pool.autoscale is not None
+                or (live.dedicated_target, live.spot_target)
+                == (pool.dedicated_nodes, pool.spot_nodes)
+            )
         ):
             return
         raise translate(
@@ -132,6 +144,26 @@ class Pools:
                 RESIZE_BOUND,
             )
             return
+
+    def enable_autoscale(self, pool_id: str, autoscale: Autoscale) -> None:
+        """Give the pool this formula and interval (it autoscales from now on; Batch
+        evaluates the formula at once). Refused while the pool resizes: stopped first."""
+        options = m.BatchPoolEnableAutoScaleOptions(
+            auto_scale_formula=autoscale.formula,
+            auto_scale_evaluation_interval=dt.timedelta(seconds=autoscale.interval),
+        )
+        self._steady(pool_id)
+        self.conn.call(
+            f"enabling autoscale on pool {pool_id}",
+            lambda: self.client.enable_pool_auto_scale(pool_id, options),
+        )
+
+    def disable_autoscale(self, pool_id: str) -> None:
+        """Stop autoscaling: the pool keeps the nodes it has until it is resized."""
+        self.conn.call(
+            f"disabling autoscale on pool {pool_id}",
+            lambda: self.client.disable_pool_auto_scale(pool_id),
+        )
 
     def _allocation(self, pool_id: str) -> str:
         p = self.conn.call(f"reading pool {pool_id}", lambda: self.client.get_pool(pool_id))
@@ -261,3 +293,11 @@ class Pools:
             f"reading {path} on {node_id}",
             lambda: b"".join(self.client.download_node_file(pool_id, node_id, path, stream=False)),
         )
+
+
+def _autoscale(p: Any) -> Autoscale | None:
+    if not p.enable_auto_scale:
+        return None
+    interval = p.auto_scale_evaluation_interval
+    seconds = int(interval.total_seconds()) if interval is not None else DEFAULT_INTERVAL
+    return Autoscale(formula=p.auto_scale_formula or "", interval=seconds)

@@ -40,7 +40,7 @@ def make_plan(
     offline: bool,
     allowed: Allowed | None = None,
 ) -> Plan:
-    desired = pipeline.desired_state(spec, parse_vars(var_args), allowed)
+    desired = pipeline.desired_state(spec, parse_vars(var_args), allowed, target)
     if offline:
         observed = Observed.empty()
     else:

@@ -38,6 +38,9 @@ def own(t: DesiredTask) -> str:
             t.depends_on,
             t.depends_on_ranges,
             t.on_dependency_failure,
+            # only when set, so that the tasks of earlier specs keep their fingerprints
+            *([t.container] if t.container is not None else []),
+            *([t.required_slots] if t.required_slots != 1 else []),
         ]
     )
 

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from runner import paths, shell
+from runner.compute import TaskContainer
+from runner.load_compute import image_server
 from runner.render.files import ResourceFiles
 from runner.render.fingerprints import Uploads, fingerprinted
+from runner.render.pool import pool_containers
 from runner.render.renderer import Renderer
 from runner.schema import dotted
 from runner.spec import LOGS_KEY, TaskSpec, YamlPath
@@ -64,6 +67,19 @@ class TaskTemplate:
         self.files = ResourceFiles(
             r, spec.resource_files, (*path, "resource_files"), uploads, item_container
         )
+        self.container = self._container()
+
+    def _container(self) -> TaskContainer | None:
+        """The task's container settings, shared by every task of the template; the
+        registry is the declared one its image's server names, if any."""
+        c = self.spec.container
+        if c is None:
+            return None
+        server = (image_server(c.image) or "").lower()
+        pool = pool_containers(self.r.spec.pool.container)
+        registries = pool.registries if pool is not None else ()
+        registry = next((g for g in registries if g.server == server), None)
+        return TaskContainer(c.image, c.options, c.workdir, registry)
 
     def all_templates(self) -> list[Template]:
         return [
@@ -104,7 +120,7 @@ class TaskTemplate:
             return None
         t = DesiredTask(
             id=task_id,
-            command_line=shell.wrap([command]),
+            command_line=shell.wrap([command], shell.SH if self.container else shell.BASH),
             resource_files=resource_files,
             outputs=outputs,
             env=env,
@@ -115,6 +131,8 @@ class TaskTemplate:
             on_dependency_failure=deps.on_dependency_failure,
             item_index=item_index,
             display=what,
+            container=self.container,
+            required_slots=self.spec.required_slots,
         )
         return fingerprinted(t, deps.upstream)
 
