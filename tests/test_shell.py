@@ -164,7 +164,13 @@ def test_unwrap_inverts_wrap(commands: list[str]) -> None:
         ("/bin/bash -c 'echo a\necho b'", "echo a; echo b"),  # no set -e prologue
         ("/bin/bash -c 'set -e\nset -o pipefail\necho a'", "set -e; set -o pipefail; echo a"),
         ("/bin/bash -c 'set -e\necho a\nwait'", "set -e; echo a; wait"),
-        ("/bin/sh -c 'echo a'", "/bin/sh -c 'echo a'"),
+        ("/bin/sh -c 'echo a'", "echo a"),  # a container task's shell
+        (
+            "/bin/sh -c 'set -e\n(set -o pipefail) 2>/dev/null && set -o pipefail\necho a\nwait'",
+            "echo a",
+        ),
+        ("/bin/sh -c 'set -e\nset -o pipefail\necho a\nwait'", "set -e; set -o pipefail; echo a; wait"),
+        ("/bin/zsh -c 'echo a'", "/bin/zsh -c 'echo a'"),
         ("/bin/bash -x 'echo a'", "/bin/bash -x 'echo a'"),
         ("/bin/bash -c 'echo a' extra", "/bin/bash -c 'echo a' extra"),
         ("/bin/bash -c", "/bin/bash -c"),
