@@ -101,15 +101,33 @@ def command(
 ) -> None:
     """Show what `bwf apply SPEC` would create, update, replace or skip."""
     try:
-        with gcpause.paused():  # tens of millions of long-lived objects at 100,000 tasks
-            plan = make_plan(spec, target, var_args, offline, Allowed.of(allow_paths))
-            _show(plan, as_json, out)
+        # The plan is made, shown and dropped while the cyclic collector is paused: it
+        # would otherwise scan every object of a big plan once more before exit.
+        with gcpause.paused():
+            changes = _plan_and_show(
+                spec, target, var_args, offline, Allowed.of(allow_paths), as_json, out
+            )
     except BwfError as e:
         if detailed_exitcode:
             e.exit_code = EXIT_FAILED
         raise
-    if detailed_exitcode and plan.has_changes:
+    if detailed_exitcode and changes:
         raise SystemExit(EXIT_CHANGES)
+
+
+def _plan_and_show(
+    spec: str,
+    target: str,
+    var_args: tuple[str, ...],
+    offline: bool,
+    allowed: Allowed,
+    as_json: bool,
+    out: str | None,
+) -> bool:
+    """Whether the plan has changes, once shown."""
+    plan = make_plan(spec, target, var_args, offline, allowed)
+    _show(plan, as_json, out)
+    return plan.has_changes
 
 
 def _estimate(plan: Plan) -> Estimate | None:
