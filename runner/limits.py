@@ -45,8 +45,15 @@ def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:
         total += 40 + SAS_URL_CHARS + len(f.container or "") + len(f.blob or "") + len(f.url or "")
         for extra in (f.file_path, f.file_mode, f.prefix):
             if extra is not None:
-                total += 16 + len(json.dumps(extra))
+                total += 16 + _json_chars(extra)
     return total
+
+
+def _json_chars(text: str) -> int:
+    """`len(json.dumps(text))`, without encoding the common plain text."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(json.dumps(text))
 
 
 def check(desired: Desired, spec: Spec) -> list[Problem]:

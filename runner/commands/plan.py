@@ -132,7 +132,7 @@ def _plan_and_show(
 
 def _estimate(plan: Plan) -> Estimate | None:
     """The expected wall time and node-hours from an earlier run, when one is recorded."""
-    from runner.observe import ledger_for
+    from runner.ledger import ledger_for
     from runner.runrecord import RunRecord
 
     try:
