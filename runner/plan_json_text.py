@@ -13,7 +13,8 @@ yielded a piece at a time, so that only one task's text is held at once.
 from __future__ import annotations
 
 import json.encoder
-from collections.abc import Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from runner.secrets import SECRET_TOKEN_PREFIX, redact
@@ -24,9 +25,12 @@ _INF = float("inf")
 # steps > step > tasks > task) or one upload at a time.
 _STREAM_DEPTH = 6
 _FLUSH_CHARS = 1 << 16
+# A list longer than this is written an item at a time.
+_WHOLE_ITEMS = 64
 
 _newlines: list[str] = []  # "\n" and the indentation of each depth
 _keys: dict[type, tuple[tuple[str, str], ...]] = {}  # dataclass -> (field, '"field": ')
+_records: dict[tuple[type, int], Callable[[Any], str] | None] = {}  # (type, depth) -> writer
 
 
 def _newline(depth: int) -> str:
@@ -86,17 +90,45 @@ def _block(opening: str, parts: list[str], depth: int, closing: str) -> str:
     return opening + inner + ("," + inner).join(parts) + _newline(depth) + closing
 
 
+def _record(cls: type, depth: int) -> Callable[[Any], str] | None:
+    """The writer of the instances of dataclass `cls` at `depth` (None for another type):
+    one format string holding the indentation and every key, filled with the fields'
+    texts (100,000 tasks are written by a few such writers)."""
+    if not hasattr(cls, "__dataclass_fields__"):
+        return None
+    fields = _fields(cls)
+    if not fields:
+        return lambda obj: "{}"
+    inner = _newline(depth + 1)
+    text = "{{" + inner + ("," + inner).join(_braces(key) + "{}" for _, key in fields)
+    fill = (text + _newline(depth) + "}}").format
+    get = operator.attrgetter(*(name for name, _ in fields))
+    below = depth + 1
+    if len(fields) == 1:
+        return lambda obj: fill(encode(get(obj), below))
+    return lambda obj: fill(*[encode(v, below) for v in get(obj)])
+
+
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def encode(obj: Any, depth: int = 0) -> str:
     """One value as `json.dumps(plan_json._plain(obj), indent=2)` writes it at `depth`."""
     t = type(obj)
     if t is str:  # the usual cases first
         return _escape(redact(obj) if SECRET_TOKEN_PREFIX in obj else obj)
+    if obj is None:
+        return "null"
     if t is tuple or t is list:
         return _block("[", [encode(x, depth + 1) for x in obj], depth, "]") if obj else "[]"
-    keys = _keys.get(t)
-    if keys:
-        parts = [key + encode(getattr(obj, name), depth + 1) for name, key in keys]
-        return _block("{", parts, depth, "}")
+    if t is int:
+        return int.__repr__(obj)
+    write = _records.get((t, depth))
+    if write is None and (t, depth) not in _records:
+        write = _records[t, depth] = _record(t, depth)
+    if write is not None:
+        return write(obj)
     text = _scalar(obj)
     if text is not None:
         return text
@@ -108,15 +140,26 @@ def encode(obj: Any, depth: int = 0) -> str:
     return _block("{", [k + encode(v, depth + 1) for k, v in items], depth, "}") if items else "{}"
 
 
+def _whole(obj: Any) -> bool:
+    """Whether a value is written in one piece: a scalar, or a short list or an object
+    holding scalars only (one upload, one task ID); a list or an object holding others
+    is written a value at a time, so that a step of 100,000 tasks is never held whole."""
+    if isinstance(obj, (tuple, list)):
+        return len(obj) <= _WHOLE_ITEMS and all(_is_scalar(x) for x in obj)
+    items = _items(obj)
+    return items is None or all(_is_scalar(v) for _, v in items)
+
+
+def _is_scalar(obj: Any) -> bool:
+    return obj is None or isinstance(obj, (str, int, float))
+
+
 def _pieces(obj: Any, depth: int) -> Iterator[str]:
-    if depth >= _STREAM_DEPTH or _scalar(obj) is not None:
+    if depth >= _STREAM_DEPTH or _whole(obj):
         yield encode(obj, depth)
         return
     inner = _newline(depth + 1)
     if isinstance(obj, (tuple, list)):
-        if not obj:
-            yield "[]"
-            return
         yield "["
         for i, x in enumerate(obj):
             yield ("," + inner) if i else inner
@@ -124,9 +167,7 @@ def _pieces(obj: Any, depth: int) -> Iterator[str]:
         yield _newline(depth) + "]"
         return
     items = _items(obj)
-    if not items:
-        yield encode(obj, depth)  # "{}", or the TypeError
-        return
+    assert items  # an empty one is whole
     yield "{"
     for i, (key, value) in enumerate(items):
         yield (("," + inner) if i else inner) + key
