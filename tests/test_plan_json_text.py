@@ -5,7 +5,9 @@ every shape of plan; and the CLI prints the same document with --json and --out.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +83,36 @@ def test_plain_values_of_every_kind() -> None:
         assert encode(v) == json.dumps(_plain(v), indent=2)
     with pytest.raises(TypeError):
         encode({"a": object()})
+
+
+@dataclass(frozen=True)
+class _Empty:
+    pass
+
+
+@dataclass(frozen=True)
+class _Pair:
+    name: str
+    inner: Any
+
+
+def test_pieces_of_every_shape_join_into_json_dumps() -> None:
+    """Whatever is written whole or a value at a time, at whatever depth."""
+    deep: Any = {"x": [_Pair("a\"b", None)]}
+    for _ in range(8):
+        deep = {"k": [deep, _Pair("p", deep), (), {}, _Empty()], 2: list(range(70))}
+    values = [
+        deep,
+        {"a": [{"n": i, "s": "é"} for i in range(100)], "b": [[1, [2]], (3,)]},
+        [_Pair("x", (_Pair("y", 1.5), _Empty(), {1: True})) for _ in range(3)],
+        {"only": _Empty(), "none": None, "empty": [], "obj": {}},
+        ["@@bwf-secret:input:read@@", *[str(i) for i in range(65)]],
+    ]
+    for v in values:
+        assert "".join(chunks(v)) == json.dumps(_plain(v), indent=2)
+        assert encode(v) == json.dumps(_plain(v), indent=2)
+    with pytest.raises(TypeError):
+        "".join(chunks({"a": [object()] * 100}))
 
 
 def test_a_long_plan_comes_in_pieces(tmp_path: Path) -> None:
