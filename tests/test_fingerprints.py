@@ -1,7 +1,8 @@
 """Task fingerprints (runner.render.fingerprints.own) never change from one version of
 bwf to the next: they are kept in Batch and in ledgers, and a changed one would make
-apply replace every task. `own` writes its text without the generic `repr`, so it is
-checked here against the digest of the `repr` it stands for, for tasks of every shape."""
+apply replace every task. Checked against the digest of the `repr` of the fields as it
+was first defined, for tasks of every shape (a faster way of writing that text must
+give it exactly), and against a fingerprint recorded by an earlier version."""
 
 from __future__ import annotations
 
@@ -78,5 +79,5 @@ def test_own_ignores_the_id_and_what_is_only_shown() -> None:
 
 
 def test_a_fingerprint_recorded_by_an_earlier_version_still_matches() -> None:
-    # computed by bwf before `own` stopped using the generic repr
+    # recorded by bwf 0.1.0
     assert own(TASKS[3]) == "de6634bb75db3e9e6535aa210b312fd1"

@@ -9,13 +9,11 @@ fingerprint of everything below it, and nothing above.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import hashlib
-import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runner.state import DesiredTask, OutputFile, ResourceFile
+from runner.state import DesiredTask
 
 
 def digest(obj: Any) -> str:
@@ -27,17 +25,12 @@ def digest(obj: Any) -> str:
 
 
 def own(t: DesiredTask) -> str:
-    """What one task is on its own: everything Batch is given but its ID.
-
-    The digest of the `repr` of the list of those fields, as it has always been
-    (fingerprints are kept in Batch and in ledgers, so they must not change), with the
-    text made without the generic dataclass `repr`: a tenth of a plan's time at
-    100,000 tasks."""
-    return hashlib.sha256(
-        _TASK_TEXT(
+    """What one task is on its own: everything Batch is given but its ID."""
+    return digest(
+        [
             t.command_line,
-            _tuple_text(t.resource_files),
-            _tuple_text(t.outputs),
+            t.resource_files,
+            t.outputs,
             t.env,
             t.retries,
             t.max_wall_clock,
@@ -45,39 +38,8 @@ def own(t: DesiredTask) -> str:
             t.depends_on,
             t.depends_on_ranges,
             t.on_dependency_failure,
-        ).encode()
-    ).hexdigest()[:32]
-
-
-# repr([command_line, resource_files, outputs, env, ...]) with the tuples of frozen
-# dataclasses written by `_tuple_text`
-_TASK_TEXT = "[{!r}, {}, {}, {!r}, {!r}, {!r}, {!r}, {!r}, {!r}, {!r}]".format
-
-
-def _repr_of(cls: type[Any]) -> Callable[[Any], str]:
-    """`repr` of the instances of a dataclass whose fields hold plain values, as the
-    dataclass writes it (its name, then `field=repr(value)` for each shown field)."""
-    shown = [f.name for f in dataclasses.fields(cls) if f.repr]
-    text = f"{cls.__qualname__}(" + ", ".join(f"{name}={{!r}}" for name in shown) + ")"
-    get = operator.attrgetter(*shown)
-    fmt = text.format
-    if len(shown) == 1:
-        return lambda obj: fmt(get(obj))
-    return lambda obj: fmt(*get(obj))
-
-
-_REPRS: dict[type[Any], Callable[[Any], str]] = {
-    ResourceFile: _repr_of(ResourceFile),
-    OutputFile: _repr_of(OutputFile),
-}
-
-
-def _tuple_text(items: tuple[Any, ...]) -> str:
-    """`repr(items)` for a task's resource files or outputs."""
-    if not items:
-        return "()"
-    parts = [_REPRS[type(x)](x) if type(x) in _REPRS else repr(x) for x in items]
-    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+        ]
+    )
 
 
 def following(own_fingerprint: str, upstream: Iterable[str]) -> str:
