@@ -1,17 +1,23 @@
 """The shortcuts a 100,000-task plan takes give exactly what the general code gives:
 an item's stem and suffix (PurePosixPath), a resource file's JSON size (json.dumps),
-whether a path climbs out of its directory (PurePosixPath parts)."""
+whether a path climbs out of its directory (PurePosixPath parts); and the MD5 cache
+that spares a re-plan reading its inputs again still sees every edit."""
 
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
+import os
+from pathlib import Path, PurePosixPath
 
 import pytest
 
+from runner.digests import file_md5
 from runner.limits import _json_chars
+from runner.load import load_spec
 from runner.paths import climbs_out
+from runner.render import render
 from runner.render.items import _stem_and_suffix
+from tests.helpers import MINIMAL, write_spec
 
 NAMES = [
     "a.txt",
@@ -80,3 +86,28 @@ def test_json_chars_is_the_length_of_the_json(text: str) -> None:
 )
 def test_climbs_out(path: str, out: bool) -> None:
     assert climbs_out(path) is out
+
+
+def _md5s(spec: Path) -> dict[str, str]:
+    desired = render(load_spec(spec))
+    return {u.blob: u.md5 for c in desired.containers for u in c.uploads}
+
+
+def test_the_digest_cache_follows_edits_and_survives_a_damaged_file(tmp_path: Path) -> None:
+    files = {f"data/f{i:03d}.txt": f"{i:03d}\n" for i in range(100)}  # enough to prefetch
+    spec = write_spec(tmp_path, MINIMAL, files)
+    first = _md5s(spec)
+    assert first["f007.txt"] == file_md5(str(tmp_path / "data" / "f007.txt"))
+    assert _md5s(spec) == first  # from the cache
+    edited = tmp_path / "data" / "f007.txt"
+    edited.write_text("new\n")  # same size: the modification time tells
+    os.utime(edited, ns=(1, 1))
+    again = _md5s(spec)
+    assert again["f007.txt"] == file_md5(str(edited)) != first["f007.txt"]
+    assert {k: v for k, v in again.items() if k != "f007.txt"} == {
+        k: v for k, v in first.items() if k != "f007.txt"
+    }
+    for cache in (Path(os.environ["BWF_HOME"]) / "cache").iterdir():
+        entries = json.loads(cache.read_text())
+        cache.write_text(json.dumps({k: v[:2] for k, v in entries.items()}))  # short entries
+    assert _md5s(spec) == again
