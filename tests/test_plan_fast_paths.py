@@ -1,12 +1,15 @@
 """The shortcuts a 100,000-task plan takes give exactly what the general code gives:
 an item's stem and suffix (PurePosixPath), a resource file's JSON size (json.dumps),
-whether a path climbs out of its directory (PurePosixPath parts); and the MD5 cache
-that spares a re-plan reading its inputs again still sees every edit."""
+whether a path climbs out of its directory (PurePosixPath parts); the MD5 cache that
+spares a re-plan reading its inputs again still sees every edit; an offline plan
+imports no service SDK."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -111,3 +114,22 @@ def test_the_digest_cache_follows_edits_and_survives_a_damaged_file(tmp_path: Pa
         entries = json.loads(cache.read_text())
         cache.write_text(json.dumps({k: v[:2] for k, v in entries.items()}))  # short entries
     assert _md5s(spec) == again
+
+
+def test_an_offline_plan_loads_no_service_sdk(tmp_path: Path) -> None:
+    """The azure SDKs take a tenth of a second and tens of MB to import: a plan that
+    reads no service does without them."""
+    spec = write_spec(tmp_path)
+    check = (
+        "import sys\n"
+        "from runner.cli import main\n"
+        "try:\n"
+        f"    main(['plan', '--offline', {str(spec)!r}])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('azure'))\n"
+        "assert not loaded, loaded\n"
+    )
+    r = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "t-a" in r.stdout  # the plan was shown
