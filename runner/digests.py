@@ -37,6 +37,18 @@ def _key(st: os.stat_result) -> list[int | str]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
+def _fresh(entry: list[int | str] | None, st: os.stat_result) -> bool:
+    """Whether a cache entry still stands for the file (compared without building its
+    key: once per input of a plan)."""
+    return (
+        entry is not None
+        and len(entry) == 4
+        and entry[0] == st.st_size
+        and entry[1] == st.st_mtime_ns
+        and entry[2] == st.st_ino
+    )
+
+
 class DigestCache:
     """`md5(path, stat)` with a JSON cache per spec file under BWF_HOME/cache."""
 
@@ -52,7 +64,7 @@ class DigestCache:
 
     def md5(self, path: str, st: os.stat_result) -> str:
         entry = self.entries.get(path)
-        if entry is not None and entry[:3] == _key(st):
+        if entry is not None and _fresh(entry, st):
             self.used[path] = entry
             return str(entry[3])
         digest = file_md5(path)
@@ -62,9 +74,7 @@ class DigestCache:
 
     def prefetch(self, files: list[tuple[str, os.stat_result]]) -> None:
         """Hash the files the cache does not know, on a few threads (reads release the GIL)."""
-        todo = [
-            (p, st) for p, st in files if (e := self.entries.get(p)) is None or e[:3] != _key(st)
-        ]
+        todo = [(p, st) for p, st in files if not _fresh(self.entries.get(p), st)]
         if len(todo) < 64:
             return
         workers = 4

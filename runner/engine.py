@@ -19,9 +19,9 @@ from runner.apply import Executor
 from runner.batch import Batch
 from runner.errors import BwfError, UsageError
 from runner.events import EventStream
-from runner.ledger import Ledger
+from runner.ledger import Ledger, ledger_for
 from runner.lock import workflow_lock
-from runner.observe import all_done, ledger_for, observe, observe_local
+from runner.observe import all_done, observe, observe_local
 from runner.paths import Allowed
 from runner.plan import PLAN_FORMAT_VERSION, Plan, all_tasks, diff
 from runner.plan_json import desired_digest

@@ -20,8 +20,12 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.home import bwf_home
+
+if TYPE_CHECKING:
+    from runner.state import Desired
 
 # blob name -> [size, base64 MD5, mtime in ns] as written by the last download
 FileEntries = dict[str, list[int | str]]
@@ -31,6 +35,16 @@ def state_key(target: str, account: str, workflow: str, job_id: str) -> str:
     """`<workflow>-<digest>`: the name under which BWF_HOME keeps one job's state."""
     digest = hashlib.sha256(f"{target}\0{account}\0{job_id}".encode()).hexdigest()[:16]
     return f"{workflow}-{digest}"
+
+
+def ledger_for(desired: Desired, target_name: str) -> Ledger:
+    """The run ledger of this spec's job on this target's Batch account (no network,
+    and none of the services' SDKs imported: an offline plan reads it too)."""
+    from runner.localstack import BATCH_ACCOUNT
+    from runner.targets import azure_target
+
+    account = BATCH_ACCOUNT if target_name == "local" else azure_target().batch_url
+    return Ledger(target_name, account, desired.name, desired.job.id)
 
 
 class Ledger:

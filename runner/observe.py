@@ -14,20 +14,11 @@ from dataclasses import replace
 from runner import downloads
 from runner.batch import Batch
 from runner.kept import Kept
-from runner.ledger import Ledger
+from runner.ledger import Ledger, ledger_for
 from runner.plan_tasks import all_tasks, runs_tasks
 from runner.state import Desired, Observed
 from runner.storage import Storage
 from runner.targets import Target, resolve_target
-
-
-def ledger_for(desired: Desired, target_name: str) -> Ledger:
-    """The run ledger of this spec's job on this target's Batch account (no network)."""
-    from runner.localstack import BATCH_ACCOUNT
-    from runner.targets import azure_target
-
-    account = BATCH_ACCOUNT if target_name == "local" else azure_target().batch_url
-    return Ledger(target_name, account, desired.name, desired.job.id)
 
 
 def observe_local(desired: Desired, ledger: Ledger) -> Observed:

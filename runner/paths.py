@@ -106,5 +106,8 @@ def download_refusal(to: str, roots: tuple[str, ...]) -> str | None:
 
 def climbs_out(path: str) -> bool:
     """Whether a relative path inside a task or a container escapes it."""
-    p = PurePosixPath(path.replace("\\", "/"))
+    path = path.replace("\\", "/")
+    if ".." not in path:  # the common case, without parsing (once per task and output)
+        return path.startswith("/")
+    p = PurePosixPath(path)
     return p.is_absolute() or ".." in p.parts

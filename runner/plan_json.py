@@ -54,29 +54,37 @@ def summary(plan: Plan) -> dict[str, int]:
 
 def to_json(plan: Plan) -> dict[str, Any]:
     """The plan as JSON-safe data (docs/plan-json.md). Secrets are redacted."""
+    out: dict[str, Any] = _plain(document(plan))
+    return out
+
+
+def document(plan: Plan) -> dict[str, Any]:
+    """What `to_json` returns before its values are made JSON-safe: the steps, the
+    actions' details and the desired state as the plan holds them (frozen dataclasses,
+    tuples, unredacted), for `runner.plan_json_text` to write out as they are."""
     d = plan.desired
     return {
         "format_version": plan.format_version,
         "workflow": d.name,
         "spec": d.spec_path,
         "target": plan.target,
-        "vars": _plain(dict(d.vars)),
+        "vars": dict(d.vars),
         "observed_digest": plan.observed_digest,
         "desired_digest": desired_digest(d),
         "has_changes": plan.has_changes,
         "summary": summary(plan),
-        "steps": _plain(plan.steps),
+        "steps": plan.steps,
         "actions": [
             {
                 "kind": a.kind,
                 "id": a.id,
                 "change": a.change,
                 "reason": a.reason,
-                "details": _plain(a.details()),
+                "details": a.details(),
             }
             for a in plan.actions
         ],
-        "desired": desired_json(d),
+        "desired": d,
     }
 
 

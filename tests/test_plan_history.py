@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from runner import pipeline
-from runner.observe import ledger_for
+from runner.ledger import ledger_for
 from runner.plan import diff
 from runner.plan_history import describe, estimate
 from runner.record_events import Event, RunFinished, RunStarted, Stamped, TaskRecord, encode

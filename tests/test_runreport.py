@@ -200,7 +200,7 @@ def test_bwf_report_reads_only_bwf_home(tmp_path: Path) -> None:
     desired(tmp_path)
     missing = bwf("report", str(spec))
     assert missing.code == 1 and "no run of this workflow is recorded" in missing.err
-    from runner.observe import ledger_for
+    from runner.ledger import ledger_for
 
     runs = ledger_for(pipeline.desired_state(spec), "local").sibling("runs")
     runs.mkdir(parents=True)

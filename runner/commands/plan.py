@@ -7,13 +7,13 @@ invalid spec or a bad option included), 2 changes pending.
 
 from __future__ import annotations
 
-import json
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import click
 
-from runner import pipeline
+from runner import gcpause, pipeline
 from runner.commands.options import (
     allow_path_option,
     json_option,
@@ -26,7 +26,8 @@ from runner.paths import Allowed
 from runner.plan import Plan, diff
 from runner.plan_colour import print_plan
 from runner.plan_history import Estimate, describe, estimate, estimate_json
-from runner.plan_json import to_json
+from runner.plan_json import document
+from runner.plan_json_text import chunks
 from runner.show import render_plan
 from runner.state import Observed
 
@@ -100,19 +101,38 @@ def command(
 ) -> None:
     """Show what `bwf apply SPEC` would create, update, replace or skip."""
     try:
-        plan = make_plan(spec, target, var_args, offline, Allowed.of(allow_paths))
-        _show(plan, as_json, out)
+        # The plan is made, shown and dropped while the cyclic collector is paused: it
+        # would otherwise scan every object of a big plan once more before exit.
+        with gcpause.paused():
+            changes = _plan_and_show(
+                spec, target, var_args, offline, Allowed.of(allow_paths), as_json, out
+            )
     except BwfError as e:
         if detailed_exitcode:
             e.exit_code = EXIT_FAILED
         raise
-    if detailed_exitcode and plan.has_changes:
+    if detailed_exitcode and changes:
         raise SystemExit(EXIT_CHANGES)
+
+
+def _plan_and_show(
+    spec: str,
+    target: str,
+    var_args: tuple[str, ...],
+    offline: bool,
+    allowed: Allowed,
+    as_json: bool,
+    out: str | None,
+) -> bool:
+    """Whether the plan has changes, once shown."""
+    plan = make_plan(spec, target, var_args, offline, allowed)
+    _show(plan, as_json, out)
+    return plan.has_changes
 
 
 def _estimate(plan: Plan) -> Estimate | None:
     """The expected wall time and node-hours from an earlier run, when one is recorded."""
-    from runner.observe import ledger_for
+    from runner.ledger import ledger_for
     from runner.runrecord import RunRecord
 
     try:
@@ -123,16 +143,30 @@ def _estimate(plan: Plan) -> Estimate | None:
 
 
 def _show(plan: Plan, as_json: bool, out: str | None) -> None:
-    data = to_json(plan)
     found = _estimate(plan)
-    if found is not None:
-        data["estimate"] = estimate_json(found)
-    if out:
-        try:
-            Path(out).write_text(json.dumps(data, indent=2) + "\n")
-        except OSError as e:
-            raise UsageError(f"--out {out}: {e.strerror}") from None
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
+    if as_json or out:
+        data = document(plan)
+        if found is not None:
+            data["estimate"] = estimate_json(found)
+        _write_json(data, as_json, out)
+    if not as_json:
         print_plan(render_plan(plan) + (describe(found) + "\n" if found else ""))
+
+
+def _write_json(data: dict[str, Any], to_stdout: bool, out: str | None) -> None:
+    """The JSON plan to stdout and/or the --out file, written as it is made (a plan of
+    100,000 tasks is about 100 MB of text)."""
+    try:
+        with contextlib.ExitStack() as stack:
+            file = stack.enter_context(Path(out).open("w")) if out else None
+            for chunk in chunks(data):
+                if file is not None:
+                    file.write(chunk)
+                if to_stdout:
+                    click.echo(chunk, nl=False)
+            if file is not None:
+                file.write("\n")
+    except OSError as e:
+        raise UsageError(f"--out {out}: {e.strerror}") from None
+    if to_stdout:
+        click.echo()

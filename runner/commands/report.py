@@ -57,7 +57,7 @@ def command(
     prices_file: str | None,
 ) -> None:
     """Draw a recorded run of SPEC: per-node timeline, durations, node-hours, cost estimate."""
-    from runner.observe import ledger_for
+    from runner.ledger import ledger_for
     from runner.report import load_price_table, to_json
     from runner.runrecord import RunRecord
     from runner.runreport import load, run_data, write_html

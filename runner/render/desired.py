@@ -3,12 +3,10 @@ pool, the job and its steps, downloads, clean-up), then Batch's limits checked o
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
-from runner import bounds, limits, paths, sandbox
+from runner import bounds, gcpause, limits, paths, sandbox
 from runner.errors import SpecError
 from runner.render.fingerprints import Uploads
 from runner.render.pool import pool
@@ -28,27 +26,13 @@ from runner.state import (
 )
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Rendering allocates millions of small acyclic objects for a big fan-out; the cyclic
-    garbage collector would rescan them over and over (a third of the time at 100,000
-    tasks) while finding nothing to free."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def render(spec: Spec, allowed: paths.Allowed | None = None) -> Desired:
     """The desired state a spec describes; raises SpecError with every render-time problem.
 
     `allowed` holds the directories besides the spec's own (uploads) and the current one
     (downloads) that the person running bwf lets the spec reach."""
     r = Renderer(spec, allowed or paths.Allowed())
-    with _no_gc():
+    with gcpause.paused():
         files = uploads(r)
         try:
             with sandbox.deadline(bounds.RENDER_SECONDS_MAX):
