@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.helpers import fan_out_spec
 from tests.run_cli import Result, bwf_command, bwf_env
 
 TASKS = 6  # on 2 nodes of 2 slots: 4 run (and wait at the gate), 2 are queued
@@ -20,32 +21,12 @@ TASKS = 6  # on 2 nodes of 2 slots: 4 run (and wait at the gate), 2 are queued
 
 def gated_spec(tmp_path: Path, gate: Path) -> Path:
     """A fan-out over TASKS files whose tasks finish once `gate` exists."""
-    name = f"g{uuid.uuid4().hex[:8]}"
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(TASKS):
-        (data / f"in{i}.txt").write_text(f"word{i} text\n")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(f"""\
-apiVersion: bwf/v1
-name: {name}
-storage:
-  containers:
-    input: {{upload: ["data/*.txt"]}}
-    output: {{}}
-pool: {{id: {name}-pool, vm_size: standard_d2s_v3, image: ubuntu-22.04, nodes: 2, task_slots_per_node: 2}}
-job:
-  id: {name}-job
-  tasks:
-    for_each: {{container: input}}
-    id: "{{{{ item.stem }}}}"
-    command: while [ ! -e {gate} ]; do sleep 0.05; done; wc -w {{{{ item.name }}}} > {{{{ item.stem }}}}.out
-    resource_files: [item]
-    outputs: [{{pattern: "*.out", container: output}}]
-download: [{{container: output, to: {tmp_path / "out"}}}]
-cleanup: {{containers: keep, job: keep, pool: keep}}
-""")
-    return spec
+    return fan_out_spec(
+        tmp_path,
+        f"g{uuid.uuid4().hex[:8]}",
+        {f"in{i}.txt": f"word{i} text\n" for i in range(TASKS)},
+        f"while [ ! -e {gate} ]; do sleep 0.05; done; wc -w {{{{ item.name }}}} > {{{{ item.stem }}}}.out",
+    )
 
 
 class Apply:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from runner import localstack
+from tests.helpers import KEEP_ALL, fan_out_spec
 
 
 @contextmanager
@@ -66,45 +67,24 @@ def fan_out(
     nodes: int = 2,
     slots: int = 2,
     timeout: str = "60s",
-    cleanup: str = "{containers: keep, job: keep, pool: keep}",
+    cleanup: str = KEEP_ALL,
     pool_extra: str = "",
 ) -> Path:
     """A spec fanning out over `inputs` files under `tmp_path` (a workflow of its own):
     each task writes its input's word count to `<stem>.out`, downloaded to
     `tmp_path/out`."""
-    name = f"h{uuid.uuid4().hex[:8]}"
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
-    for i in range(inputs):
-        (data / f"in{i}.txt").write_text(f"word{i} " * (i + 1) + "\n")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(f"""\
-apiVersion: bwf/v1
-name: {name}
-storage:
-  containers:
-    input: {{upload: ["data/*.txt"]}}
-    output: {{}}
-pool:
-  id: {name}-pool
-  vm_size: standard_d2s_v3
-  image: ubuntu-22.04
-  nodes: {nodes}
-  task_slots_per_node: {slots}
-{pool_extra}job:
-  id: {name}-job
-  timeout: {timeout}
-  tasks:
-    for_each: {{container: input}}
-    id: "{{{{ item.stem }}}}"
-    command: wc -w < {{{{ item.name }}}} > {{{{ item.stem }}}}.out; echo $AZ_BATCH_NODE_ID > {{{{ item.stem }}}}.node
-    resource_files: [item]
-    outputs: [{{pattern: "*.out", container: output}}, {{pattern: "*.node", container: output}}]
-download: [{{container: output, to: {tmp_path / "out"}}}]
-cleanup: {cleanup}
-""")
-    return spec
+    return fan_out_spec(
+        tmp_path,
+        f"h{uuid.uuid4().hex[:8]}",
+        {f"in{i}.txt": f"word{i} " * (i + 1) + "\n" for i in range(inputs)},
+        "wc -w < {{ item.name }} > {{ item.stem }}.out; echo $AZ_BATCH_NODE_ID > {{ item.stem }}.node",
+        nodes=nodes,
+        slots=slots,
+        timeout=timeout,
+        outputs='[{pattern: "*.out", container: output}, {pattern: "*.node", container: output}]',
+        pool_extra=pool_extra,
+        cleanup=cleanup,
+    )
 
 
 def workflow_ids(spec: Path) -> tuple[str, str]:

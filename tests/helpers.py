@@ -105,3 +105,50 @@ def bwf_measured(
     code = f"{prelude}\nfrom runner.cli import main\nmain()"
     env = {**os.environ, "BWF_HOME": str(home)}
     return run_measured([sys.executable, "-c", code, *args], cwd, env, timeout)
+
+
+KEEP_ALL = "{containers: keep, job: keep, pool: keep}"
+
+
+def fan_out_spec(
+    directory: Path,
+    name: str,
+    inputs: dict[str, str],
+    command: str,
+    *,
+    nodes: int = 2,
+    slots: int = 2,
+    timeout: str | None = None,
+    outputs: str = '[{pattern: "*.out", container: output}]',
+    pool_extra: str = "",
+    task_extra: str = "",
+    job_extra: str = "",
+    cleanup: str = KEEP_ALL,
+) -> Path:
+    """A workflow of its own for the local stack: `inputs` (file name -> text) written to
+    `directory/data` and uploaded, one task per file (ID: the file's stem) running
+    `command` (a template, written as is), its outputs downloaded to `directory/out`.
+    The `*_extra` texts are YAML lines added to the pool, to the task template and to
+    the job (e.g. a merge), indented as there."""
+    data = directory / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for file_name, text in inputs.items():
+        (data / file_name).write_text(text)
+    job_timeout = f"  timeout: {timeout}\n" if timeout else ""
+    spec = directory / "spec.yaml"
+    spec.write_text(
+        f"apiVersion: bwf/v1\nname: {name}\n"
+        "storage:\n  containers:\n"
+        '    input: {upload: ["data/*.txt"]}\n    output: {}\n'
+        f"pool:\n  id: {name}-pool\n  vm_size: standard_d2s_v3\n  image: ubuntu-22.04\n"
+        f"  nodes: {nodes}\n  task_slots_per_node: {slots}\n{pool_extra}"
+        f"job:\n  id: {name}-job\n{job_timeout}"
+        "  tasks:\n    for_each: {container: input}\n"
+        '    id: "{{ item.stem }}"\n'
+        f"    command: {command}\n"
+        "    resource_files: [item]\n"
+        f"    outputs: {outputs}\n{task_extra}{job_extra}"
+        f"download: [{{container: output, to: {directory / 'out'}}}]\n"
+        f"cleanup: {cleanup}\n"
+    )
+    return spec

@@ -16,6 +16,7 @@ import pytest
 
 from runner import localstack
 from runner.engine import run_apply
+from tests.helpers import fan_out_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
@@ -174,34 +175,17 @@ def bwf(home: Path, *args: str, **kw: object) -> subprocess.Popen[str]:
                             stderr=subprocess.STDOUT, text=True, **kw)  # type: ignore[call-overload]  # fmt: skip
 
 
-def many_inputs(tmp_path: Path, n: int, sleep: float = 0.0) -> Path:
+def many_inputs(tmp_path: Path, n: int, sleep: float = 0.0, pool_extra: str = "") -> Path:
     """A spec fanning out over n files; every run of a task appends its id to runs.log."""
-    name = f"k{uuid.uuid4().hex[:8]}"
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(n):
-        (data / f"in{i:04d}.txt").write_text(f"word{i % 7} text\n")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(f"""\
-apiVersion: bwf/v1
-name: {name}
-storage:
-  containers:
-    input: {{upload: ["data/*.txt"]}}
-    output: {{}}
-pool: {{id: {name}-pool, vm_size: standard_d2s_v3, image: ubuntu-22.04, nodes: 2, task_slots_per_node: 4}}
-job:
-  id: {name}-job
-  tasks:
-    for_each: {{container: input}}
-    id: "{{{{ item.stem }}}}"
-    command: sleep {sleep}; echo {{{{ item.stem }}}} >> $AZ_BATCH_NODE_SHARED_DIR/runs.log; wc -w {{{{ item.name }}}} > {{{{ item.stem }}}}.out
-    resource_files: [item]
-    outputs: [{{pattern: "*.out", container: output}}]
-download: [{{container: output, to: {tmp_path / "out"}}}]
-cleanup: {{containers: keep, job: keep, pool: keep}}
-""")
-    return spec
+    return fan_out_spec(
+        tmp_path,
+        f"k{uuid.uuid4().hex[:8]}",
+        {f"in{i:04d}.txt": f"word{i % 7} text\n" for i in range(n)},
+        f"sleep {sleep}; echo {{{{ item.stem }}}} >> $AZ_BATCH_NODE_SHARED_DIR/runs.log; "
+        "wc -w {{ item.name }} > {{ item.stem }}.out",
+        slots=4,
+        pool_extra=pool_extra,
+    )
 
 
 def runs(home: Path, pool_id: str) -> collections.Counter[str]:

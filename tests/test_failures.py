@@ -157,12 +157,8 @@ def test_a_batch_service_that_stops_answering_ends_monitoring_with_a_hint(
 def test_a_start_task_that_fails_on_every_node_stops_apply_with_its_stderr(
     home: Path, tmp_path: Path
 ) -> None:
-    spec = many_inputs(tmp_path, 1)
-    text = spec.read_text().replace(
-        "task_slots_per_node: 4}",
-        "task_slots_per_node: 4, start_task: {commands: ['echo no such tool >&2; exit 4']}}",
-    )
-    spec.write_text(text)
+    start_task = "  start_task: {commands: ['echo no such tool >&2; exit 4']}\n"
+    spec = many_inputs(tmp_path, 1, pool_extra=start_task)
     apply = bwf(home, "apply", str(spec), "--yes")
     out, _ = apply.communicate(timeout=120)
     assert apply.returncode == 1, out

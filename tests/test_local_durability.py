@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from runner import localstack
 from tests.gated import TASKS, Apply, gated_spec
@@ -74,7 +75,7 @@ def test_a_service_killed_mid_run_then_apply_again(
             assert after[name]["port"] == before[name]["port"]
         survivor = "storage" if killed == "batch" else "batch"
         assert after[survivor]["pid"] == before[survivor]["pid"]
-        job_id = spec.read_text().split("  id: ")[1].split()[0]
+        job_id = yaml.safe_load(spec.read_text())["job"]["id"]
         tasks = tasks_of(after["batch"]["url"], job_id)
         assert len(tasks) == TASKS
         for t in tasks:

@@ -29,6 +29,7 @@ from runner.report import Result
 from runner.report.svg import RESULT_COLOURS
 from tests.chromium import chromium_or_skip, page_requests, screenshot
 from tests.gated import Apply
+from tests.helpers import fan_out_spec
 from tests.png import colour_counts, pixels_near, read_png
 from tests.run_cli import Result as CliResult
 from tests.run_cli import bwf
@@ -61,53 +62,29 @@ class RealRun:
 
 
 def _spec(tmp: Path, name: str) -> Path:
-    data = tmp / "data"
-    data.mkdir()
-    for stem in OK_TASKS:
-        (data / f"{stem}.txt").write_text(f"words of {stem}\n")
-    (data / "bad.txt").write_text("FAIL\n")
     counter, gate = tmp / "attempts", tmp / "gate"
     # the failing task counts its attempts and waits at gate<attempt> before exiting 3
     fail = (
         f"n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}; "
         f'while [ ! -e "{gate}$n" ]; do sleep 0.05; done; exit 3'
     )
-    spec = tmp / "spec.yaml"
-    spec.write_text(f"""\
-apiVersion: bwf/v1
-name: {name}
-storage:
-  containers:
-    input: {{upload: ["data/*.txt"]}}
-    output: {{}}
-pool:
-  id: {name}-pool
-  vm_size: standard_d2s_v3
-  image: ubuntu-22.04
-  nodes: 2
-  price_per_hour: 0.5
-  start_task: {{commands: ["true"]}}
-job:
-  id: {name}-job
-  timeout: 2m
-  tasks:
-    for_each: {{container: input}}
-    id: "{{{{ item.stem }}}}"
-    command: >-
-      if grep -q FAIL {{{{ item.name }}}}; then {fail}; fi;
-      wc -w {{{{ item.name }}}} > {{{{ item.stem }}}}.out
-    resource_files: [item]
-    outputs: [{{pattern: "*.out", container: output}}]
-    retries: 1
-  merge:
-    id: all
-    command: cat *.out > all.txt
-    resource_files: [{{container: output}}]
-    outputs: [{{pattern: all.txt, container: output}}]
-download: [{{container: output, to: {tmp / "out"}}}]
-cleanup: {{containers: keep, job: keep, pool: keep}}
-""")
-    return spec
+    return fan_out_spec(
+        tmp,
+        name,
+        {f"{stem}.txt": f"words of {stem}\n" for stem in OK_TASKS} | {"bad.txt": "FAIL\n"},
+        ">-\n"
+        f"      if grep -q FAIL {{{{ item.name }}}}; then {fail}; fi;\n"
+        "      wc -w {{ item.name }} > {{ item.stem }}.out",
+        slots=1,
+        timeout="2m",
+        pool_extra='  price_per_hour: 0.5\n  start_task: {commands: ["true"]}\n',
+        task_extra="    retries: 1\n",
+        job_extra=(
+            "  merge:\n    id: all\n    command: cat *.out > all.txt\n"
+            "    resource_files: [{container: output}]\n"
+            "    outputs: [{pattern: all.txt, container: output}]\n"
+        ),
+    )
 
 
 @contextlib.contextmanager
