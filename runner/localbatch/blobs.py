@@ -190,32 +190,48 @@ def _matches(pattern: str, wd: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def upload_outputs(outputs: list[dict[str, Any]], wd: Path, succeeded: bool) -> None:
-    """Upload the output files whose upload condition holds. Raises TransferError."""
+def upload_outputs(
+    outputs: list[dict[str, Any]],
+    wd: Path,
+    succeeded: bool,
+    timed: list[tuple[str, float, int]] | None = None,
+) -> None:
+    """Upload the output files whose upload condition holds; each entry's pattern, the
+    seconds it took and its number of files are appended to `timed`. Raises TransferError."""
     for out in outputs:
         cond = (out.get("uploadOptions") or {}).get("uploadCondition", "tasksuccess").lower()
         if (cond == "tasksuccess" and not succeeded) or (cond == "taskfailure" and succeeded):
             continue
-        dest = (out.get("destination") or {}).get("container") or {}
-        container_url = dest.get("containerUrl")
-        if not container_url:
-            raise TransferError("an output file needs destination.container.containerUrl")
-        pattern = out["filePattern"]
-        prefix = dest.get("path") or ""
-        wildcard = glob.has_magic(pattern)
-        for path, rel in _matches(pattern, wd):
-            blob = (
-                (f"{prefix.rstrip('/')}/{rel}" if prefix else rel)
-                if wildcard
-                else (prefix or path.name)
-            )
-            data = path.read_bytes()
-            url = _blob_url(container_url, blob)
-            try:
-                _retrying(functools.partial(_put, url, data))
-            except urllib.error.HTTPError as e:
-                raise TransferError(
-                    f"uploading {rel} to {_redacted(container_url)} failed: HTTP {e.code} {e.reason}"
-                ) from None
-            except (urllib.error.URLError, OSError) as e:
-                raise TransferError(f"uploading {rel} failed: {e}") from None
+        began = time.perf_counter()
+        files = _upload_entry(out, wd)
+        if timed is not None:
+            timed.append((out["filePattern"], time.perf_counter() - began, files))
+
+
+def _upload_entry(out: dict[str, Any], wd: Path) -> int:
+    """PUT the files of one output file entry; how many there were."""
+    dest = (out.get("destination") or {}).get("container") or {}
+    container_url = dest.get("containerUrl")
+    if not container_url:
+        raise TransferError("an output file needs destination.container.containerUrl")
+    pattern = out["filePattern"]
+    prefix = dest.get("path") or ""
+    wildcard = glob.has_magic(pattern)
+    matches = _matches(pattern, wd)
+    for path, rel in matches:
+        blob = (
+            (f"{prefix.rstrip('/')}/{rel}" if prefix else rel)
+            if wildcard
+            else (prefix or path.name)
+        )
+        data = path.read_bytes()
+        url = _blob_url(container_url, blob)
+        try:
+            _retrying(functools.partial(_put, url, data))
+        except urllib.error.HTTPError as e:
+            raise TransferError(
+                f"uploading {rel} to {_redacted(container_url)} failed: HTTP {e.code} {e.reason}"
+            ) from None
+        except (urllib.error.URLError, OSError) as e:
+            raise TransferError(f"uploading {rel} failed: {e}") from None
+    return len(matches)

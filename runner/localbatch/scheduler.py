@@ -28,6 +28,7 @@ from runner.localbatch.preemption import Preemption
 from runner.localbatch.rest import iso_seconds
 from runner.localbatch.runs import Running
 from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
+from runner.localbatch.timing import TimingLog
 
 __all__ = ["Running", "Scheduler", "iso_seconds"]
 
@@ -56,6 +57,7 @@ class Scheduler(Allocation, Execution):
         self.harsh = harsh or Harsh()
         self.containers = containers or ContainerRuntime.from_env()
         self.preemption = preemption or Preemption()
+        self.timing = TimingLog.from_env()
         self.cond = threading.Condition(store.lock)
         self.running: dict[tuple[str, str], Running] = {}
         self.start_tasks: dict[tuple[str, str], Process] = {}
