@@ -125,6 +125,10 @@ def start_azurite(location: Path, port: int | None = None) -> RunningService:
         "--skipApiVersionCheck",
         "--disableTelemetry",
         "--loose",
+        "--silent",  # no access log: a line per request costs Azurite CPU that tasks need
+        # idle connections stay open longer than bwf's pauses between transfers (the 5 s
+        # default closes them just as bwf reuses one, and that request must be retried)
+        "--blobKeepAliveTimeout", "600",
     ]  # fmt: skip
     with log.open("ab") as out:
         proc = subprocess.Popen(

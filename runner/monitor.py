@@ -13,8 +13,9 @@ for: once nothing runs and every task left is blocked, monitoring ends.
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,10 +25,15 @@ from runner.dag import Blocker, Graph, blocked
 from runner.errors import BwfError, ServiceUnreachable
 from runner.failures import STDERR_TAIL
 from runner.progress import Ui
+from runner.record_events import parse_time
 from runner.runrecord import RunRecord, TaskRecord
 from runner.state import Desired, ObservedNode, ObservedPool, ObservedTask, TaskCounts
 
 POLL_SECONDS = 1.0
+# ... but a fifth of one while only running tasks are left, when tasks take seconds:
+# a run of short tasks ends sooner after its last task (less of a poll's "tail")
+FINAL_POLL_SECONDS = 0.2
+SHORT_TASK_SECONDS = 10.0
 NODE_POLL_SECONDS = 0.5
 LISTING_SHARE = 10  # a full listing at most every 10x the time the last one took
 # ... and at least this often while tasks run, though the counts stay the same: a retry
@@ -137,6 +143,20 @@ class Outcome:
         ]
 
 
+def typical_seconds(tasks: Iterable[ObservedTask], sample: int = 200) -> float | None:
+    """The median run time of (up to `sample` of) the completed tasks; None before any
+    completed."""
+    seconds: list[float] = []
+    for t in tasks:
+        if t.state == "completed" and t.started and t.ended:
+            began, ended = parse_time(t.started), parse_time(t.ended)
+            if began and ended:
+                seconds.append((ended - began).total_seconds())
+                if len(seconds) >= sample:
+                    break
+    return statistics.median(seconds) if seconds else None
+
+
 def task_record(
     t: ObservedTask, step: str, blocker: Blocker | None, barrier: bool = False
 ) -> TaskRecord:
@@ -185,6 +205,7 @@ class Monitor:
         self.hint = hint  # how to resume, for when the service is lost
         self.outcome = Outcome()
         self.deadline = 0.0
+        self.typical: float | None = None  # how long a task took, as the last listing saw
 
     def run(self) -> Outcome:
         timeout = self.desired.job.timeout
@@ -218,7 +239,12 @@ class Monitor:
                     self.listing()
                     self.outcome.timed_out = not self.over()
                     return self.outcome
-                time.sleep(POLL_SECONDS)
+                time.sleep(self.poll_interval(c))
+
+    def poll_interval(self, c: TaskCounts) -> float:
+        final = c.active == 0 and c.running > 0
+        short = self.typical is not None and self.typical <= SHORT_TASK_SECONDS
+        return FINAL_POLL_SECONDS if final and short else POLL_SECONDS
 
     def counts_lag(self) -> bool:
         """Whether the counts, which say nothing runs or waits while the last listing
@@ -245,6 +271,7 @@ class Monitor:
         self.outcome.tasks = tasks
         self.outcome.blocked = {i: b for i, b in stuck.items() if tasks[i].state != "completed"}
         self.outcome.missing = sorted(set(self.graph.depends) - set(tasks))
+        self.typical = typical_seconds(tasks.values())
         job = self.desired.job
         self.record.tasks(
             task_record(t, job.step_of[i], self.outcome.blocked.get(i), i in job.barrier_ids)
