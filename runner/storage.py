@@ -77,6 +77,7 @@ def make_client(target: Target) -> BlobServiceClient:
         # the SDK's first retry waits 15 s (Azure's throttling); a local retry is after a
         # dropped connection or a restarting Azurite, and the doubling still spans minutes
         kwargs.update(initial_backoff=0.2, increment_base=2, random_jitter_range=0.1)
+        kwargs.update(target.sdk_settings)
     return BlobServiceClient(target.storage_url, credential=credential, **kwargs)
 
 
