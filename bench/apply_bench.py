@@ -199,6 +199,7 @@ def main() -> None:
     ap.add_argument("--reapply-files", type=int, default=10000)
     ap.add_argument("--profile", type=Path, help="write CPU profiles of the three processes here")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # each run as it ends
     work = Path(tempfile.mkdtemp(prefix="bwf-apply-bench-"))
     env = {**os.environ, "BWF_HOME": str(work / "home")}
     up_env = {**env, "BWF_LOCALBATCH_TIMING_LOG": str(work / "timing.jsonl")}

@@ -6,8 +6,9 @@ One `taskcounts` request per poll drives the progress display. A full task listi
 (state, exit code, node, times, failure) feeds the run record and the dependency
 graph and, for a job of several steps, the progress of each step; it is taken when the
 counts change (or every `REFRESH_SECONDS` while tasks run), at most every
-`LISTING_SHARE` times what the last listing took, so that a 100,000-task job is not
-listed every second. A task that can never run (`runner.dag.blocked`) is not waited
+`LISTING_SECONDS` while tasks run (at once when none runs) and every `LISTING_SHARE`
+times what the last listing took, so that a 100,000-task job is not listed every
+second. A task that can never run (`runner.dag.blocked`) is not waited
 for: once nothing runs and every task left is blocked, monitoring ends.
 """
 
@@ -36,6 +37,10 @@ FINAL_POLL_SECONDS = 0.2
 SHORT_TASK_SECONDS = 10.0
 NODE_POLL_SECONDS = 0.5
 LISTING_SHARE = 10  # a full listing at most every 10x the time the last one took
+# ... and at most every this many seconds while tasks run (each costs bwf and Batch CPU
+# per task listed, which on the local stack the tasks' own work needs); at once when
+# nothing runs, since then a listing decides whether monitoring is over
+LISTING_SECONDS = 3.0
 # ... and at least this often while tasks run, though the counts stay the same: a retry
 # changes no count, and the run record (and --events) should see it start
 REFRESH_SECONDS = 3.0
@@ -224,14 +229,14 @@ class Monitor:
                 bar.update(c.completed, self.progress(c, rate))
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
                 now = time.monotonic()
-                due = now >= next_listing
+                due = now >= next_listing or c.running == 0
                 stale = c.running > 0 and now >= next_refresh
                 changed = (c != listed_counts or stale) and (settled or due)
                 if changed or (settled and due and self.counts_lag()):
                     took = self.listing()
                     bar.update(c.completed, self.progress(c, rate))
                     listed_counts = c
-                    next_listing = time.monotonic() + max(POLL_SECONDS, LISTING_SHARE * took)
+                    next_listing = time.monotonic() + max(LISTING_SECONDS, LISTING_SHARE * took)
                     next_refresh = time.monotonic() + max(REFRESH_SECONDS, LISTING_SHARE * took)
                     if self.over():
                         return self.outcome
