@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+from runner.localbatch import keepalive
+
 BLOB_API_VERSION = "2021-08-06"
 TIMEOUT = 60
 # How long a transfer is retried while Storage refuses connections or is busy (long
@@ -62,7 +64,7 @@ def _refused(e: urllib.error.HTTPError) -> str:
 
 def _open(req: urllib.request.Request) -> Any:
     req.add_header("x-ms-version", BLOB_API_VERSION)
-    return urllib.request.urlopen(req, timeout=TIMEOUT)
+    return keepalive.urlopen(req, timeout=TIMEOUT)
 
 
 def _transient(e: OSError) -> bool:
@@ -123,8 +125,8 @@ def _put(url: str, data: bytes) -> None:
     req = urllib.request.Request(url, data=data, method="PUT")
     req.add_header("x-ms-blob-type", "BlockBlob")
     req.add_header("Content-Length", str(len(data)))
-    with _open(req):
-        pass
+    with _open(req) as resp:
+        resp.read()  # to its end: the connection is kept for the next request
 
 
 def list_blobs(container_url: str, prefix: str) -> list[str]:
