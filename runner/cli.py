@@ -12,9 +12,11 @@ import sys
 
 import click
 
-from runner import __version__
+from runner import __version__, profiling
 from runner.errors import BwfError
 from runner.terminal import escape_lines
+
+PROFILE_ENV = "BWF_PROFILE"  # a CPU profile of this bwf process (runner.profiling)
 
 # verb -> module under runner.commands exposing a click command named `command`
 COMMANDS = (
@@ -51,6 +53,14 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    stop_profile = profiling.start_from_env(PROFILE_ENV)
+    try:
+        _main(argv)
+    finally:
+        stop_profile()
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="bwf", standalone_mode=False)
     except BwfError as e:

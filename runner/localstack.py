@@ -43,6 +43,7 @@ BATCH_KEY = (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
+AZURITE_PROFILE_ENV = "BWF_AZURITE_PROFILE"  # a directory for a CPU profile of Azurite (benchmarks)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,17 @@ def azurite_executable() -> Path:
     return exe
 
 
+def _azurite_command() -> list[str]:
+    """How Azurite is started: its script, or Node profiling it when AZURITE_PROFILE_ENV
+    names a directory (Node refuses --cpu-prof in NODE_OPTIONS)."""
+    exe = azurite_executable()
+    where = os.environ.get(AZURITE_PROFILE_ENV)
+    if not where:
+        return [str(exe)]
+    node = shutil.which("node") or "node"
+    return [node, "--cpu-prof", f"--cpu-prof-dir={where}", str(exe.resolve())]
+
+
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
     """Wait until `url` answers any HTTP status, or fail with the process's log."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -106,13 +118,17 @@ def start_azurite(location: Path, port: int | None = None) -> RunningService:
     port = port or free_port()
     log = location / "azurite.log"
     cmd = [
-        str(azurite_executable()),
+        *_azurite_command(),
         "--blobHost", "127.0.0.1",
         "--blobPort", str(port),
         "--location", str(location),
         "--skipApiVersionCheck",
         "--disableTelemetry",
         "--loose",
+        "--silent",  # no access log: a line per request costs Azurite CPU that tasks need
+        # idle connections stay open longer than bwf's pauses between transfers (the 5 s
+        # default closes them just as bwf reuses one, and that request must be retried)
+        "--blobKeepAliveTimeout", "600",
     ]  # fmt: skip
     with log.open("ab") as out:
         proc = subprocess.Popen(

@@ -6,15 +6,17 @@ One `taskcounts` request per poll drives the progress display. A full task listi
 (state, exit code, node, times, failure) feeds the run record and the dependency
 graph and, for a job of several steps, the progress of each step; it is taken when the
 counts change (or every `REFRESH_SECONDS` while tasks run), at most every
-`LISTING_SHARE` times what the last listing took, so that a 100,000-task job is not
-listed every second. A task that can never run (`runner.dag.blocked`) is not waited
+`LISTING_SECONDS` while tasks run (at once when none runs) and every `LISTING_SHARE`
+times what the last listing took, so that a 100,000-task job is not listed every
+second. A task that can never run (`runner.dag.blocked`) is not waited
 for: once nothing runs and every task left is blocked, monitoring ends.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,13 +26,22 @@ from runner.dag import Blocker, Graph, blocked
 from runner.errors import BwfError, ServiceUnreachable
 from runner.failures import STDERR_TAIL
 from runner.progress import Ui
+from runner.record_events import parse_time
 from runner.runrecord import RunRecord, TaskRecord
 from runner.state import Desired, ObservedNode, ObservedPool, ObservedTask, TaskCounts
 from runner.words import plural
 
 POLL_SECONDS = 1.0
+# ... but a fifth of one while only running tasks are left, when tasks take seconds:
+# a run of short tasks ends sooner after its last task (less of a poll's "tail")
+FINAL_POLL_SECONDS = 0.2
+SHORT_TASK_SECONDS = 10.0
 NODE_POLL_SECONDS = 0.5
 LISTING_SHARE = 10  # a full listing at most every 10x the time the last one took
+# ... and at most every this many seconds while tasks run (each costs bwf and Batch CPU
+# per task listed, which on the local stack the tasks' own work needs); at once when
+# nothing runs, since then a listing decides whether monitoring is over
+LISTING_SECONDS = 3.0
 # ... and at least this often while tasks run, though the counts stay the same: a retry
 # changes no count, and the run record (and --events) should see it start
 REFRESH_SECONDS = 3.0
@@ -138,6 +149,20 @@ class Outcome:
         ]
 
 
+def typical_seconds(tasks: Iterable[ObservedTask], sample: int = 200) -> float | None:
+    """The median run time of (up to `sample` of) the completed tasks; None before any
+    completed."""
+    seconds: list[float] = []
+    for t in tasks:
+        if t.state == "completed" and t.started and t.ended:
+            began, ended = parse_time(t.started), parse_time(t.ended)
+            if began and ended:
+                seconds.append((ended - began).total_seconds())
+                if len(seconds) >= sample:
+                    break
+    return statistics.median(seconds) if seconds else None
+
+
 def task_record(
     t: ObservedTask, step: str, blocker: Blocker | None, barrier: bool = False
 ) -> TaskRecord:
@@ -188,6 +213,7 @@ class Monitor:
         self.deadline = 0.0
         self.requeues: dict[str, int] = {}  # task -> requeues told so far
         self.pool_nodes = 0  # the nodes of the pool at the last listing
+        self.typical: float | None = None  # how long a task took, as the last listing saw
 
     def run(self) -> Outcome:
         timeout = self.desired.job.timeout
@@ -206,14 +232,14 @@ class Monitor:
                 bar.update(c.completed, self.progress(c, rate))
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
                 now = time.monotonic()
-                due = now >= next_listing
+                due = now >= next_listing or c.running == 0
                 stale = c.running > 0 and now >= next_refresh
                 changed = (c != listed_counts or stale) and (settled or due)
                 if changed or (settled and due and self.counts_lag()):
                     took = self.listing()
                     bar.update(c.completed, self.progress(c, rate))
                     listed_counts = c
-                    next_listing = time.monotonic() + max(POLL_SECONDS, LISTING_SHARE * took)
+                    next_listing = time.monotonic() + max(LISTING_SECONDS, LISTING_SHARE * took)
                     next_refresh = time.monotonic() + max(REFRESH_SECONDS, LISTING_SHARE * took)
                     if self.over():
                         return self.outcome
@@ -221,7 +247,12 @@ class Monitor:
                     self.listing()
                     self.outcome.timed_out = not self.over()
                     return self.outcome
-                time.sleep(POLL_SECONDS)
+                time.sleep(self.poll_interval(c))
+
+    def poll_interval(self, c: TaskCounts) -> float:
+        final = c.active == 0 and c.running > 0
+        short = self.typical is not None and self.typical <= SHORT_TASK_SECONDS
+        return FINAL_POLL_SECONDS if final and short else POLL_SECONDS
 
     def counts_lag(self) -> bool:
         """Whether the counts, which say nothing runs or waits while the last listing
@@ -248,6 +279,7 @@ class Monitor:
         self.outcome.tasks = tasks
         self.outcome.blocked = {i: b for i, b in stuck.items() if tasks[i].state != "completed"}
         self.outcome.missing = sorted(set(self.graph.depends) - set(tasks))
+        self.typical = typical_seconds(tasks.values())
         job = self.desired.job
         self.record.tasks(
             task_record(t, job.step_of[i], self.outcome.blocked.get(i), i in job.barrier_ids)

@@ -74,6 +74,10 @@ def make_client(target: Target) -> BlobServiceClient:
     kwargs: dict[str, Any] = {"retry_total": 8, "retry_backoff_factor": 0.4}
     if target.name == "local":
         kwargs["api_version"] = API_VERSION
+        # the SDK's first retry waits 15 s (Azure's throttling); a local retry is after a
+        # dropped connection or a restarting Azurite, and the doubling still spans minutes
+        kwargs.update(initial_backoff=0.2, increment_base=2, random_jitter_range=0.1)
+        kwargs.update(target.sdk_settings)
     return BlobServiceClient(target.storage_url, credential=credential, **kwargs)
 
 

@@ -35,6 +35,14 @@ class Target:
     def uses_entra_id(self) -> bool:
         return self.batch_key is None or self.storage_key is None
 
+    @property
+    def sdk_settings(self) -> dict[str, bool]:
+        """Settings of both SDKs' clients for this target. The local stack listens on
+        loopback: no proxy from the environment applies to it (nor should one), and not
+        reading the environment's proxy settings on every request saves about a
+        millisecond of bwf's CPU per request."""
+        return {"use_env_settings": False} if self.name == "local" else {}
+
 
 def _require(name: str) -> str:
     value = os.environ.get(name, "").strip()

@@ -55,6 +55,7 @@ def make_client(target: Target) -> BatchClient:
         retry_total=SDK_RETRIES,
         retry_status=SDK_RETRIES,
         retry_backoff_factor=0.4,
+        **target.sdk_settings,
     )
 
 

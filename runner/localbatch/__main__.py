@@ -19,6 +19,9 @@ from runner.localbatch.preemption import Preemption
 from runner.localbatch.scheduler import Scheduler
 from runner.localbatch.server import BatchServer
 from runner.localbatch.store import Store
+from runner.profiling import start_from_env
+
+PROFILE_ENV = "BWF_LOCALBATCH_PROFILE"  # a CPU profile of the service (runner.profiling)
 
 
 def serve(
@@ -80,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.key:
         ap.error("--key (or BWF_LOCALBATCH_KEY) is required")
-    serve(args.home, args.host, args.port, args.account, args.key, args.ready_file)
+    stop_profile = start_from_env(PROFILE_ENV)
+    try:
+        serve(args.home, args.host, args.port, args.account, args.key, args.ready_file)
+    finally:
+        stop_profile()
     return 0
 
 

@@ -12,7 +12,6 @@ lets them finish while the node takes no new ones.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +25,7 @@ from runner.localbatch.store import Obj, Store, now_iso, set_plain_state, touch
 if TYPE_CHECKING:
     from runner.localbatch.node_tasks import NodeTasks
     from runner.localbatch.runs import Running
+    from runner.localbatch.trash import Trash
 
 WAIT_FOR_TASKS = ("taskcompletion", "retaineddata")
 # How a run is cancelled when its task goes back to the queue: asked for by a user
@@ -72,6 +72,7 @@ class Allocation:
         running: dict[tuple[str, str], Running]
         start_tasks: dict[tuple[str, str], Process]
         workers: ThreadPoolExecutor
+        trash: Trash
         node_tasks: NodeTasks
 
     # --- running tasks on a node -------------------------------------------------------
@@ -218,7 +219,7 @@ class Allocation:
         if usage is not None and not usage.get("end"):
             usage["end"] = now_iso()
             self.store.save("usage", node_id, usage)
-        shutil.rmtree(node["_root"], ignore_errors=True)
+        self.trash.discard(Path(node["_root"]))
 
     # --- reboot and reimage ------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class Allocation:
         self.stop_processes(pool_key, node)
         if wipe:
             root = Path(node["_root"])
-            shutil.rmtree(root, ignore_errors=True)
+            self.trash.discard(root)
             Node(self.store.pools[pool_key]["id"], node["id"], root).create()
             node.pop("startTaskInfo", None)
         self._forget_preparation(pool_key, node["id"], "reimage" if wipe else "reboot")

@@ -13,14 +13,19 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
+
+from runner.localbatch import keepalive
 
 BLOB_API_VERSION = "2021-08-06"
 TIMEOUT = 60
@@ -28,6 +33,9 @@ TIMEOUT = 60
 # enough for the local stack to restart Azurite on its port).
 TRANSIENT_RETRY_SECONDS = 60.0
 _TRANSIENT_HTTP = (500, 502, 503, 504)
+UPLOAD_THREADS = 16  # output files PUT at once, across the tasks that end together
+_UPLOADERS: ThreadPoolExecutor | None = None
+_UPLOADERS_LOCK = threading.Lock()
 
 T = TypeVar("T")
 
@@ -56,7 +64,7 @@ def _refused(e: urllib.error.HTTPError) -> str:
 
 def _open(req: urllib.request.Request) -> Any:
     req.add_header("x-ms-version", BLOB_API_VERSION)
-    return urllib.request.urlopen(req, timeout=TIMEOUT)
+    return keepalive.urlopen(req, timeout=TIMEOUT)
 
 
 def _transient(e: OSError) -> bool:
@@ -117,8 +125,8 @@ def _put(url: str, data: bytes) -> None:
     req = urllib.request.Request(url, data=data, method="PUT")
     req.add_header("x-ms-blob-type", "BlockBlob")
     req.add_header("Content-Length", str(len(data)))
-    with _open(req):
-        pass
+    with _open(req) as resp:
+        resp.read()  # to its end: the connection is kept for the next request
 
 
 def list_blobs(container_url: str, prefix: str) -> list[str]:
@@ -190,32 +198,84 @@ def _matches(pattern: str, wd: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def upload_outputs(outputs: list[dict[str, Any]], wd: Path, succeeded: bool) -> None:
-    """Upload the output files whose upload condition holds. Raises TransferError."""
-    for out in outputs:
+def _uploaders() -> ThreadPoolExecutor:
+    global _UPLOADERS
+    with _UPLOADERS_LOCK:
+        if _UPLOADERS is None:
+            _UPLOADERS = ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="upload")
+        return _UPLOADERS
+
+
+@dataclass(frozen=True)
+class _Upload:
+    entry: int  # which output file entry
+    path: Path
+    rel: str  # its name as the entry's pattern matched it
+    container_url: str
+    blob: str
+
+
+def upload_outputs(
+    outputs: list[dict[str, Any]],
+    wd: Path,
+    succeeded: bool,
+    timed: list[tuple[str, float, int]] | None = None,
+) -> None:
+    """Upload the output files whose upload condition holds, all at once (Storage takes
+    each PUT to disk before it answers: one after the other, a task's stdout, stderr and
+    outputs would keep its slot three times as long). Each entry's pattern, the seconds
+    until its last file was up and its number of files are appended to `timed`. Raises
+    TransferError: the first failure in the order of the entries and their files."""
+    began = time.perf_counter()
+    todo: list[_Upload] = []
+    entries: list[int] = []
+    for i, out in enumerate(outputs):
         cond = (out.get("uploadOptions") or {}).get("uploadCondition", "tasksuccess").lower()
         if (cond == "tasksuccess" and not succeeded) or (cond == "taskfailure" and succeeded):
             continue
-        dest = (out.get("destination") or {}).get("container") or {}
-        container_url = dest.get("containerUrl")
-        if not container_url:
-            raise TransferError("an output file needs destination.container.containerUrl")
-        pattern = out["filePattern"]
-        prefix = dest.get("path") or ""
-        wildcard = glob.has_magic(pattern)
-        for path, rel in _matches(pattern, wd):
-            blob = (
-                (f"{prefix.rstrip('/')}/{rel}" if prefix else rel)
-                if wildcard
-                else (prefix or path.name)
-            )
-            data = path.read_bytes()
-            url = _blob_url(container_url, blob)
-            try:
-                _retrying(functools.partial(_put, url, data))
-            except urllib.error.HTTPError as e:
-                raise TransferError(
-                    f"uploading {rel} to {_redacted(container_url)} failed: HTTP {e.code} {e.reason}"
-                ) from None
-            except (urllib.error.URLError, OSError) as e:
-                raise TransferError(f"uploading {rel} failed: {e}") from None
+        entries.append(i)
+        todo += _entry_files(i, out, wd)
+    if len(todo) == 1:
+        ended = [_upload(todo[0])]
+    else:
+        futures = [_uploaders().submit(_upload, u) for u in todo]
+        wait(futures)
+        ended = [f.result() for f in futures]  # raises the first failure, in order
+    for i in entries:
+        mine = [t for u, t in zip(todo, ended, strict=True) if u.entry == i]
+        if timed is not None:
+            timed.append((outputs[i]["filePattern"], max(mine, default=began) - began, len(mine)))
+
+
+def _entry_files(i: int, out: dict[str, Any], wd: Path) -> list[_Upload]:
+    """The files of output file entry `i`, and the blob each goes to."""
+    dest = (out.get("destination") or {}).get("container") or {}
+    container_url = dest.get("containerUrl")
+    if not container_url:
+        raise TransferError("an output file needs destination.container.containerUrl")
+    pattern = out["filePattern"]
+    prefix = dest.get("path") or ""
+    wildcard = glob.has_magic(pattern)
+    files = []
+    for path, rel in _matches(pattern, wd):
+        blob = (
+            (f"{prefix.rstrip('/')}/{rel}" if prefix else rel)
+            if wildcard
+            else (prefix or path.name)
+        )
+        files.append(_Upload(i, path, rel, container_url, blob))
+    return files
+
+
+def _upload(u: _Upload) -> float:
+    """PUT one file; when it was done (time.perf_counter())."""
+    try:
+        data = u.path.read_bytes()
+        _retrying(functools.partial(_put, _blob_url(u.container_url, u.blob), data))
+    except urllib.error.HTTPError as e:
+        raise TransferError(
+            f"uploading {u.rel} to {_redacted(u.container_url)} failed: HTTP {e.code} {e.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError) as e:
+        raise TransferError(f"uploading {u.rel} failed: {e}") from None
+    return time.perf_counter()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from runner.localbatch.preemption import Preemption
     from runner.localbatch.runs import Running
     from runner.localbatch.store import Store
+    from runner.localbatch.timing import TimingLog
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Execution:
         store: Store
         cond: threading.Condition
         faults: Faults
+        timing: TimingLog
         preemption: Preemption
         containers: ContainerRuntime
         node_tasks: NodeTasks
@@ -110,6 +112,7 @@ class Execution:
         if work is None:
             return
         run = work.run
+        run.mark("picked")
         failure = self._before(job_key, work)
         code: int | None = None
         if failure is None:
@@ -126,7 +129,8 @@ class Execution:
             failure = failure_info("usererror", "TaskEnded", "The task was terminated")
         if run.process is not None or failure is None:
             try:
-                blobs.upload_outputs(work.outputs, work.launch.task_dir / "wd", succeeded)
+                wd = work.launch.task_dir / "wd"
+                blobs.upload_outputs(work.outputs, wd, succeeded, run.uploads)
             except blobs.TransferError as e:
                 succeeded = False
                 failure = failure or failure_info("usererror", "FileUploadError", str(e))
@@ -156,6 +160,7 @@ class Execution:
                         self.store.save("job", job_key, work.job)
         try:
             blobs.fetch_resource_files(work.resource_files, work.launch.task_dir / "wd")
+            run.mark("fetched")
             work.container = work.launch.container(self.containers)
         except blobs.TransferError as e:
             return failure_info("usererror", "ResourceFileDownloadFailed", str(e))
@@ -182,7 +187,9 @@ class Execution:
             info.pop("endTime", None)
             info.pop("containerInfo", None)
             try:
+                run.mark("spawning")
                 run.process = work.launch.start(work.container)
+                run.mark("spawned")
             except OSError as e:
                 failure = failure_info("usererror", "CommandProgramNotFound", str(e))
             else:
@@ -196,6 +203,7 @@ class Execution:
         if run.process is None:
             return None, failure
         code = run.process.wait(work.wall_clock)
+        run.mark("exited")
         if code is None:
             run.process.kill()
             code = run.process.returncode
@@ -229,6 +237,7 @@ class Execution:
         """The task's slots on its node are free again."""
         with self.cond:
             if run is not None and self.running.pop((job_key, task_key), None) is not None:
+                run.mark("released")
                 node = self.store.nodes.get(run.pool_key, {}).get(run.node_id)
                 if node is not None:
                     node["runningTasksCount"] = max(0, node["runningTasksCount"] - 1)
@@ -256,6 +265,10 @@ class Execution:
         self._release(job_key, task_key, run)
         if task is None or run.cancel == "delete":
             return
+        job = st.jobs.get(job_key)
+        if self.timing.enabled and job is not None:
+            outcome = run.cancel or ("succeeded" if succeeded else "failed")
+            self.timing.write(run, job["id"], task["id"], outcome)
         task.pop("_pgid", None)
         info = task.setdefault("executionInfo", {})
         if node is not None:

@@ -3,7 +3,8 @@ settled."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from runner.localbatch.nodes import Process
 
@@ -18,3 +19,9 @@ class Running:
     # "terminate" | "requeue" | "lost" (node died) | "preempted" (spot node) | "delete"
     cancel: str | None = None
     slots: int = 1  # the task's requiredSlots, taken on its node
+    # when each stage began or ended (time.time()), for the timing log (runner.localbatch.timing)
+    marks: dict[str, float] = field(default_factory=lambda: {"assigned": time.time()})
+    uploads: list[tuple[str, float, int]] = field(default_factory=list)  # pattern, seconds, files
+
+    def mark(self, stage: str) -> None:
+        self.marks[stage] = time.time()

@@ -10,7 +10,6 @@ their interval) and `containers` (podman), with `allocation` and `execution` mix
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,8 @@ from runner.localbatch.preemption import Preemption
 from runner.localbatch.rest import iso_seconds
 from runner.localbatch.runs import Running
 from runner.localbatch.store import Obj, Store, now_iso, set_state, touch
+from runner.localbatch.timing import TimingLog
+from runner.localbatch.trash import Trash
 
 __all__ = ["Running", "Scheduler", "iso_seconds"]
 
@@ -60,10 +61,12 @@ class Scheduler(Allocation, Execution):
         self.harsh = harsh or Harsh()
         self.containers = containers or ContainerRuntime.from_env()
         self.preemption = preemption or Preemption()
+        self.timing = TimingLog.from_env()
         self.cond = threading.Condition(store.lock)
         self.running: dict[tuple[str, str], Running] = {}
         self.start_tasks: dict[tuple[str, str], Process] = {}
         self.workers = ThreadPoolExecutor(max_workers=128, thread_name_prefix="node")
+        self.trash = Trash(home, self.workers)
         self.dispatcher = Dispatcher(self)
         self.node_tasks = NodeTasks(self)
         self.autoscaler = Autoscaler(self, autoscale or AutoscaleSettings())
@@ -243,7 +246,7 @@ class Scheduler(Allocation, Execution):
         self.store.remove_prefix("task", f"{job_key}/")
         for nodes in self.store.nodes.values():
             for node in nodes.values():
-                shutil.rmtree(Path(node["_root"]) / "workitems" / job["id"], ignore_errors=True)
+                self.trash.discard(Path(node["_root"]) / "workitems" / job["id"])
 
     def _finish_terminating(self, job_key: str, job: Obj) -> None:
         busy = [r for r in self.running.values() if r.job_key == job_key]
