@@ -22,9 +22,13 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 
 from runner import secrets
 from runner.batch import waiting
-from runner.batch.errors import retry_after, throttled, translate
+from runner.batch.errors import error_code, retry_after, throttled, translate
 from runner.batch.waiting import Pace, Say, Waited, pace_for
 from runner.targets import Target
+
+# Azure deletes a pool or job in minutes (a pool's nodes first, a job's tasks and release
+# tasks): a bound well past that.
+DELETE_BOUND = 30 * 60.0
 
 # Retries of one request in the SDK's pipeline (each after Retry-After or a backoff).
 SDK_RETRIES = 8
@@ -105,6 +109,28 @@ class Connection:
             raise
         except AzureError as e:
             raise translate(what, e, self.target.batch_url) from None
+
+    def delete(
+        self,
+        what: str,
+        begin: Callable[[], Any],
+        being_deleted: str,
+        gone: Callable[[], bool],
+        giving_up: str,
+    ) -> bool:
+        """Delete something and wait until `gone()`; False when it was gone already.
+        `begin` is the SDK's begin_delete_*; when Batch answers `being_deleted`, someone
+        else's deletion is under way and is waited for all the same."""
+        try:
+            poller = self.call_sdk(f"deleting {what}", begin)
+        except ResourceNotFoundError:
+            return False
+        except HttpResponseError as e:
+            if error_code(e) != being_deleted:
+                raise translate(f"deleting {what}", e, self.target.batch_url) from None
+            poller = None
+        self.follow(poller, gone, f"{what} is being deleted", DELETE_BOUND, giving_up)
+        return True
 
     def follow(
         self,

@@ -15,7 +15,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import durations
 from runner.batch import waiting
-from runner.batch.connection import Connection
+from runner.batch.connection import DELETE_BOUND, Connection
 from runner.batch.errors import error_code, translate
 from runner.batch.models import Resolver, job_options
 from runner.batch.observed import value
@@ -23,11 +23,10 @@ from runner.batch.tasks import Tasks
 from runner.state import DesiredJob, ObservedJob, ObservedTask
 
 QUOTA = "ActiveJobAndScheduleQuotaReached"
-# Azure deletes a job in minutes (more with many tasks), and terminates it once its
-# release tasks have run.
-DELETE_BOUND = 30 * 60.0
+# Azure terminates a job once its release tasks have run.
 TERMINATE_BOUND = 10 * 60.0
 TERMINATE_REASON = "bwf: the run is over"
+STILL_DELETING = "Azure is still deleting it: apply again later"
 
 
 class Jobs:
@@ -136,32 +135,21 @@ class Jobs:
         if state == "deleting":
             self.wait_gone(job_id)
             return True
-        try:
-            poller = self.conn.call_sdk(
-                f"deleting job {job_id}",
-                lambda: self.client.begin_delete_job(
-                    job_id, polling_interval=self.conn.poll_interval
-                ),
-            )
-        except ResourceNotFoundError:
-            return False
-        except HttpResponseError as e:
-            if error_code(e) != "JobBeingDeleted":
-                raise translate(f"deleting job {job_id}", e, self.conn.target.batch_url) from None
-            poller = None  # someone else's deletion: wait for it all the same
-        self._follow_deletion(poller, job_id)
-        return True
+        return self.conn.delete(
+            f"job {job_id}",
+            lambda: self.client.begin_delete_job(job_id, polling_interval=self.conn.poll_interval),
+            "JobBeingDeleted",
+            lambda: self._state(job_id) is None,
+            STILL_DELETING,
+        )
 
     def wait_gone(self, job_id: str) -> None:
-        self._follow_deletion(None, job_id)
-
-    def _follow_deletion(self, poller: object, job_id: str) -> None:
         self.conn.follow(
-            poller,
+            None,
             lambda: self._state(job_id) is None,
             f"job {job_id} is being deleted",
             DELETE_BOUND,
-            "Azure is still deleting it: apply again later",
+            STILL_DELETING,
         )
 
     def _state(self, job_id: str) -> str | None:

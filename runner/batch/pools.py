@@ -14,11 +14,11 @@ from typing import Any
 
 from azure.batch import models as m
 from azure.batch.models._models import BatchNodeRebootOptions
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError
 
 from runner import secrets
 from runner.autoscale_formula import DEFAULT_INTERVAL
-from runner.batch.connection import Connection
+from runner.batch.connection import DELETE_BOUND, Connection
 from runner.batch.errors import error_code, translate
 from runner.batch.models import FINGERPRINT_METADATA, Resolver, pool_options, start_task
 from runner.batch.observed import observed_node, value
@@ -26,9 +26,8 @@ from runner.compute import Autoscale
 from runner.errors import BwfError
 from runner.state import DesiredPool, ObservedNode, ObservedPool
 
-# Azure deletes a pool in minutes (its nodes first), and settles a resize within its
-# resize timeout (15 minutes unless set): bounds well past both.
-DELETE_BOUND = 30 * 60.0
+# Azure settles a resize within its resize timeout (15 minutes unless set): a bound well
+# past it.
 RESIZE_BOUND = 30 * 60.0
 REBOOT_BOUND = 10 * 60.0
 STILL_DELETING = "Azure is still deleting it: apply again later, or use another pool id"
@@ -248,27 +247,15 @@ class Pools:
         if live.state == "deleting":
             self.wait_gone(pool_id)
             return True
-        try:
-            poller = self.conn.call_sdk(
-                f"deleting pool {pool_id}",
-                lambda: self.client.begin_delete_pool(
-                    pool_id, polling_interval=self.conn.poll_interval
-                ),
-            )
-        except ResourceNotFoundError:
-            return False
-        except HttpResponseError as e:
-            if error_code(e) != "PoolBeingDeleted":
-                raise translate(f"deleting pool {pool_id}", e, self.conn.target.batch_url) from None
-            poller = None  # someone else's deletion: wait for it all the same
-        self.conn.follow(
-            poller,
+        return self.conn.delete(
+            f"pool {pool_id}",
+            lambda: self.client.begin_delete_pool(
+                pool_id, polling_interval=self.conn.poll_interval
+            ),
+            "PoolBeingDeleted",
             lambda: self._gone(pool_id),
-            f"pool {pool_id} is being deleted",
-            DELETE_BOUND,
             STILL_DELETING,
         )
-        return True
 
     def wait_gone(self, pool_id: str) -> None:
         pending = f"pool {pool_id} is being deleted"
