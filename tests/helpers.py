@@ -11,7 +11,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.state import Desired, DesiredTask
+from runner.state import Desired, DesiredTask, ObservedPool
 
 MINIMAL = """\
 apiVersion: bwf/v1
@@ -152,3 +152,26 @@ def fan_out_spec(
         f"cleanup: {cleanup}\n"
     )
     return spec
+
+
+def observed_pool(d: Desired, **fields: object) -> ObservedPool:
+    """The spec's pool as Batch shows it once created and steady, with `fields` changed."""
+    p = d.pool
+    return ObservedPool(
+        **{  # type: ignore[arg-type]
+            "id": p.id,
+            "state": "active",
+            "allocation_state": "steady",
+            "vm_size": p.vm_size,
+            "publisher": p.publisher,
+            "offer": p.offer,
+            "sku": p.sku,
+            "version": p.version,
+            "node_agent_sku": p.node_agent_sku,
+            "dedicated_target": p.dedicated_nodes,
+            "spot_target": p.spot_nodes,
+            "task_slots_per_node": p.task_slots_per_node,
+            "fingerprint": p.fingerprint,
+            **fields,
+        }
+    )

@@ -22,8 +22,8 @@ from runner.plan_json import to_json
 from runner.render import render
 from runner.resolver import Resolver
 from runner.show import render_plan
-from runner.state import Desired, Observed, ObservedPool, ResourceFile
-from tests.helpers import MINIMAL, fanned, write_spec
+from runner.state import Desired, Observed, ResourceFile
+from tests.helpers import MINIMAL, fanned, observed_pool, write_spec
 
 POOL = "  image: ubuntu-22.04\n"
 TASK = "    command: cat {{ item.name }}\n"
@@ -137,21 +137,10 @@ def test_the_short_form_is_written_as_the_pending_tasks_formula(tmp_path: Path) 
 
 
 def _live(d: Desired, autoscale: Autoscale | None, **kw: int) -> Observed:
-    p = d.pool
-    pool = ObservedPool(
-        id=p.id,
-        state="active",
-        allocation_state="steady",
-        vm_size=p.vm_size,
-        publisher=p.publisher,
-        offer=p.offer,
-        sku=p.sku,
-        version=p.version,
-        node_agent_sku=p.node_agent_sku,
+    pool = observed_pool(
+        d,
         dedicated_target=kw.get("dedicated", 3),
         spot_target=0,
-        task_slots_per_node=p.task_slots_per_node,
-        fingerprint=p.fingerprint,
         current_dedicated=kw.get("dedicated", 3),
         current_spot=0,
         autoscale=autoscale,

@@ -26,7 +26,7 @@ from runner.state import (
     ObservedPool,
     ObservedTask,
 )
-from tests.helpers import MINIMAL, fanned, merge_of, write_spec
+from tests.helpers import MINIMAL, fanned, merge_of, observed_pool, write_spec
 
 
 @pytest.fixture()
@@ -35,23 +35,7 @@ def desired(tmp_path: Path) -> Desired:
 
 
 def _pool(d: Desired, **kw: object) -> ObservedPool:
-    p = d.pool
-    base = ObservedPool(
-        id=p.id,
-        state="active",
-        allocation_state="steady",
-        vm_size=p.vm_size,
-        publisher=p.publisher,
-        offer=p.offer,
-        sku=p.sku,
-        version=p.version,
-        node_agent_sku=p.node_agent_sku,
-        dedicated_target=p.dedicated_nodes,
-        spot_target=p.spot_nodes,
-        task_slots_per_node=p.task_slots_per_node,
-        fingerprint=p.fingerprint,
-    )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    return observed_pool(d, **kw)
 
 
 def _world(d: Desired, task_state: dict[str, tuple[str, str | None]] | None = None) -> Observed:

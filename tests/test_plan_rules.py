@@ -20,10 +20,9 @@ from runner.state import (
     ObservedBlob,
     ObservedContainer,
     ObservedJob,
-    ObservedPool,
     ObservedTask,
 )
-from tests.helpers import MINIMAL, merge_of, write_spec
+from tests.helpers import MINIMAL, merge_of, observed_pool, write_spec
 
 TASK = DesiredTask(id="t", command_line="true", fingerprint="f1")
 
@@ -64,21 +63,7 @@ def desired(tmp_path: Path) -> Desired:
 def world(d: Desired, **tasks: tuple[str, str | None]) -> Observed:
     """Everything exists and every task is done, except `tasks`: id -> (state, result)."""
     p = d.pool
-    pool = ObservedPool(
-        id=p.id,
-        state="active",
-        allocation_state="steady",
-        vm_size=p.vm_size,
-        publisher=p.publisher,
-        offer=p.offer,
-        sku=p.sku,
-        version=p.version,
-        node_agent_sku=p.node_agent_sku,
-        dedicated_target=p.dedicated_nodes,
-        spot_target=p.spot_nodes,
-        task_slots_per_node=p.task_slots_per_node,
-        fingerprint=p.fingerprint,
-    )
+    pool = observed_pool(d)
     live = {
         t.id: ObservedTask(t.id, state, t.fingerprint, 0 if result == "success" else 1, result)
         for t in all_tasks(d)
