@@ -41,7 +41,28 @@ BWF = [sys.executable, "-m", "runner"]
 TARGET = 1.5
 REAPPLY_TARGET = 1.0
 TICK = os.sysconf("SC_CLK_TCK")
-WORDS = ["harbour", "orchard", "signal", "river", "stone", "light", "window", "garden", "letter", "market", "winter", "summer", "station", "bridge", "paper", "thread", "candle", "silver", "forest", "meadow"]  # fmt: skip
+WORDS = [
+    "harbour",
+    "orchard",
+    "signal",
+    "river",
+    "stone",
+    "light",
+    "window",
+    "garden",
+    "letter",
+    "market",
+    "winter",
+    "summer",
+    "station",
+    "bridge",
+    "paper",
+    "thread",
+    "candle",
+    "silver",
+    "forest",
+    "meadow",
+]
 
 
 def make_texts(directory: Path, n: int, words: int) -> None:
@@ -121,8 +142,10 @@ def floor(data: Path, out: Path) -> float:
     t0 = time.perf_counter()
     subprocess.run(
         f"ls {data}/*.txt | xargs -P2 -n1 python3 {ROOT}/node_scripts/topn.py --numwords 3 --outdir {out} --filepath",
-        shell=True, check=True, capture_output=True,
-    )  # fmt: skip
+        shell=True,
+        check=True,
+        capture_output=True,
+    )
     spent = time.perf_counter() - t0
     _children_cpu()
     return spent
@@ -178,16 +201,27 @@ def reapply(n: int, work: Path, env: dict[str, str]) -> float:
     many = work / "many"
     make_texts(many, n, 5)
     spec = work / "many.yaml"
-    spec.write_text(spec_text("many", str(many), work / "out-many", "wc -w {{ item.name }} > {{ item.stem }}_OUTPUT.txt",
-                              2, 8, "{containers: keep, job: keep, pool: keep}"))  # fmt: skip
+    spec.write_text(
+        spec_text(
+            "many",
+            str(many),
+            work / "out-many",
+            "wc -w {{ item.name }} > {{ item.stem }}_OUTPUT.txt",
+            2,
+            8,
+            "{containers: keep, job: keep, pool: keep}",
+        )
+    )
     allow = allowed(work)
     first, _ = bwf(["apply", str(spec), "--yes", *allow], env)
     again, _ = bwf(["apply", str(spec), "--yes", *allow], env)
     for f in (work / "home" / "ledger").glob("many-*.json"):
         f.unlink()  # BWF_HOME lost: apply verifies the downloaded outputs against their blobs
     observe, _ = bwf(["apply", str(spec), "--yes", *allow], env)
-    print(f"\n{n} inputs: first apply {first:.1f} s; re-apply, nothing changed: {again:.2f} s "
-          f"(target < {REAPPLY_TARGET:.0f} s); with the ledger removed: {observe:.2f} s")  # fmt: skip
+    print(
+        f"\n{n} inputs: first apply {first:.1f} s; re-apply, nothing changed: {again:.2f} s "
+        f"(target < {REAPPLY_TARGET:.0f} s); with the ledger removed: {observe:.2f} s"
+    )
     return again
 
 
@@ -218,8 +252,10 @@ def main() -> None:
         make_texts(work / "texts", args.files, 400)
         results = [one_run(i, args, work, env) for i in range(1, args.runs + 1)]
         ratios = [e2e / fl for e2e, fl in results]
-        print(f"\n{args.runs} runs: bwf apply {spread([r[0] for r in results])} s; "
-              f"xargs -P2 {spread([r[1] for r in results])} s")  # fmt: skip
+        print(
+            f"\n{args.runs} runs: bwf apply {spread([r[0] for r in results])} s; "
+            f"xargs -P2 {spread([r[1] for r in results])} s"
+        )
         if args.reapply_files:
             again = reapply(args.reapply_files, work, env)
     finally:
@@ -227,9 +263,15 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     if args.profile:
         show_profiles(args.profile, args.runs)
-    tail = f"; no-change re-apply of {args.reapply_files}: {again:.2f} s, ratio {again / REAPPLY_TARGET:.2f} to < 1 s" if again is not None else ""  # fmt: skip
-    print(f"\nratio bwf apply / xargs -P2 over {args.files} files: {spread(ratios)} (target <= {TARGET}: "
-          f"{statistics.median(ratios) / TARGET:.2f} of it){tail}")  # fmt: skip
+    tail = (
+        f"; no-change re-apply of {args.reapply_files}: {again:.2f} s, ratio {again / REAPPLY_TARGET:.2f} to < 1 s"
+        if again is not None
+        else ""
+    )
+    print(
+        f"\nratio bwf apply / xargs -P2 over {args.files} files: {spread(ratios)} (target <= {TARGET}: "
+        f"{statistics.median(ratios) / TARGET:.2f} of it){tail}"
+    )
 
 
 def show_profiles(directory: Path, runs: int) -> None:

@@ -152,9 +152,12 @@ def task_overheads(lines: list[dict[str, object]]) -> list[tuple[str, list[float
         ("the task's process (its own work)", [_f(x, "exited") - _f(x, "spawned") for x in lines]),
         ("output files uploaded", [_uploads(x, logs=False) for x in lines]),
         ("stdout/stderr uploaded", [_uploads(x, logs=True) for x in lines]),
-        ("exit -> slot freed (all uploads, settle)", [_f(x, "released") - _f(x, "exited") for x in lines]),
+        (
+            "exit -> slot freed (all uploads, settle)",
+            [_f(x, "released") - _f(x, "exited") for x in lines],
+        ),
         ("slot freed -> next process started (same node)", _between_processes(lines)),
-    ]  # fmt: skip
+    ]
     return rows
 
 

@@ -34,8 +34,15 @@ COMMAND = "/bin/true"
 
 
 def pool(c: BatchClient, pool_id: str, nodes: int) -> None:
-    c.create_pool(m.BatchPoolCreateOptions(id=pool_id, vm_size="standard_d2s_v3", virtual_machine_configuration=IMAGE,
-                                           target_dedicated_nodes=nodes, task_slots_per_node=1))  # fmt: skip
+    c.create_pool(
+        m.BatchPoolCreateOptions(
+            id=pool_id,
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=IMAGE,
+            target_dedicated_nodes=nodes,
+            task_slots_per_node=1,
+        )
+    )
 
 
 def main() -> None:
@@ -92,8 +99,10 @@ def main() -> None:
             time.sleep(0.02)
         served = time.perf_counter() - t0
         per_task = (served - direct) / args.run * 1000
-        print(f"run: {args.run} tasks on 1 node x 1 slot in {served:.2f} s; directly {direct:.2f} s; "
-              f"overhead {per_task:.1f} ms per task (target 20 ms: ratio {per_task / 20:.2f})")  # fmt: skip
+        print(
+            f"run: {args.run} tasks on 1 node x 1 slot in {served:.2f} s; directly {direct:.2f} s; "
+            f"overhead {per_task:.1f} ms per task (target 20 ms: ratio {per_task / 20:.2f})"
+        )
     finally:
         localstack.stop_process(svc.pid)
 

@@ -265,10 +265,15 @@ class Executor:
 
     def record_ledger(self, outcome: Outcome) -> None:
         by_id = {t.id: t for t in all_tasks(self.desired)}
-        self.ledger.record({
-            t.id: t.fingerprint for t in outcome.tasks.values()
-            if t.result == "success" and t.id in by_id and by_id[t.id].fingerprint == t.fingerprint
-        })  # fmt: skip
+        self.ledger.record(
+            {
+                t.id: t.fingerprint
+                for t in outcome.tasks.values()
+                if t.result == "success"
+                and t.id in by_id
+                and by_id[t.id].fingerprint == t.fingerprint
+            }
+        )
 
     def cleanup(self, outcome: Outcome) -> None:
         cl = self.desired.cleanup

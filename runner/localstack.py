@@ -119,22 +119,29 @@ def start_azurite(location: Path, port: int | None = None) -> RunningService:
     log = location / "azurite.log"
     cmd = [
         *_azurite_command(),
-        "--blobHost", "127.0.0.1",
-        "--blobPort", str(port),
-        "--location", str(location),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--location",
+        str(location),
         "--skipApiVersionCheck",
         "--disableTelemetry",
         "--loose",
         "--silent",  # no access log: a line per request costs Azurite CPU that tasks need
         # idle connections stay open longer than bwf's pauses between transfers (the 5 s
         # default closes them just as bwf reuses one, and that request must be retried)
-        "--blobKeepAliveTimeout", "600",
-    ]  # fmt: skip
+        "--blobKeepAliveTimeout",
+        "600",
+    ]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
     url = f"http://127.0.0.1:{port}/{STORAGE_ACCOUNT}"
     _wait_http(f"http://127.0.0.1:{port}/{STORAGE_ACCOUNT}?comp=list", proc, log, "Azurite")
     return RunningService("azurite", url, proc.pid)
@@ -150,18 +157,30 @@ def start_batch_service(
     ready.unlink(missing_ok=True)
     log = home / "service.log"
     cmd = [
-        sys.executable, "-m", "runner.localbatch", "serve",
-        "--home", str(home),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--account", BATCH_ACCOUNT,
-        "--ready-file", str(ready),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "runner.localbatch",
+        "serve",
+        "--home",
+        str(home),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--account",
+        BATCH_ACCOUNT,
+        "--ready-file",
+        str(ready),
+    ]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, "BWF_LOCALBATCH_KEY": BATCH_KEY, **(env or {})},
-        )  # fmt: skip
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "BWF_LOCALBATCH_KEY": BATCH_KEY, **(env or {})},
+        )
     deadline = time.monotonic() + START_TIMEOUT
     while not ready.exists():
         if proc.poll() is not None:

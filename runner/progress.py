@@ -64,10 +64,14 @@ class Bar:
     def __enter__(self) -> Bar:
         if self.ui.live and not self.ui.quiet:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[extra]}"), TimeElapsedColumn(),
-                console=self.ui.console, transient=False,
-            )  # fmt: skip
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[extra]}"),
+                TimeElapsedColumn(),
+                console=self.ui.console,
+                transient=False,
+            )
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=self.total, extra="")
         return self

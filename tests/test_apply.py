@@ -159,11 +159,14 @@ def test_a_failing_task_fails_the_apply_but_keeps_the_other_outputs(
 
 
 def test_run_anyway_merges_what_succeeded(home: Path, tmp_path: Path) -> None:
-    spec = topn_copy(tmp_path, **{
-        "    retries: 1\n": "    retries: 0\n",
-        "--filepath {{ item.name }}": "--filepath {{ item.name }} $( [ {{ item.stem }} = orchard ] && echo --bad-flag )",
-        "    id: topn-all\n": "    id: topn-all\n    on_failure: run_anyway\n",
-    })  # fmt: skip
+    spec = topn_copy(
+        tmp_path,
+        **{
+            "    retries: 1\n": "    retries: 0\n",
+            "--filepath {{ item.name }}": "--filepath {{ item.name }} $( [ {{ item.stem }} = orchard ] && echo --bad-flag )",
+            "    id: topn-all\n": "    id: topn-all\n    on_failure: run_anyway\n",
+        },
+    )
     assert run_apply(str(spec), "local", {}, yes=True) == 1
     merged = (tmp_path / "out" / "ALL_OUTPUT.txt").read_text()
     assert "# merged: 2 files" in merged
@@ -171,8 +174,14 @@ def test_run_anyway_merges_what_succeeded(home: Path, tmp_path: Path) -> None:
 
 def bwf(home: Path, *args: str, **kw: object) -> subprocess.Popen[str]:
     env = {**os.environ, "BWF_HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "runner", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kw)  # type: ignore[call-overload]  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 def many_inputs(tmp_path: Path, n: int, sleep: float = 0.0, pool_extra: str = "") -> Path:
@@ -195,12 +204,15 @@ def runs(home: Path, pool_id: str) -> collections.Counter[str]:
     return counter
 
 
-@pytest.mark.parametrize(("marker", "files", "sleep"), [
-    ("Uploading 400 files", 400, 0.0),
-    ("Adding 3000 tasks", 3000, 0.0),
-    ("Monitoring", 40, 0.3),
-    ("Downloading", 300, 0.0),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("marker", "files", "sleep"),
+    [
+        ("Uploading 400 files", 400, 0.0),
+        ("Adding 3000 tasks", 3000, 0.0),
+        ("Monitoring", 40, 0.3),
+        ("Downloading", 300, 0.0),
+    ],
+)
 def test_kill_9_then_apply_again_converges(
     home: Path, tmp_path: Path, marker: str, files: int, sleep: float
 ) -> None:
@@ -245,9 +257,15 @@ def test_saved_plan_is_applied_or_refused_when_stale(home: Path, tmp_path: Path)
 def test_status_logs_destroy_and_no_secret_anywhere(home: Path, tmp_path: Path) -> None:
     spec = many_inputs(tmp_path, 2)
     outputs = []
-    for args in (("plan", str(spec)), ("plan", "--json", str(spec)), ("apply", str(spec), "--yes"),
-                 ("status", str(spec)), ("status", "--json", str(spec)), ("logs", str(spec), "in0001"),
-                 ("logs", "--stderr", str(spec), "in0001")):  # fmt: skip
+    for args in (
+        ("plan", str(spec)),
+        ("plan", "--json", str(spec)),
+        ("apply", str(spec), "--yes"),
+        ("status", str(spec)),
+        ("status", "--json", str(spec)),
+        ("logs", str(spec), "in0001"),
+        ("logs", "--stderr", str(spec), "in0001"),
+    ):
         p = bwf(home, *args)
         out, _ = p.communicate(timeout=300)
         assert p.returncode == 0, (args, out)

@@ -159,7 +159,9 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstack.Running
         client = hostile.client(running)
         client.create_pool(
             m.BatchPoolCreateOptions(
-                id=POOL, vm_size="standard_d2s_v3", target_dedicated_nodes=0,
+                id=POOL,
+                vm_size="standard_d2s_v3",
+                target_dedicated_nodes=0,
                 virtual_machine_configuration=m.VirtualMachineConfiguration(
                     image_reference=m.BatchVmImageReference(
                         publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
@@ -167,7 +169,7 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localstack.Running
                     node_agent_sku_id="batch.node.ubuntu 22.04",
                 ),
             )
-        )  # fmt: skip
+        )
         client.create_job(
             m.BatchJobCreateOptions(
                 id=JOB, pool_info=m.BatchPoolInfo(pool_id=POOL), uses_task_dependencies=True

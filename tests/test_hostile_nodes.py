@@ -55,10 +55,14 @@ def _pool(client: BatchClient, start_task: m.BatchStartTask | None = None) -> st
     pool_id = f"pool-{uuid.uuid4().hex[:8]}"
     client.create_pool(
         m.BatchPoolCreateOptions(
-            id=pool_id, vm_size="standard_d2s_v3", virtual_machine_configuration=IMAGE,
-            target_dedicated_nodes=1, task_slots_per_node=4, start_task=start_task,
+            id=pool_id,
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=IMAGE,
+            target_dedicated_nodes=1,
+            task_slots_per_node=4,
+            start_task=start_task,
         )
-    )  # fmt: skip
+    )
     return pool_id
 
 

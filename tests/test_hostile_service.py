@@ -187,7 +187,9 @@ def test_an_sdk_client_idle_past_the_idle_timeout_reuses_its_pool(
     pool_id = f"idle-{time.time_ns()}"
     client.create_pool(
         m.BatchPoolCreateOptions(
-            id=pool_id, vm_size="standard_d2s_v3", target_dedicated_nodes=0,
+            id=pool_id,
+            vm_size="standard_d2s_v3",
+            target_dedicated_nodes=0,
             virtual_machine_configuration=m.VirtualMachineConfiguration(
                 image_reference=m.BatchVmImageReference(
                     publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
@@ -195,7 +197,7 @@ def test_an_sdk_client_idle_past_the_idle_timeout_reuses_its_pool(
                 node_agent_sku_id="batch.node.ubuntu 22.04",
             ),
         )
-    )  # fmt: skip
+    )
     time.sleep(hostile.IDLE_TIMEOUT + 1.0)  # the server closes the pooled connection meanwhile
     # a POST is never retried by azure-core after a connection error: it must simply work
     client.create_job(

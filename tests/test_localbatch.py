@@ -23,10 +23,12 @@ from tests.batch_helpers import IMAGE, call, make_job, make_pool, uid, wait_comp
 
 def container_sas_url(azurite_url: str, name: str, permission: str) -> str:
     sas = generate_container_sas(
-        localstack.STORAGE_ACCOUNT, name, account_key=localstack.STORAGE_KEY,
+        localstack.STORAGE_ACCOUNT,
+        name,
+        account_key=localstack.STORAGE_KEY,
         permission=ContainerSasPermissions.from_string(permission),
         expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
-    )  # fmt: skip
+    )
     return f"{azurite_url}/{name}?{sas}"
 
 
@@ -55,13 +57,19 @@ def test_end_to_end_with_azurite(
             output_files=[
                 m.OutputFile(
                     file_pattern="*_OUT.txt",
-                    destination=m.OutputFileDestination(container=m.OutputFileBlobContainerDestination(container_url=write, path="results")),
-                    upload_options=m.OutputFileUploadConfiguration(upload_condition=m.OutputFileUploadCondition.TASK_SUCCESS),
+                    destination=m.OutputFileDestination(
+                        container=m.OutputFileBlobContainerDestination(
+                            container_url=write, path="results"
+                        )
+                    ),
+                    upload_options=m.OutputFileUploadConfiguration(
+                        upload_condition=m.OutputFileUploadCondition.TASK_SUCCESS
+                    ),
                 )
             ],
         )
         for i in range(200)
-    ]  # fmt: skip
+    ]
     batch_client.create_tasks(job_id, tasks)
     counts = wait_completed(batch_client, job_id, 200)
     assert (counts.succeeded, counts.failed) == (200, 0)
@@ -88,8 +96,14 @@ def test_end_to_end_with_azurite(
 def test_task_environment_and_layout(batch_client: BatchClient) -> None:
     pool_id = make_pool(batch_client, nodes=1, slots=1)
     job_id = make_job(batch_client, pool_id)
-    batch_client.create_task(job_id, m.BatchTaskCreateOptions(id="env", command_line="/usr/bin/env",
-        environment_settings=[m.EnvironmentSetting(name="MINE", value="a b")]))  # fmt: skip
+    batch_client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="env",
+            command_line="/usr/bin/env",
+            environment_settings=[m.EnvironmentSetting(name="MINE", value="a b")],
+        ),
+    )
     wait_completed(batch_client, job_id, 1)
     env = dict(
         line.split("=", 1)
@@ -120,9 +134,14 @@ def test_task_environment_and_layout(batch_client: BatchClient) -> None:
 def test_failing_task_is_retried_then_reported_failed(batch_client: BatchClient) -> None:
     pool_id = make_pool(batch_client, nodes=1)
     job_id = make_job(batch_client, pool_id)
-    batch_client.create_task(job_id, m.BatchTaskCreateOptions(
-        id="bad", command_line="/bin/bash -c 'echo try >> $AZ_BATCH_NODE_SHARED_DIR/tries-$AZ_BATCH_JOB_ID; exit 3'",
-        constraints=m.BatchTaskConstraints(max_task_retry_count=2)))  # fmt: skip
+    batch_client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="bad",
+            command_line="/bin/bash -c 'echo try >> $AZ_BATCH_NODE_SHARED_DIR/tries-$AZ_BATCH_JOB_ID; exit 3'",
+            constraints=m.BatchTaskConstraints(max_task_retry_count=2),
+        ),
+    )
     counts = wait_completed(batch_client, job_id, 1)
     assert counts.failed == 1
     info = batch_client.get_task(job_id, "bad").execution_info
@@ -155,8 +174,12 @@ def test_terminate_kills_the_process_group_and_delete_cleans_up(
     pool_id = make_pool(batch_client, nodes=1)
     job_id = make_job(batch_client, pool_id)
     # the child outlives its parent's shell unless the whole group is killed
-    batch_client.create_task(job_id, m.BatchTaskCreateOptions(
-        id="slow", command_line=f"/bin/bash -c '(sleep 2; touch {marker}) & sleep 60'"))  # fmt: skip
+    batch_client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="slow", command_line=f"/bin/bash -c '(sleep 2; touch {marker}) & sleep 60'"
+        ),
+    )
     deadline = time.monotonic() + 20
     while batch_client.get_task(job_id, "slow").state != m.BatchTaskState.RUNNING:
         assert time.monotonic() < deadline
@@ -264,8 +287,16 @@ def test_wrong_key_is_refused_and_changes_nothing(
 
 def test_resource_file_failure_is_a_user_error(batch_client: BatchClient, azurite: Any) -> None:
     job_id = make_job(batch_client, make_pool(batch_client, nodes=1))
-    batch_client.create_task(job_id, m.BatchTaskCreateOptions(id="nofile", command_line="true",
-        resource_files=[m.ResourceFile(http_url=f"{azurite.url}/missing/blob.txt", file_path="blob.txt")]))  # fmt: skip
+    batch_client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="nofile",
+            command_line="true",
+            resource_files=[
+                m.ResourceFile(http_url=f"{azurite.url}/missing/blob.txt", file_path="blob.txt")
+            ],
+        ),
+    )
     wait_completed(batch_client, job_id, 1)
     info = batch_client.get_task(job_id, "nofile").execution_info
     assert info.result == m.BatchTaskExecutionResult.FAILURE
@@ -277,13 +308,24 @@ def test_dependencies_block_and_satisfy(batch_client: BatchClient) -> None:
     pool_id = make_pool(batch_client, nodes=1, slots=4)
     job_id = make_job(batch_client, pool_id, uses_task_dependencies=True)
     satisfy = m.ExitConditions(default=m.ExitOptions(dependency_action=m.DependencyAction.SATISFY))
-    batch_client.create_tasks(job_id, [
-        m.BatchTaskCreateOptions(id="a", command_line="/bin/bash -c 'sleep 0.3'"),
-        m.BatchTaskCreateOptions(id="b", command_line="false", exit_conditions=satisfy),
-        m.BatchTaskCreateOptions(id="c", command_line="false"),
-        m.BatchTaskCreateOptions(id="after-ab", command_line="true", depends_on=m.BatchTaskDependencies(task_ids=["a", "b"])),
-        m.BatchTaskCreateOptions(id="after-c", command_line="true", depends_on=m.BatchTaskDependencies(task_ids=["c"])),
-    ])  # fmt: skip
+    batch_client.create_tasks(
+        job_id,
+        [
+            m.BatchTaskCreateOptions(id="a", command_line="/bin/bash -c 'sleep 0.3'"),
+            m.BatchTaskCreateOptions(id="b", command_line="false", exit_conditions=satisfy),
+            m.BatchTaskCreateOptions(id="c", command_line="false"),
+            m.BatchTaskCreateOptions(
+                id="after-ab",
+                command_line="true",
+                depends_on=m.BatchTaskDependencies(task_ids=["a", "b"]),
+            ),
+            m.BatchTaskCreateOptions(
+                id="after-c",
+                command_line="true",
+                depends_on=m.BatchTaskDependencies(task_ids=["c"]),
+            ),
+        ],
+    )
     wait_completed(batch_client, job_id, 4)
     time.sleep(0.5)
     assert (
@@ -301,8 +343,14 @@ def test_dependencies_block_and_satisfy(batch_client: BatchClient) -> None:
 
 def test_wall_clock_limit_kills_the_task(batch_client: BatchClient) -> None:
     job_id = make_job(batch_client, make_pool(batch_client, nodes=1))
-    batch_client.create_task(job_id, m.BatchTaskCreateOptions(id="long", command_line="sleep 30",
-        constraints=m.BatchTaskConstraints(max_wall_clock_time=dt.timedelta(seconds=1))))  # fmt: skip
+    batch_client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="long",
+            command_line="sleep 30",
+            constraints=m.BatchTaskConstraints(max_wall_clock_time=dt.timedelta(seconds=1)),
+        ),
+    )
     started = time.monotonic()
     wait_completed(batch_client, job_id, 1, timeout=15)
     assert time.monotonic() - started < 10
@@ -332,8 +380,13 @@ def test_start_task_failure_makes_the_node_unusable_for_tasks(batch_client: Batc
 
 def test_job_preparation_runs_once_per_node(batch_client: BatchClient) -> None:
     pool_id = make_pool(batch_client, nodes=1, slots=1)
-    job_id = make_job(batch_client, pool_id, job_preparation_task=m.BatchJobPreparationTask(
-        command_line="/bin/bash -c 'echo prepared >> $AZ_BATCH_NODE_SHARED_DIR/prep.txt; echo mine > here.txt'"))  # fmt: skip
+    job_id = make_job(
+        batch_client,
+        pool_id,
+        job_preparation_task=m.BatchJobPreparationTask(
+            command_line="/bin/bash -c 'echo prepared >> $AZ_BATCH_NODE_SHARED_DIR/prep.txt; echo mine > here.txt'"
+        ),
+    )
     batch_client.create_tasks(
         job_id,
         [
@@ -353,9 +406,14 @@ def test_job_preparation_runs_once_per_node(batch_client: BatchClient) -> None:
 
 def test_job_release_runs_when_the_job_ends(batch_client: BatchClient) -> None:
     pool_id = make_pool(batch_client, nodes=1, slots=1)
-    job_id = make_job(batch_client, pool_id,
+    job_id = make_job(
+        batch_client,
+        pool_id,
         job_preparation_task=m.BatchJobPreparationTask(command_line="true"),
-        job_release_task=m.BatchJobReleaseTask(command_line="/bin/bash -c 'echo released > $AZ_BATCH_NODE_SHARED_DIR/$AZ_BATCH_JOB_ID.released'"))  # fmt: skip
+        job_release_task=m.BatchJobReleaseTask(
+            command_line="/bin/bash -c 'echo released > $AZ_BATCH_NODE_SHARED_DIR/$AZ_BATCH_JOB_ID.released'"
+        ),
+    )
     batch_client.create_task(job_id, m.BatchTaskCreateOptions(id="one", command_line="true"))
     wait_completed(batch_client, job_id, 1)
     node_id = batch_client.get_task(job_id, "one").node_info.node_id

@@ -43,16 +43,25 @@ def sdk14_python() -> Path:
 def test_quickstart_with_batch_service_client(sdk14_python: Path, tmp_path: Path) -> None:
     version = subprocess.run(
         [str(sdk14_python), "-c", "import azure.batch; print(azure.batch.__version__)"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert version.startswith("14.")
     svc = localstack.start_batch_service(tmp_path / "batch")
     try:
         r = subprocess.run(
-            [str(sdk14_python), str(ROOT / "tests" / "sdk14_quickstart.py"), svc.url,
-             localstack.BATCH_ACCOUNT, localstack.BATCH_KEY],
-            capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
+            [
+                str(sdk14_python),
+                str(ROOT / "tests" / "sdk14_quickstart.py"),
+                svc.url,
+                localstack.BATCH_ACCOUNT,
+                localstack.BATCH_KEY,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     finally:
         localstack.stop_process(svc.pid)
     assert r.returncode == 0, r.stderr

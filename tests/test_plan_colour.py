@@ -35,9 +35,20 @@ def _resized_plan(tmp_path: Path) -> str:
     desired = render(load_spec(write_spec(tmp_path)))
     p = desired.pool
     pool = ObservedPool(
-        p.id, "active", "steady", p.vm_size, p.publisher, p.offer, p.sku, p.version,
-        p.node_agent_sku, 3, 0, p.task_slots_per_node, p.fingerprint,
-    )  # fmt: skip
+        p.id,
+        "active",
+        "steady",
+        p.vm_size,
+        p.publisher,
+        p.offer,
+        p.sku,
+        p.version,
+        p.node_agent_sku,
+        3,
+        0,
+        p.task_slots_per_node,
+        p.fingerprint,
+    )
     inputs = desired.container("input").name
     return render_plan(diff(desired, Observed({inputs: ObservedContainer(inputs)}, pool)))
 
@@ -91,5 +102,8 @@ def test_the_plan_counts_the_merge_like_apply_does(tmp_path: Path) -> None:
     desired = render(load_spec(write_spec(tmp_path, merged)))
     text = render_plan(diff(desired, Observed.empty()))
     assert "3 of 3 tasks to run" in text  # two inputs and the merge: apply adds 3 tasks
-    done = diff(replace(desired), Observed(ledger={t.id: t.fingerprint for t in desired.job.step("tasks").tasks}))
+    done = diff(
+        replace(desired),
+        Observed(ledger={t.id: t.fingerprint for t in desired.job.step("tasks").tasks}),
+    )
     assert "1 of 3 tasks to run" in render_plan(done)

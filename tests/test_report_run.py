@@ -167,9 +167,13 @@ def real_run(stack_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         run.kill()
     try:
         attempts = [
-            Attempt("bad", first.node_info.node_id, first.execution_info.start_time,
-                    second.execution_info.last_retry_time),
-        ]  # fmt: skip
+            Attempt(
+                "bad",
+                first.node_info.node_id,
+                first.execution_info.start_time,
+                second.execution_info.last_retry_time,
+            ),
+        ]
         for t in client.list_tasks(job):
             info = t.execution_info
             if info is not None and info.start_time is not None:
@@ -240,8 +244,12 @@ def test_the_totals_are_what_the_service_recorded(real_run: RealRun) -> None:
     report = real_run.report
     assert report["tasks"]["total"] == 5
     assert report["tasks"]["by_result"] == {
-        "success": 3, "failure": 1, "blocked": 1, "preempted": 0, "running": 0,
-    }  # fmt: skip
+        "success": 3,
+        "failure": 1,
+        "blocked": 1,
+        "preempted": 0,
+        "running": 0,
+    }
     assert (report["tasks"]["executions"], report["tasks"]["retries"]) == (6, 1)
     durations = sorted((a.ended - a.started).total_seconds() for a in real_run.attempts)
     reported = sorted(e["duration_seconds"] for e in report["slowest"])

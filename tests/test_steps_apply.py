@@ -172,10 +172,13 @@ def test_a_failed_item_blocks_its_own_chain_and_the_fan_in_at_once(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tokenize = "tokenize {{ item.name }} --out tokens.txt"
-    spec, name = wordstats(tmp_path, **{
-        "  timeout: 20m\n": "  timeout: 2m\n",
-        tokenize: f"{tokenize}; [ {{{{ item.stem }}}} != orbit ] || exit 3",
-    })  # fmt: skip
+    spec, name = wordstats(
+        tmp_path,
+        **{
+            "  timeout: 20m\n": "  timeout: 2m\n",
+            tokenize: f"{tokenize}; [ {{{{ item.stem }}}} != orbit ] || exit 3",
+        },
+    )
     started = time.monotonic()
     assert run_apply(str(spec), "local", {}, yes=True) == 1
     assert time.monotonic() - started < 60  # not the 2 minutes of the job timeout
@@ -184,8 +187,10 @@ def test_a_failed_item_blocks_its_own_chain_and_the_fan_in_at_once(
     assert "\n  cnt-orbit: blocked, waits on tok-orbit (failed)\n" in out, out
     assert "\n  wordstats-report: blocked, waits on tok-orbit (failed)\n" in out, out
     assert "Apply finished with problems" in out and "6 succeeded, 1 failed, 2 blocked" in out
-    states = {t.id: (t.state, t.execution_info.result if t.execution_info else None)
-              for t in batch_client().list_tasks(f"{name}-job")}  # fmt: skip
+    states = {
+        t.id: (t.state, t.execution_info.result if t.execution_info else None)
+        for t in batch_client().list_tasks(f"{name}-job")
+    }
     others = {t: s for t, s in states.items() if "orbit" not in t and t != "wordstats-report"}
     assert len(others) == 6 and all(result == "success" for _, result in others.values())
     assert states["wordstats-report"][0] == "active"  # it never ran
@@ -197,14 +202,17 @@ def test_a_failed_item_blocks_its_own_chain_and_the_fan_in_at_once(
 def test_a_fan_in_that_runs_anyway_runs_after_a_failed_item(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec, _ = wordstats(tmp_path, **{
-        "wordstats.py count tokens.txt": "wordstats.py count tokens.txt $( [ {{ item.stem }} != orbit ] || echo --bad )",
-        "--expect {{ steps.count.task_ids | length }}": "--expect 3",
-        "      on_failure: block ": "      on_failure: run_anyway ",
-        # Batch keeps a task whose upstream failed waiting for ever, unless that upstream
-        # satisfies it: the report runs anyway only if each count does too
-        "path: counts/}\n": "path: counts/}\n      on_failure: run_anyway\n",
-    })  # fmt: skip
+    spec, _ = wordstats(
+        tmp_path,
+        **{
+            "wordstats.py count tokens.txt": "wordstats.py count tokens.txt $( [ {{ item.stem }} != orbit ] || echo --bad )",
+            "--expect {{ steps.count.task_ids | length }}": "--expect 3",
+            "      on_failure: block ": "      on_failure: run_anyway ",
+            # Batch keeps a task whose upstream failed waiting for ever, unless that upstream
+            # satisfies it: the report runs anyway only if each count does too
+            "path: counts/}\n": "path: counts/}\n      on_failure: run_anyway\n",
+        },
+    )
     assert run_apply(str(spec), "local", {}, yes=True) == 1
     out = capsys.readouterr().out
     assert "\n  cnt-orbit: failed, exit code 2, 1 retries\n" in out, out
@@ -219,10 +227,13 @@ def test_kill_9_mid_dag_then_apply_runs_every_task_exactly_once(
     home: Path, tmp_path: Path, marker: str
 ) -> None:
     log = "echo {{ task.id }} >> $AZ_BATCH_NODE_SHARED_DIR/runs.log; "
-    spec, name = wordstats(tmp_path, **{
-        "command: python3": f"command: {log}sleep 0.3; python3",
-        "command: >-\n        python3": f"command: >-\n        {log}python3",
-    })  # fmt: skip
+    spec, name = wordstats(
+        tmp_path,
+        **{
+            "command: python3": f"command: {log}sleep 0.3; python3",
+            "command: >-\n        python3": f"command: >-\n        {log}python3",
+        },
+    )
     proc = bwf(home, "apply", str(spec), "--yes")
     assert proc.stdout is not None
     seen = []

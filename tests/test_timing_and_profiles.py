@@ -53,10 +53,13 @@ def test_timing_log_and_service_profile(
             m.BatchTaskCreateOptions(
                 id=f"t{i}",
                 command_line=f"/bin/bash -c 'echo {i} > a_OUT.txt; echo {i} > b_OUT.txt'",
-                output_files=[_output(write, "*_OUT.txt", f"t{i}"), _output(write, "../std*.txt", f"logs/t{i}")],
+                output_files=[
+                    _output(write, "*_OUT.txt", f"t{i}"),
+                    _output(write, "../std*.txt", f"logs/t{i}"),
+                ],
             )
             for i in range(3)
-        ]  # fmt: skip
+        ]
         c.create_tasks(job_id, tasks)
         counts = wait_completed(c, job_id, 3, timeout=60)
         assert counts.succeeded == 3

@@ -42,9 +42,14 @@ def collect(
         "tasks": [],
     }
     if pool is not None:
-        out["pool"] = {"id": pool.id, "state": pool.state, "allocation_state": pool.allocation_state,
-                       "dedicated_target": pool.dedicated_target, "spot_target": pool.spot_target,
-                       "nodes": dict(sorted(pool.node_states.items()))}  # fmt: skip
+        out["pool"] = {
+            "id": pool.id,
+            "state": pool.state,
+            "allocation_state": pool.allocation_state,
+            "dedicated_target": pool.dedicated_target,
+            "spot_target": pool.spot_target,
+            "nodes": dict(sorted(pool.node_states.items())),
+        }
     if job is not None:
         counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
         for t in job.tasks.values():
@@ -148,8 +153,10 @@ def command(
         _show_run(data)
         return
     c = job["task_counts"]
-    click.echo(f"job {job['id']}: {job['state']}; {c['succeeded']} succeeded, {c['failed']} failed, "
-               f"{c['running']} running, {c['active']} waiting")  # fmt: skip
+    click.echo(
+        f"job {job['id']}: {job['state']}; {c['succeeded']} succeeded, {c['failed']} failed, "
+        f"{c['running']} running, {c['active']} waiting"
+    )
     _show_steps(data)
     for t in data["tasks"]:
         result = f" {t['result']} (exit {t['exit_code']})" if t["state"] == "completed" else ""
@@ -161,7 +168,9 @@ def _show_run(data: dict[str, Any]) -> None:
     run = data["run"]
     if run is None:
         done = data["ledger_done"]
-        click.echo("job: none" + (f" ({plural(done, 'task')} done in earlier runs)" if done else ""))
+        click.echo(
+            "job: none" + (f" ({plural(done, 'task')} done in earlier runs)" if done else "")
+        )
         return
     state = f"finished {run['finished']}, {run['outcome']}" if run["finished"] else "not finished"
     click.echo(

@@ -114,8 +114,11 @@ class TaskApi:
                 409, "JobCompleted", "The specified job is already in a completed state."
             )
         if job["state"] in ("deleting", "terminating"):
-            raise ApiError(409, "JobBeingDeleted" if job["state"] == "deleting" else "JobBeingTerminated",
-                           f"The specified job is {job['state']}.")  # fmt: skip
+            raise ApiError(
+                409,
+                "JobBeingDeleted" if job["state"] == "deleting" else "JobBeingTerminated",
+                f"The specified job is {job['state']}.",
+            )
 
     @accepts(shapes.TASK_ADD)
     def create_task(self, req: Request, job_id: str) -> Response:
@@ -161,14 +164,29 @@ class TaskApi:
                 if task["id"].lower() in tasks or task["id"].lower() in seen:
                     raise ApiError(409, "TaskExists", "The specified task already exists.")
             except ApiError as e:
-                results.append({"status": "clienterror", "taskId": tid, "error": {
-                    "code": e.code, "message": {"lang": "en-US", "value": e.message},
-                    "values": [{"key": k, "value": v} for k, v in e.values.items()]}})  # fmt: skip
+                results.append(
+                    {
+                        "status": "clienterror",
+                        "taskId": tid,
+                        "error": {
+                            "code": e.code,
+                            "message": {"lang": "en-US", "value": e.message},
+                            "values": [{"key": k, "value": v} for k, v in e.values.items()],
+                        },
+                    }
+                )
                 continue
             seen.add(task["id"].lower())
             fresh.append((f"{key}/{task['id'].lower()}", task))
-            results.append({"status": "success", "taskId": task["id"], "eTag": task["eTag"],
-                            "lastModified": task["lastModified"], "location": task["url"]})  # fmt: skip
+            results.append(
+                {
+                    "status": "success",
+                    "taskId": task["id"],
+                    "eTag": task["eTag"],
+                    "lastModified": task["lastModified"],
+                    "location": task["url"],
+                }
+            )
         self.store.save_many("task", fresh)
         for _, task in fresh:
             tasks[task["id"].lower()] = task
@@ -220,7 +238,11 @@ class TaskApi:
         _, task = self._guarded(req, job_id, task_id)
         if not self._stop(job_id, task_id, "terminate") and task["state"] == "active":
             info = task.setdefault("executionInfo", {})
-            ended = {"category": "usererror", "code": "TaskEnded", "message": "The task was terminated"}
+            ended = {
+                "category": "usererror",
+                "code": "TaskEnded",
+                "message": "The task was terminated",
+            }
             info.update(result="failure", endTime=now_iso(), failureInfo=ended)
             set_state(task, "completed")
             self.store.save_task(job_id.lower(), task)
