@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from runner.plainrepr import plain_repr
+from runner.frozen import plain_repr
 
 
 @plain_repr

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Literal
 
 from runner.compute import Autoscale, PoolContainers, TaskContainer
-from runner.plainrepr import plain_repr
+from runner.frozen import plain_repr
 
 # --- desired state ---------------------------------------------------------------
 

@@ -85,7 +85,7 @@ def test_a_fingerprint_recorded_by_an_earlier_version_still_matches() -> None:
 
 
 def test_the_repr_of_the_fields_is_the_dataclass_text_without_its_recursion_guard() -> None:
-    # runner.plainrepr drops the guard: the text must be what dataclasses writes
+    # runner.frozen.plain_repr drops the guard: the text must be what dataclasses writes
     registry = ContainerRegistry("r.io", "me", "PW")
     container = TaskContainer("r.io/img:1", "--rm", "image", registry)
     assert repr(OUTPUTS[1]) == (

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from runner import paths, shell
 from runner.compute import TaskContainer
+from runner.frozen import assemble
 from runner.load_compute import image_server
 from runner.render.files import ResourceFiles
 from runner.render.fingerprints import Uploads, fingerprinted
@@ -37,8 +38,15 @@ NO_DEPENDENCIES = Dependencies()
 
 
 def logs_output(job_id: str, task_id: str) -> OutputFile:
-    return OutputFile(
-        pattern=LOG_PATTERN, container=LOGS_KEY, path=f"{job_id}/{task_id}", when="completion"
+    return _output_file(LOG_PATTERN, LOGS_KEY, f"{job_id}/{task_id}", "completion")
+
+
+def _output_file(
+    pattern: str, container: str, path: str, when: Literal["success", "failure", "completion"]
+) -> OutputFile:
+    """`OutputFile(pattern, container, path, when)`, made for every task (runner.frozen)."""
+    return assemble(
+        OutputFile, {"pattern": pattern, "container": container, "path": path, "when": when}
     )
 
 
@@ -104,12 +112,7 @@ class TaskTemplate:
         r = self.r
         command = r.render(self.command, context, what)
         outputs = tuple(
-            OutputFile(
-                pattern=o.pattern,
-                container=o.container,
-                path=self._output_path(t, context, what),
-                when=o.when,
-            )
+            _output_file(o.pattern, o.container, self._output_path(t, context, what), o.when)
             for o, t in zip(self.spec.outputs, self.outputs, strict=True)
         )
         if self.logs:
@@ -118,21 +121,28 @@ class TaskTemplate:
         resource_files = self.files.render(context, item, what)
         if command is None:
             return None
-        t = DesiredTask(
-            id=task_id,
-            command_line=shell.wrap([command], shell.SH if self.container else shell.BASH),
-            resource_files=resource_files,
-            outputs=outputs,
-            env=env,
-            retries=self.spec.retries,
-            max_wall_clock=self.spec.max_wall_clock,
-            elevated=self.spec.elevated,
-            depends_on=deps.depends_on,
-            on_dependency_failure=deps.on_dependency_failure,
-            item_index=item_index,
-            display=what,
-            container=self.container,
-            required_slots=self.spec.required_slots,
+        spec = self.spec
+        # every field of DesiredTask, in order (runner.frozen.assemble)
+        t = assemble(
+            DesiredTask,
+            {
+                "id": task_id,
+                "command_line": shell.wrap([command], shell.SH if self.container else shell.BASH),
+                "resource_files": resource_files,
+                "outputs": outputs,
+                "env": env,
+                "retries": spec.retries,
+                "max_wall_clock": spec.max_wall_clock,
+                "elevated": spec.elevated,
+                "depends_on": deps.depends_on,
+                "depends_on_ranges": (),
+                "on_dependency_failure": deps.on_dependency_failure,
+                "fingerprint": "",
+                "item_index": item_index,
+                "display": what,
+                "container": self.container,
+                "required_slots": spec.required_slots,
+            },
         )
         return fingerprinted(t, deps.upstream)
 
