@@ -72,10 +72,18 @@ class TaskTemplate:
             r.template(o.path, (*path, "outputs", i, "path")) for i, o in enumerate(spec.outputs)
         ]
         self.env = {k: r.template(v, (*path, "env", k)) for k, v in sorted(spec.env.items())}
+        self.same_outputs = self._same_outputs()
         self.files = ResourceFiles(
             r, spec.resource_files, (*path, "resource_files"), uploads, item_container
         )
         self.container = self._container()
+
+    def _same_outputs(self) -> tuple[OutputFile, ...] | None:
+        """The outputs (logs aside) when they are the same for every task: none has a
+        path, the most common case (an empty path renders nothing, and is not counted)."""
+        if any(t.source for t in self.outputs):
+            return None
+        return tuple(_output_file(o.pattern, o.container, "", o.when) for o in self.spec.outputs)
 
     def _container(self) -> TaskContainer | None:
         """The task's container settings, shared by every task of the template; the
@@ -111,10 +119,12 @@ class TaskTemplate:
         """The task, or None when its command did not render (the problem is reported)."""
         r = self.r
         command = r.render(self.command, context, what)
-        outputs = tuple(
-            _output_file(o.pattern, o.container, self._output_path(t, context, what), o.when)
-            for o, t in zip(self.spec.outputs, self.outputs, strict=True)
-        )
+        outputs = self.same_outputs
+        if outputs is None:
+            outputs = tuple(
+                _output_file(o.pattern, o.container, self._output_path(t, context, what), o.when)
+                for o, t in zip(self.spec.outputs, self.outputs, strict=True)
+            )
         if self.logs:
             outputs += (logs_output(r.spec.job.id, task_id),)
         env = tuple((k, r.render(t, context, what) or "") for k, t in self.env.items())
