@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from runner.home import bwf_home
@@ -37,6 +38,16 @@ def file_md5(path: str) -> str:
 
 def _md5_many(paths: list[str]) -> list[str]:
     return [file_md5(p) for p in paths]
+
+
+def _md5_threads(paths: list[str], parts: int) -> list[str]:
+    slices = [paths[i::parts] for i in range(parts)]
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        results = list(pool.map(_md5_many, slices))
+    out = [""] * len(paths)
+    for i, digests in enumerate(results):
+        out[i::parts] = digests
+    return out
 
 
 def _md5_or_empty(path: str) -> str:
@@ -141,12 +152,17 @@ class DigestCache:
         return digest
 
     def prefetch(self, files: list[tuple[str, os.stat_result]]) -> None:
-        """Hash the files the cache does not know, on every core (up to FORKED_MAX)."""
+        """Hash the files the cache does not know, on every core (up to FORKED_MAX): in
+        forked children, or on threads when this process runs others."""
         todo = [(p, st) for p, st in files if not _fresh(self.entries.get(p), st)]
         parts = min(FORKED_MAX, os.cpu_count() or 1)
-        if len(todo) < FORK_FROM or parts < 2 or threading.active_count() > 1:
+        if len(todo) < FORK_FROM or parts < 2:
             return
-        digests = _md5_forked([p for p, _ in todo], parts)
+        paths = [p for p, _ in todo]
+        if threading.active_count() > 1:  # no fork: threads still help with big files
+            digests = _md5_threads(paths, parts)
+        else:
+            digests = _md5_forked(paths, parts)
         for (p, st), digest in zip(todo, digests, strict=True):
             self.entries[p] = [*_key(st), digest]
         self.changed = True

@@ -10,11 +10,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from runner.digests import FORK_FROM, file_md5
+from runner.digests import FORK_FROM, DigestCache, file_md5
 from runner.limits import _json_chars
 from runner.load import load_spec
 from runner.paths import climbs_out
@@ -159,3 +160,21 @@ def test_forked_children_hash_as_this_process_does(tmp_path: Path, parts: int) -
     gone = str(tmp_path / "gone")  # an error in a child is met again here, as without children
     out = subprocess.run([*run, *files, gone], capture_output=True, text=True, timeout=60)
     assert json.loads(out.stdout) == gone
+
+
+def test_a_process_running_threads_hashes_on_threads_not_forks(tmp_path: Path) -> None:
+    files = []
+    for i in range(FORK_FROM + 3):
+        f = tmp_path / f"f{i}"
+        f.write_text(f"{i}\n")
+        files.append((str(f), f.stat()))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        cache = DigestCache(tmp_path / "spec.yaml")
+        cache.prefetch(files)
+    finally:
+        stop.set()
+        other.join()
+    assert [cache.entries[p][3] for p, _ in files] == [file_md5(p) for p, _ in files]
