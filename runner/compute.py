@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from runner.frozen import plain_repr
 
+
+@plain_repr
 @dataclass(frozen=True)
 class ContainerRegistry:
     """A private registry. Only the name of the variable holding its password is kept:
@@ -18,6 +21,7 @@ class ContainerRegistry:
     password_env: str
 
 
+@plain_repr
 @dataclass(frozen=True)
 class TaskContainer:
     """A task that runs in a container (Batch containerSettings)."""

@@ -110,8 +110,10 @@ def glob_files(
     shown_root = os.path.normpath(literal)
     segments = [p for p in parts[first_magic:] if p]
     out = []
+    # os.path.join(shown_root, rel), rel being relative (built once per input file)
+    root = shown_root if shown_root.endswith(os.sep) else shown_root + os.sep
     for rel, maybe_link in sorted(set(_walk(os.path.realpath(literal), segments, ""))):
-        local = os.path.join(shown_root, rel)
+        local = root + rel
         if maybe_link:
             _check_inside(local, roots)
         st = _file_stat(local)

@@ -33,6 +33,9 @@ QUEUE_ALLOWANCE = 3600
 # 423 characters (tests/test_limits.py). The rest allows for a signature whose base64
 # needs more percent-encoding than usual.
 SAS_URL_CHARS = 450
+# The most characters of one resource file's JSON besides its names (blob, prefix, file
+# path, mode): keys, quotes, separators and a SAS URL (tests/test_limits.py).
+FILE_JSON_MAX_CHARS = SAS_URL_CHARS + 150
 
 
 def measured_length(text: str) -> int:
@@ -43,7 +46,7 @@ def measured_length(text: str) -> int:
 
 # Text that JSON writes as is, and text that percent-encoding leaves as is: most names
 # are both, and measuring them needs no encoding (this runs for every task of a plan).
-_JSON_AS_IS = re.compile(r'[ !#-\[\]-~]*')
+_JSON_AS_IS = re.compile(r"[ !#-\[\]-~]*")
 _URL_AS_IS = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
@@ -128,24 +131,42 @@ def check(desired: Desired, spec: Spec) -> list[Problem]:
     return problems
 
 
+def _may_pass_files_limit(files: tuple[ResourceFile, ...]) -> bool:
+    """Whether a task's resource files could pass Batch's limit, by a bound cheaper than
+    measuring them (this runs for every task of a plan): each file is at most
+    FILE_JSON_MAX_CHARS besides its names, and a character of a name at most 12 once
+    escaped for JSON or percent-encoded (one outside the BMP: a surrogate pair of
+    `\\uXXXX`, or four UTF-8 bytes of `%XX`). URLs, which may hold secret tokens, are
+    always measured."""
+    bound = 2
+    for f in files:
+        if f.url is not None:
+            return True
+        # a blob's name is in its URL, and is its file path when it has none
+        names = 2 * len(f.blob or "") + len(f.prefix or "") + len(f.file_path or "")
+        bound += FILE_JSON_MAX_CHARS + 12 * (names + len(f.file_mode or ""))
+    return bound > RESOURCE_FILES_MAX_CHARS
+
+
 def _task_problems(t: DesiredTask, path: YamlPath, source: SourceMap) -> list[Problem]:
     problems = []
-    where = dotted(path)
     n = measured_length(t.command_line)
     if n > COMMAND_LINE_MAX:
         problems.append(
             Problem(
                 source.value((*path, "command")),
-                f"{where}.command: the command line of task '{t.id}' has {n} characters, "
+                f"{dotted(path)}.command: the command line of task '{t.id}' has {n} characters, "
                 f"over Batch's limit of {COMMAND_LINE_MAX}",
             )
         )
+    if not _may_pass_files_limit(t.resource_files):
+        return problems
     size = resource_files_json_chars(t.resource_files)
     if size > RESOURCE_FILES_MAX_CHARS:
         problems.append(
             Problem(
                 source.key((*path, "resource_files")),
-                f"{where}.resource_files: task '{t.id}' has {size} characters of resource "
+                f"{dotted(path)}.resource_files: task '{t.id}' has {size} characters of resource "
                 f"files, over Batch's limit of {RESOURCE_FILES_MAX_CHARS}; use a container prefix instead of "
                 "listing blobs",
             )

@@ -106,7 +106,15 @@ def _record(cls: type, depth: int) -> Callable[[Any], str] | None:
     below = depth + 1
     if len(fields) == 1:
         return lambda obj: fill(encode(get(obj), below))
-    return lambda obj: fill(*[encode(v, below) for v in get(obj)])
+    # a string field (most are) is written here rather than through `encode`
+    return lambda obj: fill(
+        *[
+            _escape(v)
+            if type(v) is str and SECRET_TOKEN_PREFIX not in v
+            else ("null" if v is None else encode(v, below))
+            for v in get(obj)
+        ]
+    )
 
 
 def _braces(text: str) -> str:

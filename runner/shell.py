@@ -40,7 +40,10 @@ def wrap(commands: Sequence[str], shell: str = BASH) -> str:
     Commands are joined by newlines (not `;`), so a command ending in `&` or `;`, or
     spanning several lines, keeps its meaning. `wait` collects background jobs.
     """
-    body = "\n".join(c.strip() for c in commands if c.strip())
+    if len(commands) == 1:  # a task's command (once per task of a plan)
+        body = commands[0].strip()
+    else:
+        body = "\n".join(c.strip() for c in commands if c.strip())
     script = f"set -e\n{_PIPEFAIL[shell]}\n{body}\nwait"
     return f"{shell} -c " + shlex.quote(script)
 

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Literal
 
 from runner.compute import Autoscale, PoolContainers, TaskContainer
+from runner.frozen import plain_repr
 
 # --- desired state ---------------------------------------------------------------
 
@@ -38,6 +39,7 @@ class DesiredContainer:
     uploads: tuple[Upload, ...] = ()
 
 
+@plain_repr
 @dataclass(frozen=True)
 class ResourceFile:
     """A resolved resource file. Exactly one of blob / prefix-or-whole-container / url.
@@ -55,6 +57,7 @@ class ResourceFile:
     md5: str | None = None  # the blob's MD5 when known (part of the task fingerprint)
 
 
+@plain_repr
 @dataclass(frozen=True)
 class OutputFile:
     """A Batch output file: pattern uploaded to a container (logical key) under `path`."""

@@ -63,7 +63,10 @@ def _fast_parts(source: str) -> tuple[tuple[_FastPart, ...], str] | None:
         literal = source[pos : m.start()]
         if "{" in literal or "}" in literal:
             return None
-        parts.append((literal, tuple(m.group(1).split(".")), m.group(2) is not None))
+        path = tuple(m.group(1).split("."))
+        if any(hasattr(dict, name) for name in path[1:]):
+            return None  # `a.items`, `a.keys`: Jinja gives a dict's attribute before its key
+        parts.append((literal, path, m.group(2) is not None))
         pos = m.end()
     tail = source[pos:]
     if "{" in tail or "}" in tail:
@@ -76,8 +79,8 @@ def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:
         value = context[path[0]]
     except KeyError:
         raise _Miss from None
-    for name in path[1:]:
-        if type(value) is not dict or name not in value or hasattr(dict, name):
+    for name in path[1:]:  # none is an attribute of dict (_fast_parts)
+        if type(value) is not dict or name not in value:
             raise _Miss
         value = value[name]
     if value is None or not isinstance(value, (str, int, float)):
@@ -96,13 +99,14 @@ class Template:
     def render_fast(self, context: Mapping[str, Any]) -> str:
         assert self.fast is not None
         parts, tail = self.fast
+        show = shell.quote if self.command else str
         out = []
         for literal, path, to_id in parts:
             value = _lookup(context, path)
             if to_id:
                 value = names.to_batch_id(value)
             out.append(literal)
-            out.append(shell.quote(value) if self.command else str(value))
+            out.append(show(value))
         out.append(tail)
         return "".join(out)
 

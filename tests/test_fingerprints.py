@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from runner.compute import ContainerRegistry, TaskContainer
 from runner.render.fingerprints import digest, own
 from runner.state import DesiredTask, OutputFile, ResourceFile
 
@@ -81,3 +82,22 @@ def test_own_ignores_the_id_and_what_is_only_shown() -> None:
 def test_a_fingerprint_recorded_by_an_earlier_version_still_matches() -> None:
     # recorded by bwf 0.1.0
     assert own(TASKS[3]) == "de6634bb75db3e9e6535aa210b312fd1"
+
+
+def test_the_repr_of_the_fields_is_the_dataclass_text_without_its_recursion_guard() -> None:
+    # runner.frozen.plain_repr drops the guard: the text must be what dataclasses writes
+    registry = ContainerRegistry("r.io", "me", "PW")
+    container = TaskContainer("r.io/img:1", "--rm", "image", registry)
+    assert repr(OUTPUTS[1]) == (
+        "OutputFile(pattern='../std*.txt', container='logs', path='t1', when='completion')"
+    )
+    assert repr(ONE_FILE[0]) == (
+        "ResourceFile(container='input', blob='data/a.txt', prefix=None, url=None, "
+        "file_path='a.txt', file_mode=None, md5='x==')"
+    )
+    assert repr(container) == (
+        "TaskContainer(image='r.io/img:1', options='--rm', workdir='image', "
+        "registry=ContainerRegistry(server='r.io', username='me', password_env='PW'))"
+    )
+    for cls in (OutputFile, ResourceFile, TaskContainer, ContainerRegistry):
+        assert not hasattr(cls.__repr__, "__wrapped__")

@@ -193,7 +193,9 @@ def test_resource_files_as_built_by_hand(tmp_path: Path) -> None:
         ResourceFile(container="input", prefix="p/", file_path=""),
         ResourceFile(url="https://example.com/x", file_path=""),
     ):
-        sent = batch_models.task_options(replace(task, resource_files=(rf,)), resolver).resource_files
+        sent = batch_models.task_options(
+            replace(task, resource_files=(rf,)), resolver
+        ).resource_files
         assert limits.resource_files_json_chars((rf,)) == len(sdk_json(sent)), rf
 
 
@@ -226,10 +228,14 @@ def test_the_longest_job_accepted_gets_sas_urls_within_7_days(tmp_path: Path) ->
 def test_the_longest_resource_files(tmp_path: Path) -> None:
     """resource_files_first_too_long.yaml has one more x: 32,769 characters."""
     url = "https://example.com/{{ 'x' * 32714 }}"
-    text = MINIMAL.replace("    resource_files: [item]\n", f'    resource_files: [{{url: "{url}", path: f}}]\n')
+    text = MINIMAL.replace(
+        "    resource_files: [item]\n", f'    resource_files: [{{url: "{url}", path: f}}]\n'
+    )
     desired = desired_state(write_spec(tmp_path, text))
     resolver = Resolver(desired, storage.Storage(LOCAL))
-    sent = [sdk_json(batch_models.task_options(t, resolver).resource_files) for t in fanned(desired)]
+    sent = [
+        sdk_json(batch_models.task_options(t, resolver).resource_files) for t in fanned(desired)
+    ]
     assert [len(s) for s in sent] == [limits.RESOURCE_FILES_MAX_CHARS] * 2
 
 
@@ -241,3 +247,20 @@ def test_text_measured_without_encoding_is_text_the_encoders_leave_as_is() -> No
         assert bool(limits._JSON_AS_IS.fullmatch(c)) == (json.dumps(c) == f'"{c}"'), repr(c)
         assert bool(limits._URL_AS_IS.fullmatch(c)) == (urllib.parse.quote(c) == c), repr(c)
     assert limits._JSON_AS_IS.fullmatch("") and limits._URL_AS_IS.fullmatch("")
+
+
+@pytest.mark.parametrize("name", ["a.txt", "d/é\"'\\\n.txt", "\U0001f600" * 40, "x" * 1024, "%&?#"])
+def test_the_quick_bound_on_resource_files_is_never_below_their_measure(name: str) -> None:
+    # limits._may_pass_files_limit skips measuring the files of a task under this bound
+    shapes = [
+        ResourceFile(container="input", blob=name, md5="x=="),
+        ResourceFile(container="input", blob=name, file_path=name, file_mode="0755"),
+        ResourceFile(container="input", prefix=name, file_path=name, file_mode=name),
+        ResourceFile(container="input", prefix="", file_path=None),
+    ]
+    for f in shapes:
+        names = sum(len(v or "") for v in (f.blob, f.blob, f.prefix, f.file_path, f.file_mode))
+        assert limits.resource_file_json_chars(f) <= limits.FILE_JSON_MAX_CHARS + 12 * names
+    many = tuple(shapes * 10)
+    measured = limits.resource_files_json_chars(many)
+    assert measured <= limits.RESOURCE_FILES_MAX_CHARS or limits._may_pass_files_limit(many)

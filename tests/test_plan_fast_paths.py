@@ -10,11 +10,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from runner.digests import file_md5
+from runner.digests import FORK_FROM, DigestCache, file_md5
 from runner.limits import _json_chars
 from runner.load import load_spec
 from runner.paths import climbs_out
@@ -97,7 +98,7 @@ def _md5s(spec: Path) -> dict[str, str]:
 
 
 def test_the_digest_cache_follows_edits_and_survives_a_damaged_file(tmp_path: Path) -> None:
-    files = {f"data/f{i:03d}.txt": f"{i:03d}\n" for i in range(100)}  # enough to prefetch
+    files = {f"data/f{i:03d}.txt": f"{i:03d}\n" for i in range(FORK_FROM + 10)}  # to prefetch
     spec = write_spec(tmp_path, MINIMAL, files)
     first = _md5s(spec)
     assert first["f007.txt"] == file_md5(str(tmp_path / "data" / "f007.txt"))
@@ -133,3 +134,47 @@ def test_an_offline_plan_loads_no_service_sdk(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "t-a" in r.stdout  # the plan was shown
+
+
+FORKED = """
+import json, sys
+from runner.digests import _md5_forked
+try:
+    print(json.dumps(_md5_forked(sys.argv[2:], int(sys.argv[1]))))
+except FileNotFoundError as e:
+    print(json.dumps(e.filename))
+"""
+
+
+@pytest.mark.parametrize("parts", [2, 3, 4])
+def test_forked_children_hash_as_this_process_does(tmp_path: Path, parts: int) -> None:
+    # in a fresh process: a fork is only made from a process running no other thread
+    files = []
+    for i in range(7):
+        f = tmp_path / f"f{i}"
+        f.write_bytes(bytes(range(i * 30 % 256)) * (1 + i * 5000))
+        files.append(str(f))
+    run = [sys.executable, "-c", FORKED, str(parts)]
+    out = subprocess.run([*run, *files], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout) == [file_md5(f) for f in files]
+    gone = str(tmp_path / "gone")  # an error in a child is met again here, as without children
+    out = subprocess.run([*run, *files, gone], capture_output=True, text=True, timeout=60)
+    assert json.loads(out.stdout) == gone
+
+
+def test_a_process_running_threads_hashes_on_threads_not_forks(tmp_path: Path) -> None:
+    files = []
+    for i in range(FORK_FROM + 3):
+        f = tmp_path / f"f{i}"
+        f.write_text(f"{i}\n")
+        files.append((str(f), f.stat()))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        cache = DigestCache(tmp_path / "spec.yaml")
+        cache.prefetch(files)
+    finally:
+        stop.set()
+        other.join()
+    assert [cache.entries[p][3] for p, _ in files] == [file_md5(p) for p, _ in files]

@@ -180,3 +180,10 @@ def test_unwrap_inverts_wrap(commands: list[str]) -> None:
 )
 def test_unwrap_other_command_lines(line: str, shown: str) -> None:
     assert shell.unwrap(line) == shown
+
+
+@pytest.mark.parametrize("command", ["echo hi", "  x y \n", "", " \n ", "a &\n b;"])
+def test_one_command_is_wrapped_as_in_a_list_of_several(command: str) -> None:
+    # wrap takes a shortcut for one command (a task's): an empty one adds nothing
+    for sh in (shell.BASH, shell.SH):
+        assert shell.wrap([command], sh) == shell.wrap([command, ""], sh)

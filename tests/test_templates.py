@@ -98,6 +98,10 @@ def test_plain_text_is_not_compiled() -> None:
     assert templates.compile_template(env, "{{ b }} {", ("p",), False).fast is None
     assert templates.compile_template(env, "} {{ b }}", ("p",), False).fast is None
     assert templates.compile_template(env, "{{ b | upper }}", ("p",), False).fast is None
+    # a dict method's name: Jinja's attribute lookup decides, for every context
+    assert templates.compile_template(env, "{{ item.items }}", ("p",), False).fast is None
+    assert templates.compile_template(env, "a {{ b.c.keys }}", ("p",), False).fast is None
+    assert templates.compile_template(env, "{{ items }}", ("p",), False).fast is not None
 
 
 def fast_template(source: str, command: bool) -> templates.Template:
@@ -118,7 +122,6 @@ def test_lookups_take_the_fast_path() -> None:
         "{{ item.none }}",  # None, lists and mappings: Jinja formats them
         "{{ item.list }}",
         "{{ item.sub }}",
-        "{{ item.items }}",  # a dict method's name: Jinja's attribute lookup decides
         "{{ missing }}",
         "{{ item.missing }}",
         "{{ text.upper }}",  # an attribute of a string

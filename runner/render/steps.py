@@ -106,18 +106,21 @@ class StepsRenderer:
         action = self._action(spec)
         tasks: list[DesiredTask] = []
         kept: list[Item] = []
+        shared = Dependencies(needs.depends_on, _present(needs.fingerprint), action)
         for index, (item, upstream) in enumerate(self._items(spec)):
             context = {**base, "item": item.value, "index": index}
-            depends_on, follows = needs.depends_on, _present(needs.fingerprint)
+            deps = shared  # the same for every task of a step that does not chain
             if upstream is not None:
                 context[UPSTREAM] = {"id": upstream.id, "item": item.value}
-                depends_on = (upstream.id, *depends_on)
-                follows = (upstream.fingerprint, *follows)
+                deps = Dependencies(
+                    (upstream.id, *shared.depends_on),
+                    (upstream.fingerprint, *shared.upstream),
+                    action,
+                )
             task_id = self.r.render(template.id, context, item.label)
             if task_id is None or not ids.check(task_id, item.label):
                 continue
             context["task"] = {"id": task_id}
-            deps = Dependencies(depends_on, follows, action)
             t = template.build(
                 task_id, context, item=item.value, item_index=index, what=item.label, deps=deps
             )

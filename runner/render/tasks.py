@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from runner import paths, shell
 from runner.compute import TaskContainer
+from runner.frozen import assemble
 from runner.load_compute import image_server
 from runner.render.files import ResourceFiles
 from runner.render.fingerprints import Uploads, fingerprinted
@@ -37,9 +38,15 @@ NO_DEPENDENCIES = Dependencies()
 
 
 def logs_output(job_id: str, task_id: str) -> OutputFile:
-    return OutputFile(
-        pattern=LOG_PATTERN, container=LOGS_KEY, path=f"{job_id}/{task_id}", when="completion"
-    )
+    return _output_file(LOG_PATTERN, LOGS_KEY, f"{job_id}/{task_id}", "completion")
+
+
+def _output_file(
+    pattern: str, container: str, path: str, when: Literal["success", "failure", "completion"]
+) -> OutputFile:
+    """An output file, made for every task: positional arguments are the cheapest call
+    (small objects keep their fields inline, which `runner.frozen.assemble` would undo)."""
+    return OutputFile(pattern, container, path, when)
 
 
 class TaskTemplate:
@@ -64,10 +71,18 @@ class TaskTemplate:
             r.template(o.path, (*path, "outputs", i, "path")) for i, o in enumerate(spec.outputs)
         ]
         self.env = {k: r.template(v, (*path, "env", k)) for k, v in sorted(spec.env.items())}
+        self.same_outputs = self._same_outputs()
         self.files = ResourceFiles(
             r, spec.resource_files, (*path, "resource_files"), uploads, item_container
         )
         self.container = self._container()
+
+    def _same_outputs(self) -> tuple[OutputFile, ...] | None:
+        """The outputs (logs aside) when they are the same for every task: none has a
+        path, the most common case (an empty path renders nothing, and is not counted)."""
+        if any(t.source for t in self.outputs):
+            return None
+        return tuple(_output_file(o.pattern, o.container, "", o.when) for o in self.spec.outputs)
 
     def _container(self) -> TaskContainer | None:
         """The task's container settings, shared by every task of the template; the
@@ -103,36 +118,40 @@ class TaskTemplate:
         """The task, or None when its command did not render (the problem is reported)."""
         r = self.r
         command = r.render(self.command, context, what)
-        outputs = tuple(
-            OutputFile(
-                pattern=o.pattern,
-                container=o.container,
-                path=self._output_path(t, context, what),
-                when=o.when,
+        outputs = self.same_outputs
+        if outputs is None:
+            outputs = tuple(
+                _output_file(o.pattern, o.container, self._output_path(t, context, what), o.when)
+                for o, t in zip(self.spec.outputs, self.outputs, strict=True)
             )
-            for o, t in zip(self.spec.outputs, self.outputs, strict=True)
-        )
         if self.logs:
             outputs += (logs_output(r.spec.job.id, task_id),)
         env = tuple((k, r.render(t, context, what) or "") for k, t in self.env.items())
         resource_files = self.files.render(context, item, what)
         if command is None:
             return None
-        t = DesiredTask(
-            id=task_id,
-            command_line=shell.wrap([command], shell.SH if self.container else shell.BASH),
-            resource_files=resource_files,
-            outputs=outputs,
-            env=env,
-            retries=self.spec.retries,
-            max_wall_clock=self.spec.max_wall_clock,
-            elevated=self.spec.elevated,
-            depends_on=deps.depends_on,
-            on_dependency_failure=deps.on_dependency_failure,
-            item_index=item_index,
-            display=what,
-            container=self.container,
-            required_slots=self.spec.required_slots,
+        spec = self.spec
+        # every field of DesiredTask, in order (runner.frozen.assemble)
+        t = assemble(
+            DesiredTask,
+            {
+                "id": task_id,
+                "command_line": shell.wrap([command], shell.SH if self.container else shell.BASH),
+                "resource_files": resource_files,
+                "outputs": outputs,
+                "env": env,
+                "retries": spec.retries,
+                "max_wall_clock": spec.max_wall_clock,
+                "elevated": spec.elevated,
+                "depends_on": deps.depends_on,
+                "depends_on_ranges": (),
+                "on_dependency_failure": deps.on_dependency_failure,
+                "fingerprint": "",
+                "item_index": item_index,
+                "display": what,
+                "container": self.container,
+                "required_slots": spec.required_slots,
+            },
         )
         return fingerprinted(t, deps.upstream)
 
