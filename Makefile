@@ -20,6 +20,7 @@ test: system-deps lint
 
 lint: bootstrap
 	.venv/bin/ruff check runner tests bench node_scripts
+	.venv/bin/ruff format --check runner tests bench node_scripts
 	.venv/bin/mypy
 
 # Mutation testing of the pure modules against the pure tests, with the score per

@@ -52,9 +52,14 @@ def top(counts: collections.Counter[str], n: int) -> str:
 def report(directory: Path, n: int, expect: int, out: Path) -> int:
     files = sorted(directory.rglob("*.json"))
     if len(files) != expect:
-        print(f"wordstats: {len(files)} count files under {directory}, expected {expect}", file=sys.stderr)
+        print(
+            f"wordstats: {len(files)} count files under {directory}, expected {expect}",
+            file=sys.stderr,
+        )
         return 1
-    texts = sorted((json.loads(f.read_text(encoding="utf-8")) for f in files), key=lambda s: s["name"])
+    texts = sorted(
+        (json.loads(f.read_text(encoding="utf-8")) for f in files), key=lambda s: s["name"]
+    )
     total: collections.Counter[str] = collections.Counter()
     with out.open("w", newline="", encoding="utf-8") as f:
         table = csv.writer(f)

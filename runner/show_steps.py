@@ -93,7 +93,9 @@ def step_lines(plan: Plan) -> list[str]:
             by_step.setdefault(a.step, []).append(a)
     lines = []
     for a in by_step.get(None, []):
-        lines.append(f"  {MARKERS[a.change]:>3} {plural(a.count, 'task')} in {escape(a.id)}  ({a.reason})")
+        lines.append(
+            f"  {MARKERS[a.change]:>3} {plural(a.count, 'task')} in {escape(a.id)}  ({a.reason})"
+        )
     for s in plan.steps:
         lines.append(header(s))
         for a in by_step.get(s.name, []):

@@ -46,7 +46,9 @@ PERMISSIONS = {"read": "rl", "write": "cw"}  # least privilege: list+read in, cr
 def _translate(what: str, e: AzureError) -> BwfError:
     """The one place an SDK error becomes a user-facing error (secrets scrubbed)."""
     if isinstance(e, ServiceRequestError):
-        return ServiceUnreachable(secrets.scrub(f"{what}: the storage service does not answer ({e})"))
+        return ServiceUnreachable(
+            secrets.scrub(f"{what}: the storage service does not answer ({e})")
+        )
     if isinstance(e, HttpResponseError):
         code = getattr(e, "error_code", None) or e.status_code
         return BwfError(secrets.scrub(f"{what}: {code}: {e.reason or e.message}"))
@@ -194,7 +196,9 @@ class Storage:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             return list(pool.map(one, blobs))
 
-    def fetch(self, container: str, names: Iterable[str], dest: Callable[[str], Path]) -> list[DownloadedFile]:
+    def fetch(
+        self, container: str, names: Iterable[str], dest: Callable[[str], Path]
+    ) -> list[DownloadedFile]:
         """Download the named blobs, each to the path `dest(name)`, in parallel."""
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             return list(pool.map(lambda n: self._fetch(container, n, dest(n)), names))

@@ -24,7 +24,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutmut"
-MODULES = ("shell", "names", "durations", "limits", "secrets", "templates", "yamlpos", "schema", "plan")
+MODULES = (
+    "shell",
+    "names",
+    "durations",
+    "limits",
+    "secrets",
+    "templates",
+    "yamlpos",
+    "schema",
+    "plan",
+)
 # The tests that need no service (seconds each, no network).
 PURE_TESTS = (
     "tests/test_names.py",

@@ -80,7 +80,9 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60) -> T
         time.sleep(0.1)
 
 
-def wait_nodes(client: BatchClient, pool_id: str, count: int, states: tuple[str, ...] = ("idle",)) -> list[Any]:
+def wait_nodes(
+    client: BatchClient, pool_id: str, count: int, states: tuple[str, ...] = ("idle",)
+) -> list[Any]:
     """The pool's nodes once `count` of them are in one of `states`."""
 
     def probe() -> list[Any] | None:
@@ -102,7 +104,11 @@ def call(
     key: str = localstack.BATCH_KEY,
 ) -> tuple[int, dict[str, str], Any]:
     """A hand-signed REST call: (status, response headers, JSON body or None)."""
-    data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+    data = (
+        body
+        if isinstance(body, bytes)
+        else (json.dumps(body).encode() if body is not None else b"")
+    )
     sent = {
         "ocp-date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
         "Content-Type": "application/json; odata=minimalmetadata",

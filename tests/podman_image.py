@@ -28,11 +28,10 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def _dynamic(binary: Path) -> bool:
     """Whether an ELF64 little-endian binary needs a dynamic loader (PT_INTERP)."""
     data = binary.read_bytes()
-    phoff, = struct.unpack_from("<Q", data, 0x20)
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     return any(
-        struct.unpack_from("<I", data, phoff + i * phentsize)[0] == _PT_INTERP
-        for i in range(phnum)
+        struct.unpack_from("<I", data, phoff + i * phentsize)[0] == _PT_INTERP for i in range(phnum)
     )
 
 

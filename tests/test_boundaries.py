@@ -34,7 +34,7 @@ def test_the_longest_ids(tmp_path: Path) -> None:
     text = (
         MINIMAL.replace("  id: p\n", f"  id: {'P' * 64}\n")
         .replace("  id: j\n", f"  id: {'j' * 64}\n  merge: {{id: {'m' * 64}, command: echo}}\n")
-        .replace('"t-{{ item.stem }}"', f"\"{'t' * 62}-{{{{ item.stem }}}}\"")
+        .replace('"t-{{ item.stem }}"', f'"{"t" * 62}-{{{{ item.stem }}}}"')
     )
     desired = desired_state(write_spec(tmp_path, text))
     assert len(desired.pool.id) == len(desired.job.id) == 64
@@ -84,7 +84,7 @@ def test_the_longest_merge_id_with_barrier_tasks(tmp_path: Path) -> None:
     IDs would have 65 characters; with 54 they have 64."""
     text = (
         MINIMAL.replace("{container: input}", "{range: {start: 0, stop: 1100}}")
-        .replace('"t-{{ item.stem }}"', f"\"{'t' * 55}-{{{{ item }}}}\"")
+        .replace('"t-{{ item.stem }}"', f'"{"t" * 55}-{{{{ item }}}}"')
         .replace("    resource_files: [item]\n", "")
         .replace("cat {{ item.name }}", "echo {{ item }}")
         .replace("  tasks:\n", f"  merge: {{id: {'m' * 54}, command: echo}}\n  tasks:\n")

@@ -18,7 +18,10 @@ from runner.autoscale_formula import pending_tasks_formula
 from tests import hostile
 from tests.batch_helpers import IMAGE, make_job, uid, wait_completed, wait_for
 
-FAST = {"BWF_LOCALBATCH_AUTOSCALE_MIN_INTERVAL": "1", "BWF_LOCALBATCH_AUTOSCALE_SAMPLE_PERIOD": "0.2"}
+FAST = {
+    "BWF_LOCALBATCH_AUTOSCALE_MIN_INTERVAL": "1",
+    "BWF_LOCALBATCH_AUTOSCALE_SAMPLE_PERIOD": "0.2",
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatchClient]:
     assert "Traceback" not in (home / "svc" / "service.log").read_text()
 
 
-def autoscale_pool(client: BatchClient, formula: str, interval: str = "PT1S", slots: int = 1) -> str:
+def autoscale_pool(
+    client: BatchClient, formula: str, interval: str = "PT1S", slots: int = 1
+) -> str:
     pool_id = uid("auto")
     client.create_pool(
         m.BatchPoolCreateOptions(
@@ -74,7 +79,9 @@ def status(error: HttpResponseError) -> tuple[int, str]:
     return error.status_code or 0, error.error.code if error.error else ""
 
 
-def test_a_pool_created_with_a_formula_sizes_itself_and_refuses_a_resize(client: BatchClient) -> None:
+def test_a_pool_created_with_a_formula_sizes_itself_and_refuses_a_resize(
+    client: BatchClient,
+) -> None:
     pool_id = autoscale_pool(client, "$TargetDedicatedNodes = 2;\n$unused = 3 * 4;")
     pool = steady_with(client, pool_id, 2)
     assert pool.enable_auto_scale and pool.auto_scale_evaluation_interval.total_seconds() == 1
@@ -89,7 +96,9 @@ def test_a_pool_created_with_a_formula_sizes_itself_and_refuses_a_resize(client:
         client.begin_resize_pool(pool_id, m.BatchPoolResizeOptions(target_dedicated_nodes=5))
     assert status(refused.value) == (409, "OperationInvalidForCurrentState")
     first = pool.auto_scale_run.timestamp
-    wait_for("a later evaluation", lambda: client.get_pool(pool_id).auto_scale_run.timestamp > first)
+    wait_for(
+        "a later evaluation", lambda: client.get_pool(pool_id).auto_scale_run.timestamp > first
+    )
 
 
 def test_evaluate_shows_results_and_errors_without_applying_them(client: BatchClient) -> None:
@@ -146,7 +155,9 @@ def test_node_deallocation_option_decides_what_a_shrink_does(client: BatchClient
     job_id = make_job(client, pool_id)
     tasks = [m.BatchTaskCreateOptions(id=f"t{i}", command_line="sleep 2") for i in range(2)]
     client.create_task_collection(job_id, m.BatchTaskGroup(task_values=tasks))
-    wait_for("both tasks running", lambda: client.get_job_task_counts(job_id).task_counts.running == 2)
+    wait_for(
+        "both tasks running", lambda: client.get_job_task_counts(job_id).task_counts.running == 2
+    )
     enable(client, pool_id, "$TargetDedicatedNodes = 1; $NodeDeallocationOption = taskcompletion;")
     wait_completed(client, job_id, 2)
     for task in client.list_tasks(job_id):
@@ -156,14 +167,18 @@ def test_node_deallocation_option_decides_what_a_shrink_does(client: BatchClient
     wait_for("the long task running", lambda: client.get_task(job_id, "long").state == "running")
     enable(client, pool_id, "$TargetDedicatedNodes = 0; $NodeDeallocationOption = requeue;")
     steady_with(client, pool_id, 0)
-    wait_for("the long task back in the queue", lambda: client.get_task(job_id, "long").state == "active")
+    wait_for(
+        "the long task back in the queue", lambda: client.get_task(job_id, "long").state == "active"
+    )
     long = client.get_task(job_id, "long").execution_info
     assert (long.requeue_count, long.retry_count) == (1, 0)
     done = BatchJobTerminateOptions(termination_reason="done")
     client.begin_terminate_job(job_id, done, polling_interval=0.1).result()
 
 
-def test_a_pool_with_min_0_grows_with_queued_tasks_and_shrinks_to_0_after_the_job(client: BatchClient) -> None:
+def test_a_pool_with_min_0_grows_with_queued_tasks_and_shrinks_to_0_after_the_job(
+    client: BatchClient,
+) -> None:
     pool_id = autoscale_pool(client, pending_tasks_formula(0, 3, 1))
     steady_with(client, pool_id, 0)
     job_id = make_job(client, pool_id)
@@ -205,4 +220,3 @@ def test_cpu_percent_is_sampled_from_the_pool_tasks(client: BatchClient) -> None
 
     wait_for("a CPU sample of the busy task", busy_seen, timeout=30)
     wait_completed(client, job_id, 1)
-

@@ -100,7 +100,10 @@ def test_a_container_task_reads_batch_variables_and_a_resource_file_and_writes_a
     batch_client.create_task(job_id, task)
     wait_completed(batch_client, job_id, 1, timeout=90)
     task = batch_client.get_task(job_id, "c1")
-    assert task.execution_info.result == "success", (task.execution_info, stdout(batch_client, job_id, "c1"))
+    assert task.execution_info.result == "success", (
+        task.execution_info,
+        stdout(batch_client, job_id, "c1"),
+    )
     lines = stdout(batch_client, job_id, "c1").splitlines()
     assert lines[0] == "in-the-container"
     assert lines[1] == f"c1 {job_id} true" and lines[2] == "mine=a b"
@@ -120,9 +123,9 @@ def test_working_directory_run_options_and_bind_mounts(
     job_id = make_job(batch_client, pool_id)
     shared_only = [m.ContainerHostBatchBindMountEntry(source="Shared", is_read_only=True)]
     probe_shared = (
-        "sh -c 'test -d \"$AZ_BATCH_NODE_SHARED_DIR\" && echo shared; "
-        "touch \"$AZ_BATCH_NODE_SHARED_DIR/x\" || echo read-only; "
-        "test -e \"$AZ_BATCH_NODE_STARTUP_DIR\" || echo no-startup'"
+        'sh -c \'test -d "$AZ_BATCH_NODE_SHARED_DIR" && echo shared; '
+        'touch "$AZ_BATCH_NODE_SHARED_DIR/x" || echo read-only; '
+        'test -e "$AZ_BATCH_NODE_STARTUP_DIR" || echo no-startup\''
     )
     image_dir = in_container(
         container_image,
@@ -146,7 +149,11 @@ def test_working_directory_run_options_and_bind_mounts(
     batch_client.create_task_collection(job_id, m.BatchTaskGroup(task_values=tasks))
     wait_completed(batch_client, job_id, 2, timeout=90)
     assert stdout(batch_client, job_id, "image-dir").splitlines() == ["/", "yes"]
-    assert stdout(batch_client, job_id, "shared-only").splitlines() == ["shared", "read-only", "no-startup"]
+    assert stdout(batch_client, job_id, "shared-only").splitlines() == [
+        "shared",
+        "read-only",
+        "no-startup",
+    ]
 
 
 def test_a_missing_image_fails_the_task_with_batch_failure_info(
@@ -240,7 +247,9 @@ def test_the_service_s_end_leaves_no_container(
         client = hostile.client(svc)
         job_id = make_job(client, container_pool(client, [container_image]))
         task = m.BatchTaskCreateOptions(
-            id="t", command_line=f"sleep {seconds}", container_settings=in_container(container_image)
+            id="t",
+            command_line=f"sleep {seconds}",
+            container_settings=in_container(container_image),
         )
         client.create_task(job_id, task)
         wait_for("the sleep in its container", lambda: hostile.processes_with(seconds, "sleep"), 60)
@@ -250,7 +259,9 @@ def test_the_service_s_end_leaves_no_container(
             assert podman_image.containers_named(name) == []
         else:
             os.kill(svc.pid, signal.SIGKILL)
-    wait_for("the end of the container's processes", lambda: not hostile.processes_with(seconds), 30)
+    wait_for(
+        "the end of the container's processes", lambda: not hostile.processes_with(seconds), 30
+    )
     if how == "SIGKILL":
         with hostile.service(home):
             wait_for("the container's removal", lambda: not podman_image.containers_named(name), 30)
@@ -280,4 +291,3 @@ def _no_leftover_containers(container_image: str) -> Any:
             break
         time.sleep(0.2)
     assert not ours, f"containers left behind: {ours}"
-

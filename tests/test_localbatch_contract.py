@@ -43,7 +43,9 @@ from tests.batch_helpers import (
 
 ODATA_KEYS = {"odata.metadata", "odata.nextLink"}
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-_ISO_DURATION = re.compile(r"^-?P(?!$)(\d+(\.\d+)?D)?(T(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$")
+_ISO_DURATION = re.compile(
+    r"^-?P(?!$)(\d+(\.\d+)?D)?(T(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ def model_fields(cls: type[Model]) -> dict[str, Field]:
         for attr, rf in vars(klass).items():
             if isinstance(rf, _RestField):
                 annotation = hints[attr]
-                out[rf._rest_name_input or attr] = Field(annotation, not _optional(annotation), rf._format)
+                out[rf._rest_name_input or attr] = Field(
+                    annotation, not _optional(annotation), rf._format
+                )
     return out
 
 
@@ -163,7 +167,12 @@ ROUTES: list[tuple[str, str, type[Model], bool]] = [
     ("GET", r"/jobs", m.BatchJob, True),
     ("GET", r"/jobs/[^/]+", m.BatchJob, False),
     ("GET", r"/jobs/[^/]+/taskcounts", m.BatchTaskCountsResult, False),
-    ("GET", r"/jobs/[^/]+/jobpreparationandreleasetaskstatus", m.BatchJobPreparationAndReleaseTaskStatus, True),
+    (
+        "GET",
+        r"/jobs/[^/]+/jobpreparationandreleasetaskstatus",
+        m.BatchJobPreparationAndReleaseTaskStatus,
+        True,
+    ),
     ("POST", r"/jobs/[^/]+/addtaskcollection", m.BatchCreateTaskCollectionResult, False),
     ("GET", r"/jobs/[^/]+/tasks", m.BatchTask, True),
     ("GET", r"/jobs/[^/]+/tasks/[^/]+", m.BatchTask, False),
@@ -232,32 +241,58 @@ def _pools_and_nodes(client: BatchClient) -> tuple[str, str]:
     nodes = wait_nodes(client, pool_id, 2)
     client.get_pool(pool_id, expand=["stats"])
     list(client.list_pools(filter=f"id eq '{pool_id}'", expand=["stats"]))
-    client.update_pool(pool_id, m.BatchPoolUpdateOptions(metadata=[m.BatchMetadataItem(name="k", value="v")]))
+    client.update_pool(
+        pool_id, m.BatchPoolUpdateOptions(metadata=[m.BatchMetadataItem(name="k", value="v")])
+    )
     list(client.list_pool_node_counts())
     list(client.list_pool_usage_metrics())
     list(client.list_supported_images())
-    client.disable_node_scheduling(pool_id, nodes[1].id, m.BatchNodeDisableSchedulingOptions(node_disable_scheduling_option="requeue"))
+    client.disable_node_scheduling(
+        pool_id,
+        nodes[1].id,
+        m.BatchNodeDisableSchedulingOptions(node_disable_scheduling_option="requeue"),
+    )
     client.get_node(pool_id, nodes[1].id)
     client.enable_node_scheduling(pool_id, nodes[1].id)
-    client.begin_reboot_node(pool_id, nodes[1].id, BatchNodeRebootOptions(node_reboot_kind="requeue"), polling_interval=0.1).result()
+    client.begin_reboot_node(
+        pool_id,
+        nodes[1].id,
+        BatchNodeRebootOptions(node_reboot_kind="requeue"),
+        polling_interval=0.1,
+    ).result()
     list(client.list_node_files(pool_id, nodes[0].id, recursive=True))
     return pool_id, nodes[0].id
 
 
 def _jobs_and_tasks(client: BatchClient, pool_id: str) -> str:
     job_id = make_job(
-        client, pool_id, uses_task_dependencies=True,
+        client,
+        pool_id,
+        uses_task_dependencies=True,
         job_preparation_task=m.BatchJobPreparationTask(command_line="true"),
         job_release_task=m.BatchJobReleaseTask(command_line="true"),
         metadata=[m.BatchMetadataItem(name="a", value="b")],
     )
-    client.create_task_collection(job_id, m.BatchTaskGroup(task_values=[
-        m.BatchTaskCreateOptions(id="ok", command_line="/bin/sh -c 'echo hi'"),
-        m.BatchTaskCreateOptions(id="bad", command_line="false", depends_on=m.BatchTaskDependencies(task_ids=["ok"])),
-        m.BatchTaskCreateOptions(id="ok", command_line="true"),  # a duplicate: a per-task error
-    ]))
+    client.create_task_collection(
+        job_id,
+        m.BatchTaskGroup(
+            task_values=[
+                m.BatchTaskCreateOptions(id="ok", command_line="/bin/sh -c 'echo hi'"),
+                m.BatchTaskCreateOptions(
+                    id="bad",
+                    command_line="false",
+                    depends_on=m.BatchTaskDependencies(task_ids=["ok"]),
+                ),
+                m.BatchTaskCreateOptions(
+                    id="ok", command_line="true"
+                ),  # a duplicate: a per-task error
+            ]
+        ),
+    )
     wait_completed(client, job_id, 2)
-    client.replace_task(job_id, "ok", m.BatchTask(constraints=m.BatchTaskConstraints(max_task_retry_count=1)))
+    client.replace_task(
+        job_id, "ok", m.BatchTask(constraints=m.BatchTaskConstraints(max_task_retry_count=1))
+    )
     client.reactivate_task(job_id, "bad")
     wait_completed(client, job_id, 2)
     for task_id in ("ok", "bad"):
@@ -271,13 +306,22 @@ def _jobs_and_tasks(client: BatchClient, pool_id: str) -> str:
     list(client.list_job_preparation_and_release_task_status(job_id))
     client.update_job(job_id, m.BatchJobUpdateOptions(priority=5))
     client.replace_job(job_id, m.BatchJob(pool_info=m.BatchPoolInfo(pool_id=pool_id), priority=1))
-    client.begin_disable_job(job_id, m.BatchJobDisableOptions(disable_tasks="requeue"), polling_interval=0.1).result()
+    client.begin_disable_job(
+        job_id, m.BatchJobDisableOptions(disable_tasks="requeue"), polling_interval=0.1
+    ).result()
     client.get_job(job_id, expand=["stats"])
     client.begin_enable_job(job_id, polling_interval=0.1).result()
-    client.begin_terminate_job(job_id, BatchJobTerminateOptions(termination_reason="done"), polling_interval=0.1).result()
-    wait_for("the release task", lambda: all(
-        s.job_release_task_execution_info and s.job_release_task_execution_info.state == "completed"
-        for s in client.list_job_preparation_and_release_task_status(job_id)))
+    client.begin_terminate_job(
+        job_id, BatchJobTerminateOptions(termination_reason="done"), polling_interval=0.1
+    ).result()
+    wait_for(
+        "the release task",
+        lambda: all(
+            s.job_release_task_execution_info
+            and s.job_release_task_execution_info.state == "completed"
+            for s in client.list_job_preparation_and_release_task_status(job_id)
+        ),
+    )
     list(client.list_jobs(filter=f"id eq '{job_id}'", expand=["stats"]))
     return job_id
 
@@ -332,7 +376,9 @@ def _errors(client: BatchClient, service_url: str, pool_id: str, job_id: str) ->
     for attempt in (
         lambda: client.get_pool("no-such-pool"),
         lambda: client.get_task(job_id, "no-such-task"),
-        lambda: client.create_job(m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id))),
+        lambda: client.create_job(
+            m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id))
+        ),
         lambda: list(client.list_tasks(job_id, filter="commandLine eq 'x'")),
         lambda: client.begin_enable_job(job_id),
     ):
@@ -341,19 +387,30 @@ def _errors(client: BatchClient, service_url: str, pool_id: str, job_id: str) ->
     call(service_url, "GET", "/pools", query="api-version=1999-01-01")
 
 
-def test_every_body_matches_the_sdk_models(recorded: tuple[BatchClient, list[Recorded]], batch_service: Any) -> None:
+def test_every_body_matches_the_sdk_models(
+    recorded: tuple[BatchClient, list[Recorded]], batch_service: Any
+) -> None:
     client, seen = recorded
     pool_id, node_id = _pools_and_nodes(client)
     job_id = _jobs_and_tasks(client, pool_id)
     _autoscale_and_containers(client)
     _errors(client, batch_service.url, pool_id, job_id)
-    client.begin_remove_nodes(pool_id, m.BatchNodeRemoveOptions(node_ids=[node_id]), polling_interval=0.1).result()
+    client.begin_remove_nodes(
+        pool_id, m.BatchNodeRemoveOptions(node_ids=[node_id]), polling_interval=0.1
+    ).result()
     client.begin_stop_pool_resize(pool_id, polling_interval=0.1).result()
     list(client.list_nodes(pool_id))
     client.begin_delete_job(job_id, polling_interval=0.1).result()
     client.begin_delete_pool(pool_id, polling_interval=0.1).result()
-    touched = {(r.method, pattern) for r in seen for meth, pattern, _, _ in ROUTES if meth == r.method and re.fullmatch(pattern, r.path)}
-    assert touched == {(meth, pattern) for meth, pattern, _, _ in ROUTES}, "a route of the contract was not exercised"
+    touched = {
+        (r.method, pattern)
+        for r in seen
+        for meth, pattern, _, _ in ROUTES
+        if meth == r.method and re.fullmatch(pattern, r.path)
+    }
+    assert touched == {(meth, pattern) for meth, pattern, _, _ in ROUTES}, (
+        "a route of the contract was not exercised"
+    )
     assert any(r.status >= 400 for r in seen)
     found = [p for r in seen for p in problems(r)]
     assert found == [], "\n".join(found)
@@ -361,8 +418,10 @@ def test_every_body_matches_the_sdk_models(recorded: tuple[BatchClient, list[Rec
 
 def test_the_contract_checker_finds_what_is_wrong() -> None:
     """The checker itself: each kind of mismatch is reported."""
-    good = {"taskCounts": {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0},
-            "taskSlotCounts": {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}}
+    good = {
+        "taskCounts": {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0},
+        "taskSlotCounts": {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0},
+    }
     assert list(check_model(good, m.BatchTaskCountsResult, "x")) == []
     bad = json.loads(json.dumps(good))
     bad["taskCounts"]["active"] = "0"
@@ -372,9 +431,15 @@ def test_the_contract_checker_finds_what_is_wrong() -> None:
     assert any("is not an integer" in f for f in found)
     assert any("required BatchTaskSlotCounts.failed is missing" in f for f in found)
     assert any("defines no such key" in f for f in found)
-    node_state = list(check({"state": "sleeping"}["state"], model_fields(m.BatchNode)["state"].annotation, None, "s"))
+    node_state = list(
+        check(
+            {"state": "sleeping"}["state"], model_fields(m.BatchNode)["state"].annotation, None, "s"
+        )
+    )
     assert node_state and "is not one of" in node_state[0]
-    assert list(check("PT1H", dt.timedelta, None, "d")) == [] and list(check("1 hour", dt.timedelta, None, "d"))
+    assert list(check("PT1H", dt.timedelta, None, "d")) == [] and list(
+        check("1 hour", dt.timedelta, None, "d")
+    )
 
 
 def test_the_harsh_switches_bodies_match_the_sdk_models(tmp_path: Path) -> None:
@@ -385,7 +450,10 @@ def test_the_harsh_switches_bodies_match_the_sdk_models(tmp_path: Path) -> None:
     try:
         client, seen = recording_client(service.url)
         pool_id = make_pool(client, nodes=2, slots=1)
-        pool = wait_for("a steady pool", lambda: (p := client.get_pool(pool_id)).allocation_state == "steady" and p)
+        pool = wait_for(
+            "a steady pool",
+            lambda: (p := client.get_pool(pool_id)).allocation_state == "steady" and p,
+        )
         assert [e.code for e in pool.resize_errors] == ["AccountCoreQuotaReached"]
         job_id = make_job(client, pool_id)
         with pytest.raises(HttpResponseError) as e:
@@ -395,7 +463,11 @@ def test_the_harsh_switches_bodies_match_the_sdk_models(tmp_path: Path) -> None:
         client.begin_delete_pool(pool_id, polling_interval=0.05).result()
     finally:
         localstack.stop_process(service.pid)
-    states = {r.body.get("state") for r in seen if r.status == 200 and r.path.startswith(("/pools/", "/jobs/"))}
+    states = {
+        r.body.get("state")
+        for r in seen
+        if r.status == 200 and r.path.startswith(("/pools/", "/jobs/"))
+    }
     assert "deleting" in states
     found = [p for r in seen for p in problems(r)]
     assert found == [], "\n".join(found)

@@ -17,14 +17,22 @@ TASKS: list[dict[str, Any]] = [
         "state": "completed",
         "creationTime": "2025-01-01T10:00:00.000000Z",
         "lastModified": "2025-01-01T10:05:00.000000Z",
-        "executionInfo": {"exitCode": 0, "result": "success", "endTime": "2025-01-01T10:05:00.000000Z"},
+        "executionInfo": {
+            "exitCode": 0,
+            "result": "success",
+            "endTime": "2025-01-01T10:05:00.000000Z",
+        },
     },
     {
         "id": "t002",
         "state": "completed",
         "creationTime": "2025-01-01T11:00:00.000000Z",
         "lastModified": "2025-01-01T11:05:00.000000Z",
-        "executionInfo": {"exitCode": 3, "result": "failure", "endTime": "2025-01-01T11:05:00.000000Z"},
+        "executionInfo": {
+            "exitCode": 3,
+            "result": "failure",
+            "endTime": "2025-01-01T11:05:00.000000Z",
+        },
     },
     {
         "id": "x003",
@@ -72,7 +80,10 @@ def ids(text: str) -> list[str]:
         ("executionInfo/endTime le datetime'2025-01-01T10:30:00Z'", ["t001"]),
         ("state eq 'active' or state eq 'running'", ["x003", "it's"]),
         # and binds tighter than or
-        ("state eq 'active' or state eq 'completed' and executionInfo/exitCode eq 3", ["t002", "x003"]),
+        (
+            "state eq 'active' or state eq 'completed' and executionInfo/exitCode eq 3",
+            ["t002", "x003"],
+        ),
         ("(state eq 'active' or state eq 'completed') and startswith(id,'x')", ["x003"]),
         ("((state eq 'running'))", ["it's"]),
         ("state EQ 'running'", ["it's"]),  # operators ignore case

@@ -48,14 +48,17 @@ def test_a_preempted_spot_node_requeues_its_task_and_comes_back(tmp_path: Path) 
     boots = tmp_path / "boots.txt"
     with spot_service(tmp_path, **env) as client:
         formula = "$TargetLowPriorityNodes = 1; $TargetDedicatedNodes = 0;"
-        pool_id = spot_pool(client, boots, spot=None, enable_auto_scale=True, auto_scale_formula=formula)
+        pool_id = spot_pool(
+            client, boots, spot=None, enable_auto_scale=True, auto_scale_formula=formula
+        )
         (node,) = wait_nodes(client, pool_id, 1)
         assert node.is_dedicated is False
         job_id = make_job(client, pool_id)
         client.create_task(job_id, m.BatchTaskCreateOptions(id="victim", command_line="sleep 1"))
         wait_for("the preemption", lambda: client.get_node(pool_id, node.id).state == "preempted")
         seen = client.evaluate_pool_auto_scale(
-            pool_id, m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="$p = $PreemptedNodeCount;")
+            pool_id,
+            m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="$p = $PreemptedNodeCount;"),
         )
         (counts,) = client.list_pool_node_counts(filter=f"poolId eq '{pool_id}'")
         pool = client.get_pool(pool_id)

@@ -92,11 +92,7 @@ def test_the_ledger_keeps_work_done_after_cleanup(desired: Desired) -> None:
 def test_failed_tasks_are_replaced_and_running_ones_left(desired: Desired) -> None:
     world = _world(desired, {"t-a": ("completed", "failure"), "t-b": ("running", None)})
     plan = diff(desired, world)
-    by = {
-        (a.kind, a.change, a.reason): list(a.ids)
-        for a in plan.actions
-        if a.kind == "tasks"
-    }
+    by = {(a.kind, a.change, a.reason): list(a.ids) for a in plan.actions if a.kind == "tasks"}
     assert by == {
         ("tasks", "replace", "failed"): ["t-a"],
         ("tasks", "noop", "in progress"): ["t-b"],
@@ -124,9 +120,7 @@ def test_only_blobs_with_another_md5_are_uploaded(desired: Desired) -> None:
         world, containers={**world.containers, c.name: ObservedContainer(c.name, blobs)}
     )
     uploads = [a for a in diff(desired, world).of(UploadAction)]
-    assert [(a.id, list(a.blobs), a.unchanged) for a in uploads] == [
-        ("input", ["b.txt"], 1)
-    ]
+    assert [(a.id, list(a.blobs), a.unchanged) for a in uploads] == [("input", ["b.txt"], 1)]
 
 
 def test_pool_resize_is_an_update_and_image_change_a_replace(desired: Desired) -> None:
@@ -243,11 +237,7 @@ def _done_earlier(d: Desired, *ids: str) -> dict[str, str]:
 
 def _changes(plan: Plan) -> dict[str, tuple[str, str]]:
     """Task id -> (change, reason), over the plan's task and merge actions."""
-    return {
-        i: (a.change, a.reason)
-        for a in plan.of(TasksAction)
-        for i in a.ids
-    }
+    return {i: (a.change, a.reason) for a in plan.of(TasksAction) for i in a.ids}
 
 
 def _containers(d: Desired, *keys: str) -> dict[str, ObservedContainer]:
@@ -312,9 +302,9 @@ def test_a_missing_result_is_downloaded_from_the_kept_copy_or_made_again(tmp_pat
     )
     plan = diff(d, world)
     assert plan.has_changes
-    assert [
-        (a.kind, a.reason, a.source) for a in plan.actions if a.change != "noop"
-    ] == [("download", "missing locally", "kept")]
+    assert [(a.kind, a.reason, a.source) for a in plan.actions if a.change != "noop"] == [
+        ("download", "missing locally", "kept")
+    ]
     assert "(missing locally; from the copy kept in BWF_HOME)" in render_plan(plan)
     # no copy: the tasks that write to the container run again
     plan = diff(d, replace(world, kept={}))

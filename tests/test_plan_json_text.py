@@ -98,7 +98,7 @@ class _Pair:
 
 def test_pieces_of_every_shape_join_into_json_dumps() -> None:
     """Whatever is written whole or a value at a time, at whatever depth."""
-    deep: Any = {"x": [_Pair("a\"b", None)]}
+    deep: Any = {"x": [_Pair('a"b', None)]}
     for _ in range(8):
         deep = {"k": [deep, _Pair("p", deep), (), {}, _Empty()], 2: list(range(70))}
     values = [

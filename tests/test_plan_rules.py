@@ -83,7 +83,9 @@ def test_the_digest_ignores_what_does_not_change_a_plan(desired: Desired) -> Non
     same = [
         world(desired, t_a=("running", None)),  # pending either way
         world(desired, t_a=("preparing", None)),
-        replace(base, pool=replace(base.pool, node_states={"idle": 2}, allocation_state="stopping")),  # type: ignore[arg-type]
+        replace(
+            base, pool=replace(base.pool, node_states={"idle": 2}, allocation_state="stopping")
+        ),  # type: ignore[arg-type]
     ]
     for observed in same:
         assert digest(observed) == digest(base)
@@ -118,28 +120,45 @@ def test_the_digest_covers_what_decides_a_plan(desired: Desired) -> None:
 
 
 def kinds(d: Desired, observed: Observed) -> dict[str, tuple[str, str]]:
-    return {a.kind: (a.change, a.reason) for a in diff(d, observed).actions if a.kind in ("pool", "job")}
+    return {
+        a.kind: (a.change, a.reason) for a in diff(d, observed).actions if a.kind in ("pool", "job")
+    }
 
 
 def test_why_a_pool_or_job_is_replaced_or_updated(desired: Desired) -> None:
     base = world(desired, t_a=("completed", "failure"))
     assert base.pool is not None and base.job is not None
     assert kinds(desired, base) == {"pool": ("noop", ""), "job": ("noop", "")}
-    assert kinds(desired, replace(base, pool=replace(base.pool, state="deleting")))["pool"] == ("replace", "pool is being deleted")
-    assert kinds(desired, replace(base, pool=replace(base.pool, fingerprint="x")))["pool"] == ("replace", "image, size or start task changed")
+    assert kinds(desired, replace(base, pool=replace(base.pool, state="deleting")))["pool"] == (
+        "replace",
+        "pool is being deleted",
+    )
+    assert kinds(desired, replace(base, pool=replace(base.pool, fingerprint="x")))["pool"] == (
+        "replace",
+        "image, size or start task changed",
+    )
     resized = diff(desired, replace(base, pool=replace(base.pool, dedicated_target=5)))
     pool = next(a for a in resized.actions if a.kind == "pool")
     assert (pool.change, pool.reason) == ("update", "node count changed")
     assert pool.details()["from_nodes"] == NodeCounts(dedicated=5, spot=0)
-    assert kinds(desired, replace(base, job=replace(base.job, state="completed")))["job"] == ("replace", "job is completed")
-    assert kinds(desired, replace(base, job=replace(base.job, pool_id="x")))["job"] == ("replace", "bound to another pool")
+    assert kinds(desired, replace(base, job=replace(base.job, state="completed")))["job"] == (
+        "replace",
+        "job is completed",
+    )
+    assert kinds(desired, replace(base, job=replace(base.job, pool_id="x")))["job"] == (
+        "replace",
+        "bound to another pool",
+    )
 
 
 def test_a_job_without_task_dependencies_is_replaced_for_a_merge(tmp_path: Path) -> None:
     text = MINIMAL.replace("  tasks:\n", "  merge: {id: m, command: echo}\n  tasks:\n")
     d = desired_state(write_spec(tmp_path, text))
     assert d.job.uses_task_dependencies
-    assert kinds(d, world(d, t_a=("completed", "failure")))["job"] == ("replace", "needs task dependencies")
+    assert kinds(d, world(d, t_a=("completed", "failure")))["job"] == (
+        "replace",
+        "needs task dependencies",
+    )
 
 
 def test_only_changed_blobs_are_uploaded_and_counted(desired: Desired) -> None:
@@ -178,7 +197,9 @@ def test_everything_done_and_downloaded(desired: Desired) -> None:
     assert [(a.kind, a.change, a.reason) for a in done.actions] == [("tasks", "noop", "done")]
 
 
-def merge_world(d: Desired, merge: tuple[str, str | None] | None, **tasks: tuple[str, str | None]) -> Observed:
+def merge_world(
+    d: Desired, merge: tuple[str, str | None] | None, **tasks: tuple[str, str | None]
+) -> Observed:
     """`world` with the merge task as given (None: not submitted yet)."""
     observed = world(d, **tasks)
     m = merge_of(d)
@@ -187,7 +208,9 @@ def merge_world(d: Desired, merge: tuple[str, str | None] | None, **tasks: tuple
     del live[m.id]
     if merge is not None:
         state, result = merge
-        live[m.id] = ObservedTask(m.id, state, m.fingerprint, 0 if result == "success" else 1, result)
+        live[m.id] = ObservedTask(
+            m.id, state, m.fingerprint, 0 if result == "success" else 1, result
+        )
     return replace(observed, job=replace(observed.job, uses_task_dependencies=True, tasks=live))
 
 
@@ -226,7 +249,9 @@ def test_a_running_merge_keeps_the_pool_and_job(with_merge: Desired) -> None:
 
 def test_containers_and_the_job_when_missing(desired: Desired) -> None:
     plan = diff(desired, Observed())
-    containers = [(a.id, a.change, a.reason, a.details()) for a in plan.actions if a.kind == "container"]
+    containers = [
+        (a.id, a.change, a.reason, a.details()) for a in plan.actions if a.kind == "container"
+    ]
     names = {c.key: c.name for c in desired.containers}
     assert containers == [
         (key, "create", "missing", {"name": names[key], "logs": key == "logs"})
@@ -237,4 +262,6 @@ def test_containers_and_the_job_when_missing(desired: Desired) -> None:
     job = next(a for a in plan.actions if a.kind == "job")
     assert (job.change, job.reason) == ("create", "missing")
     existing = diff(desired, world(desired, t_a=("completed", "failure")))
-    assert {(a.change, a.reason) for a in existing.actions if a.kind == "container"} == {("noop", "")}
+    assert {(a.change, a.reason) for a in existing.actions if a.kind == "container"} == {
+        ("noop", "")
+    }

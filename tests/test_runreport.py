@@ -235,7 +235,13 @@ def test_a_barrier_is_filed_under_the_step_waiting_on_it_and_not_counted_in_its_
     from runner.report import render_html
 
     barrier = task(
-        "m-barrier-0", "succeeded", "merge", barrier=True, node="a", started=iso(6.1), ended=iso(6.2)
+        "m-barrier-0",
+        "succeeded",
+        "merge",
+        barrier=True,
+        node="a",
+        started=iso(6.1),
+        ended=iso(6.2),
     )
     events = [*RUN[:-4], (6.3, barrier), *RUN[-4:]]  # the merge ran after its barrier
     run = run_data("r1", stamped(events), desired(tmp_path))

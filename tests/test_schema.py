@@ -39,12 +39,16 @@ def test_each_type_by_its_name(tmp_path: Path, value: str, got: str) -> None:
     [("1.5", "1.5"), ("'two'", "'two'"), ("true", "True"), ("null", "null"), ("[1]", "a list")],
 )
 def test_alternatives_name_what_was_expected(tmp_path: Path, value: str, got: str) -> None:
-    found = problems(tmp_path, "  image: ubuntu-22.04\n", f"  image: ubuntu-22.04\n  nodes: {value}\n")
+    found = problems(
+        tmp_path, "  image: ubuntu-22.04\n", f"  image: ubuntu-22.04\n  nodes: {value}\n"
+    )
     assert found == [f"pool.nodes: expected an integer or a mapping, got {got}"]
 
 
 def test_a_string_where_a_number_is_expected(tmp_path: Path) -> None:
-    assert problems(tmp_path, "  id: j\n", "  id: 5\n") == ["job.id: expected a string, got an integer"]
+    assert problems(tmp_path, "  id: j\n", "  id: 5\n") == [
+        "job.id: expected a string, got an integer"
+    ]
 
 
 def test_numbers_out_of_range(tmp_path: Path) -> None:

@@ -37,7 +37,9 @@ def test_plan_redacts_tokens_of_a_key_with_underscore(tmp_path: Path) -> None:
     as_json = bwf("plan", str(spec), "--offline", "--json")
     assert as_json.code == 0, as_json.err
     assert "@@" not in as_json.out
-    commands = [t["command_line"] for t in json.loads(as_json.out)["desired"]["job"]["steps"][0]["tasks"]]
+    commands = [
+        t["command_line"] for t in json.loads(as_json.out)["desired"]["job"]["steps"][0]["tasks"]
+    ]
     assert commands and all(c.count("<redacted>") == 3 for c in commands)
 
 

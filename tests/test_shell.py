@@ -169,7 +169,10 @@ def test_unwrap_inverts_wrap(commands: list[str]) -> None:
             "/bin/sh -c 'set -e\n(set -o pipefail) 2>/dev/null && set -o pipefail\necho a\nwait'",
             "echo a",
         ),
-        ("/bin/sh -c 'set -e\nset -o pipefail\necho a\nwait'", "set -e; set -o pipefail; echo a; wait"),
+        (
+            "/bin/sh -c 'set -e\nset -o pipefail\necho a\nwait'",
+            "set -e; set -o pipefail; echo a; wait",
+        ),
         ("/bin/zsh -c 'echo a'", "/bin/zsh -c 'echo a'"),
         ("/bin/bash -x 'echo a'", "/bin/bash -x 'echo a'"),
         ("/bin/bash -c 'echo a' extra", "/bin/bash -c 'echo a' extra"),

@@ -135,6 +135,8 @@ class AutoScaleApi:
                 "only on a pool that autoscales.",
             )
         result = self.autoscaler.evaluate(pool_id.lower(), pool, formula)
-        body = {"odata.metadata": f"{self.res.base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"}
+        body = {
+            "odata.metadata": f"{self.res.base}/$metadata#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun"
+        }
         body.update(run_body(result))
         return Response(200, body, {"DataServiceId": pool["url"]})

@@ -53,10 +53,23 @@ RUNTIME_UNAVAILABLE = "ContainerRuntimeUnavailable"
 # What podman itself needs from the service's environment (its store and configuration
 # are found through HOME and XDG_* when it runs rootless); never the service's keys.
 _RUNTIME_ENVIRONMENT = (
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR",
-    "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME",
-    "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF",
-    "CONTAINER_HOST", "DBUS_SESSION_BUS_ADDRESS",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "CONTAINERS_CONF",
+    "CONTAINERS_STORAGE_CONF",
+    "CONTAINERS_REGISTRIES_CONF",
+    "CONTAINER_HOST",
+    "DBUS_SESSION_BUS_ADDRESS",
 )
 
 
@@ -112,8 +125,18 @@ class ContainerCommand:
         if not any(o.split("=")[0] in ("--network", "--net") for o in self.run_options):
             flags.append("--network=host")
         command = [
-            self.program, *self.options, "run", "--rm", "--name", self.name, "--pull=never",
-            *_ulimits(), *flags, *self.run_options, self.image, *argv,
+            self.program,
+            *self.options,
+            "run",
+            "--rm",
+            "--name",
+            self.name,
+            "--pull=never",
+            *_ulimits(),
+            *flags,
+            *self.run_options,
+            self.image,
+            *argv,
         ]
         return command, runtime_env
 
@@ -204,20 +227,32 @@ class ContainerRuntime:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             self._run("rm", "--force", "--ignore", "--time", "0", *names)
 
-    def pool_errors(self, container_configuration: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    def pool_errors(
+        self, container_configuration: Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
         """A node's `errors` when it starts: podman missing, or an image the pool names
         (prefetched on Batch) not in the store. Empty when the node is usable."""
         if not container_configuration:
             return []
         if self.program is None:
-            return [{"code": RUNTIME_UNAVAILABLE, "message": self.missing(),
-                     "errorDetails": [{"name": "runtime", "value": self.name}]}]
+            return [
+                {
+                    "code": RUNTIME_UNAVAILABLE,
+                    "message": self.missing(),
+                    "errorDetails": [{"name": "runtime", "value": self.name}],
+                }
+            ]
         errors = []
         for image in container_configuration.get("containerImageNames") or []:
             problem = self.image_problem(str(image))
             if problem is not None:
-                errors.append({"code": INVALID_IMAGE, "message": problem,
-                               "errorDetails": [{"name": "containerImageName", "value": image}]})
+                errors.append(
+                    {
+                        "code": INVALID_IMAGE,
+                        "message": problem,
+                        "errorDetails": [{"name": "containerImageName", "value": image}],
+                    }
+                )
         return errors
 
     def command(

@@ -111,7 +111,9 @@ class Harsh:
             allocation_delay=number_switch(env, "BWF_LOCALBATCH_ALLOCATION_DELAY", 0.0),
             delete_delay=number_switch(env, "BWF_LOCALBATCH_DELETE_DELAY", DEFAULT_DELETE_DELAY),
             throttle_rate=rate,
-            retry_after=number_switch(env, "BWF_LOCALBATCH_THROTTLE_RETRY_AFTER", DEFAULT_RETRY_AFTER),
+            retry_after=number_switch(
+                env, "BWF_LOCALBATCH_THROTTLE_RETRY_AFTER", DEFAULT_RETRY_AFTER
+            ),
             stale_counts=number_switch(env, "BWF_LOCALBATCH_STALE_COUNTS", 0.0),
             max_active_jobs=count_switch(env, "BWF_LOCALBATCH_MAX_ACTIVE_JOBS"),
             seed=int(seed) if seed.lstrip("-").isdigit() else None,

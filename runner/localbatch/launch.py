@@ -93,4 +93,6 @@ class Launch:
     def start(self, container: ContainerCommand | None, *, keep_tree: bool = False) -> Process:
         """The running command line. Raises OSError when it cannot start."""
         env = environment(self.variables, self.task_dir)
-        return Process(self.command_line, self.task_dir, env, keep_tree=keep_tree, container=container)
+        return Process(
+            self.command_line, self.task_dir, env, keep_tree=keep_tree, container=container
+        )

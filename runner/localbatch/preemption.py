@@ -44,6 +44,7 @@ class NodeControl(Protocol):
     def stop_processes(self, pool_key: str, node: Obj) -> None: ...
     def boot_again(self, pool_key: str, node: Obj, *, wipe: bool) -> None: ...
 
+
 DEFAULT_DOWNTIME = 1.0  # seconds a preempted node is away
 
 

@@ -206,7 +206,11 @@ CONTAINER_SETTINGS = _record(
     "imageName",
 )
 CONTAINER_CONFIGURATION = _record(
-    {"type": STRING, "containerImageNames": ListOf(STRING), "containerRegistries": ListOf(REGISTRY)},
+    {
+        "type": STRING,
+        "containerImageNames": ListOf(STRING),
+        "containerRegistries": ListOf(REGISTRY),
+    },
     "type",
 )
 TASK_CONSTRAINTS = _record(

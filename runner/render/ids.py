@@ -109,8 +109,7 @@ class StepIds:
         if self.bad_barrier is not None:
             self.r.problem(
                 path,
-                f"{where}: the step waits on {self.barriers} barrier tasks, and "
-                f"{self.bad_barrier}",
+                f"{where}: the step waits on {self.barriers} barrier tasks, and {self.bad_barrier}",
             )
         self._report_collisions(path, where)
 
