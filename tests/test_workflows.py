@@ -71,8 +71,13 @@ def test_wordstats_plan_counts_what_apply_creates() -> None:
     assert "      step report: 1 task, after all of count (on_failure: block)\n" in out
     # application, texts, work and the logs container; the script and four texts; four
     # tokenize tasks, four count tasks and the report, each one resource to create
+    uploaded = [
+        ROOT / "node_scripts/wordstats.py",
+        *(ROOT / "workflows/data/wordstats").glob("*.txt"),
+    ]
+    kib = sum(p.stat().st_size for p in uploaded) / 1024
     assert (
-        "Plan: 4 containers, 5 uploads (5.7 KiB), 1 pool, 1 job, 9 of 9 tasks to run, "
+        f"Plan: 4 containers, 5 uploads ({kib:.1f} KiB), 1 pool, 1 job, 9 of 9 tasks to run, "
         "1 download; 15 to create, 0 to update, 0 to replace." in out
     )
 
