@@ -11,7 +11,8 @@ docs/plan-json.md). `runner.apply` executes a Plan and makes no decisions of its
 Semantics (the contract between diff and apply):
 - A task is *done* when the live job holds it completed with result success and the
   same fingerprint (`done`), or, when the job no longer holds it, the ledger holds its
-  id with the same fingerprint (`done earlier`: not in the job). Done tasks are
+  id with the same fingerprint (`done earlier`: not in the job; a job that can no
+  longer take tasks stands in for a lost ledger, `plan_tasks.done_earlier`). Done tasks are
   no-ops. Active/preparing/running tasks with the same fingerprint are left to run
   (no-op, "in progress"). Missing tasks are created; tasks of the live job whose
   fingerprint changed or that failed are replaced (deleted and re-created).

@@ -52,6 +52,22 @@ def task_status(t: DesiredTask, live: ObservedTask | None, ledger: Mapping[str, 
     return "noop", IN_PROGRESS
 
 
+def done_earlier(observed: Observed, live: Mapping[str, ObservedTask]) -> Mapping[str, str]:
+    """Task ID -> fingerprint of the tasks done in an earlier run: the ledger's, and,
+    when the live job cannot take this run's tasks (a kept job that bwf terminated once
+    its run was over, one bound to another pool), those it holds completed with
+    success. Batch's record stands in for a ledger that was lost with BWF_HOME."""
+    job = observed.job
+    if job is None or live:
+        return observed.ledger
+    held = {
+        t.id: t.fingerprint
+        for t in job.tasks.values()
+        if t.state == "completed" and t.result == "success" and t.fingerprint
+    }
+    return {**observed.ledger, **held} if held else observed.ledger
+
+
 @dataclass
 class TaskPlan:
     tasks: tuple[DesiredTask, ...]  # every task of the job, in submission order
@@ -91,7 +107,8 @@ class _Planner:
         self.by_id = {t.id: t for t in self.tasks}
         self.graph = Graph.of(self.tasks)
         self.writers = Writers(self.tasks)
-        self.status = {t.id: task_status(t, live.get(t.id), observed.ledger) for t in self.tasks}
+        done = done_earlier(observed, live)
+        self.status = {t.id: task_status(t, live.get(t.id), done) for t in self.tasks}
 
     def rerun(self, ids: list[str] | set[str], reason: str) -> bool:
         """Run again tasks that would otherwise be left alone; True when any was."""

@@ -16,6 +16,7 @@ import pytest
 
 from runner import localstack
 from runner.engine import run_apply
+from tests.helpers import fan_out_spec
 from tests.test_apply import ROOT, bwf, results, top
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
@@ -256,3 +257,28 @@ def test_a_saved_plan_with_no_changes_applies(home: Path, tmp_path: Path) -> Non
     assert applied.returncode == 0 and "(missing locally)" in out, out
     assert (tmp_path / "out" / "in0001.out").exists()
     assert json.loads(plan.read_text())["has_changes"] is True
+
+
+def test_a_lost_bwf_home_ledger_runs_nothing_again_from_a_kept_terminated_job(
+    home: Path, tmp_path: Path
+) -> None:
+    """A kept job is terminated once its run is over. Without the ledger (BWF_HOME lost,
+    a fresh CI runner), its tasks completed with the same inputs are still done: the
+    next apply replaces no job and runs no task again."""
+    name = f"l{uuid.uuid4().hex[:8]}"
+    spec = fan_out_spec(
+        tmp_path,
+        name,
+        {f"in{i}.txt": f"word{i} text\n" for i in range(4)},
+        "wc -w {{ item.name }} > {{ item.stem }}.out",
+    )
+    assert run_apply(str(spec), "local", {}, yes=True) == 0
+    assert executions(f"{name}-pool") == 4
+    for ledger in (home / "ledger").glob(f"{name}-*.json"):
+        ledger.unlink()
+    again = bwf(home, "plan", str(spec)).communicate(timeout=120)[0]
+    # the downloads are checked against their blobs (the ledger said they were done)
+    assert "0 of 4 tasks to run" in again and "4 tasks  done earlier" in again, again
+    assert "-/+ job" not in again and "0 to replace." in again, again  # the job kept
+    assert run_apply(str(spec), "local", {}, yes=True) == 0
+    assert executions(f"{name}-pool") == 4
