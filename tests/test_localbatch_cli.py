@@ -99,15 +99,8 @@ class Az:
         return result
 
 
-@pytest.fixture(scope="module")
-def az(az_executable: Path, batch_service: Any, tmp_path_factory: pytest.TempPathFactory) -> Az:
-    return Az(az_executable, batch_service.url, tmp_path_factory.mktemp("azure-config"))
-
-
-@pytest.fixture(scope="module")
-def pool(az: Az, batch_service: Any) -> Iterator[str]:
-    """A pool of 2 nodes made with `az batch pool create`."""
-    pool_id = uid("clipool")
+def create_pool(az: Az, pool_id: str, nodes: int, *options: str) -> None:
+    """`az batch pool create` of an Ubuntu 22.04 pool of `nodes` dedicated nodes."""
     az(
         "pool",
         "create",
@@ -120,8 +113,21 @@ def pool(az: Az, batch_service: Any) -> Iterator[str]:
         "--node-agent-sku-id",
         "batch.node.ubuntu 22.04",
         "--target-dedicated-nodes",
-        "2",
+        str(nodes),
+        *options,
     )
+
+
+@pytest.fixture(scope="module")
+def az(az_executable: Path, batch_service: Any, tmp_path_factory: pytest.TempPathFactory) -> Az:
+    return Az(az_executable, batch_service.url, tmp_path_factory.mktemp("azure-config"))
+
+
+@pytest.fixture(scope="module")
+def pool(az: Az, batch_service: Any) -> Iterator[str]:
+    """A pool of 2 nodes made with `az batch pool create`."""
+    pool_id = uid("clipool")
+    create_pool(az, pool_id, 2)
     yield pool_id
     az("pool", "delete", "--pool-id", pool_id, "--yes")
 
@@ -321,19 +327,10 @@ def test_pool_resize_abort_reboot_scheduling_files_users_and_node_delete(
     az: Az, sdk: BatchClient, tmp_path: Path
 ) -> None:
     pool_id = uid("clipool")
-    az(
-        "pool",
-        "create",
-        "--id",
+    create_pool(
+        az,
         pool_id,
-        "--vm-size",
-        "standard_d2s_v3",
-        "--image",
-        IMAGE,
-        "--node-agent-sku-id",
-        "batch.node.ubuntu 22.04",
-        "--target-dedicated-nodes",
-        "2",
+        2,
         "--start-task-command-line",
         "/bin/sh -c 'echo boot >> $AZ_BATCH_NODE_SHARED_DIR/boots'",
     )
@@ -500,20 +497,7 @@ def test_pool_resize_abort_reboot_scheduling_files_users_and_node_delete(
 
 def test_pool_autoscale_enable_evaluate_and_disable(az: Az, sdk: BatchClient) -> None:
     pool_id = uid("cliauto")
-    az(
-        "pool",
-        "create",
-        "--id",
-        pool_id,
-        "--vm-size",
-        "standard_d2s_v3",
-        "--image",
-        IMAGE,
-        "--node-agent-sku-id",
-        "batch.node.ubuntu 22.04",
-        "--target-dedicated-nodes",
-        "0",
-    )
+    create_pool(az, pool_id, 0)
     wait_for("the pool steady", lambda: sdk.get_pool(pool_id).allocation_state == "steady")
     az(
         "pool",
