@@ -10,13 +10,11 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner import pipeline
-from runner.apply import Executor
-from runner.batch import Batch
 from runner.errors import BwfError, UsageError
 from runner.events import EventStream
 from runner.ledger import Ledger, ledger_for
@@ -30,8 +28,11 @@ from runner.progress import Ui
 from runner.runreport import write_html
 from runner.show import render_plan
 from runner.state import Desired
-from runner.storage import Storage
 from runner.targets import Target, resolve_target
+
+if TYPE_CHECKING:  # the SDKs load only when a service is called: not for "No changes"
+    from runner.batch import Batch
+    from runner.storage import Storage
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Session:
 
 
 def connect(desired: Desired, target_name: str) -> Session:
+    from runner.batch import Batch
+    from runner.storage import Storage
+
     target = resolve_target(target_name)
     return Session(
         desired, target, Storage(target), Batch(target), ledger_for(desired, target_name)
@@ -159,6 +163,8 @@ def _apply_locked(
         if not click.confirm("Apply these changes?", default=False):
             ui.say("Nothing done.")
             return 1
+    from runner.apply import Executor
+
     executor = Executor(plan, s.storage, s.batch, s.ledger, ui, yes)
     if stream is not None:
         executor.record.listeners.append(stream)

@@ -25,13 +25,15 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import BwfError
 from runner.ledger import Ledger
 from runner.spec import LOGS_KEY
 from runner.state import Desired, DownloadedFile, KeptCopy, ObservedBlob, Upload
-from runner.storage import Storage
+
+if TYPE_CHECKING:  # no SDK loaded when nothing is asked of Storage
+    from runner.storage import Storage
 
 
 def selections(desired: Desired) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from runner import downloads
-from runner.batch import Batch
 from runner.kept import Kept
 from runner.ledger import Ledger, ledger_for
 from runner.plan_tasks import all_tasks, runs_tasks
 from runner.state import Desired, Observed
-from runner.storage import Storage
 from runner.targets import Target, resolve_target
+
+if TYPE_CHECKING:  # the SDKs load only when a service is read, not for "No changes"
+    from runner.batch import Batch
+    from runner.storage import Storage
 
 
 def observe_local(desired: Desired, ledger: Ledger) -> Observed:
@@ -71,5 +74,8 @@ def observe_target(desired: Desired, target_name: str) -> Observed:
     local = observe_local(desired, ledger)
     if all_done(desired, local):
         return local
+    from runner.batch import Batch
+    from runner.storage import Storage
+
     target: Target = resolve_target(target_name)
     return observe(desired, Storage(target), Batch(target), local)

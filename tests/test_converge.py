@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -282,3 +284,27 @@ def test_a_lost_bwf_home_ledger_runs_nothing_again_from_a_kept_terminated_job(
     assert "-/+ job" not in again and "0 to replace." in again, again  # the job kept
     assert run_apply(str(spec), "local", {}, yes=True) == 0
     assert executions(f"{name}-pool") == 4
+
+
+def test_an_apply_with_nothing_to_do_loads_no_service_sdk(home: Path, tmp_path: Path) -> None:
+    """The run ledger answers a re-apply with nothing changed without any service, so
+    the azure SDKs (a third of a second to import) are not even loaded."""
+    spec = fan_out_spec(
+        tmp_path, f"n{uuid.uuid4().hex[:8]}", {"a.txt": "a b\n"}, "wc -w {{ item.name }} > a.out"
+    )
+    assert run_apply(str(spec), "local", {}, yes=True) == 0
+    check = (
+        "import sys\n"
+        "from runner.cli import main\n"
+        "try:\n"
+        f"    main(['apply', {str(spec)!r}, '--yes'])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('azure'))\n"
+        "assert not loaded, loaded\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    assert "No changes." in r.stdout + r.stderr
