@@ -13,6 +13,10 @@ from pathlib import Path
 
 from runner.state import Desired, DesiredTask, ObservedPool
 
+# A made-up account key for tests that sign locally (base64 of
+# "secret-key-for-tests-only-1234567890"): no service accepts it.
+TEST_KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3ODkw"
+
 MINIMAL = """\
 apiVersion: bwf/v1
 name: t

@@ -25,9 +25,9 @@ from runner.resolver import Resolver
 from runner.secrets import resolve, secret_token
 from runner.state import ResourceFile
 from runner.targets import Target
-from tests.helpers import MINIMAL, fanned, write_spec
+from tests.helpers import MINIMAL, TEST_KEY, fanned, write_spec
 
-KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3ODkw"
+KEY = TEST_KEY
 LOCAL = Target(
     name="local",
     batch_url="http://127.0.0.1:1",

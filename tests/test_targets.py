@@ -12,8 +12,9 @@ from azure.core.credentials import AzureNamedKeyCredential
 from runner import batch, sas_times, secrets, storage
 from runner.errors import UsageError
 from runner.targets import Target, azure_target, resolve_target
+from tests.helpers import TEST_KEY
 
-KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3ODkw"
+KEY = TEST_KEY
 
 
 @pytest.fixture()
