@@ -197,6 +197,25 @@ def many_inputs(tmp_path: Path, n: int, sleep: float = 0.0, pool_extra: str = ""
     )
 
 
+def kill_9_at_then_apply_again(home: Path, spec: Path, marker: str) -> str:
+    """`kill -9` of `bwf apply` once it prints `marker`, then apply again to the end:
+    the second apply's output (it succeeded)."""
+    proc = bwf(home, "apply", str(spec), "--yes")
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -9, "".join(seen)
+    again = bwf(home, "apply", str(spec), "--yes")
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out
+    return out
+
+
 def runs(home: Path, pool_id: str) -> collections.Counter[str]:
     counter: collections.Counter[str] = collections.Counter()
     for log in (home / "local" / "batch" / "nodes" / pool_id).glob("*/shared/runs.log"):
@@ -217,19 +236,7 @@ def test_kill_9_then_apply_again_converges(
     home: Path, tmp_path: Path, marker: str, files: int, sleep: float
 ) -> None:
     spec = many_inputs(tmp_path, files, sleep)
-    proc = bwf(home, "apply", str(spec), "--yes")
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if marker in line:
-            proc.kill()
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -9, "".join(seen)
-    again = bwf(home, "apply", str(spec), "--yes")
-    out, _ = again.communicate(timeout=300)
-    assert again.returncode == 0, out
+    kill_9_at_then_apply_again(home, spec, marker)
     outputs = sorted(p.name for p in (tmp_path / "out").glob("*.out"))
     assert len(outputs) == files
     name = spec.read_text().split("name: ")[1].split()[0]

@@ -414,7 +414,7 @@ def test_pool_resize_abort_reboot_scheduling_files_users_and_node_delete(
         ok=False,
     )
     assert "FileNotFound" in gone.err
-    az(
+    create_user = (
         "node",
         "user",
         "create",
@@ -427,23 +427,8 @@ def test_pool_resize_abort_reboot_scheduling_files_users_and_node_delete(
         "--password",
         "Secret-123",
     )
-    assert (
-        "NodeUserExists"
-        in az(
-            "node",
-            "user",
-            "create",
-            "--pool-id",
-            pool_id,
-            "--node-id",
-            node_id,
-            "--name",
-            "ops",
-            "--password",
-            "Secret-123",
-            ok=False,
-        ).err
-    )
+    az(*create_user)
+    assert "NodeUserExists" in az(*create_user, ok=False).err
     az(
         "node",
         "user",

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from runner.commands.status import command as status_command
 from runner.engine import run_apply
-from tests.test_apply import ROOT, bwf, runs
+from tests.test_apply import ROOT, kill_9_at_then_apply_again, runs
 from tests.test_converge import batch_client
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
@@ -234,19 +234,7 @@ def test_kill_9_mid_dag_then_apply_runs_every_task_exactly_once(
             "command: >-\n        python3": f"command: >-\n        {log}python3",
         },
     )
-    proc = bwf(home, "apply", str(spec), "--yes")
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if marker in line:
-            proc.kill()
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -9, "".join(seen)
-    again = bwf(home, "apply", str(spec), "--yes")
-    out, _ = again.communicate(timeout=300)
-    assert again.returncode == 0, out
+    kill_9_at_then_apply_again(home, spec, marker)
     counted = runs(home, f"{name}-pool")
     stems = texts(spec)
     expected = {f"tok-{s}" for s in stems} | {f"cnt-{s}" for s in stems} | {"wordstats-report"}
