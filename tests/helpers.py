@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runner.state import Desired, DesiredTask, ObservedPool
@@ -161,21 +161,19 @@ def fan_out_spec(
 def observed_pool(d: Desired, **fields: object) -> ObservedPool:
     """The spec's pool as Batch shows it once created and steady, with `fields` changed."""
     p = d.pool
-    return ObservedPool(
-        **{  # type: ignore[arg-type]
-            "id": p.id,
-            "state": "active",
-            "allocation_state": "steady",
-            "vm_size": p.vm_size,
-            "publisher": p.publisher,
-            "offer": p.offer,
-            "sku": p.sku,
-            "version": p.version,
-            "node_agent_sku": p.node_agent_sku,
-            "dedicated_target": p.dedicated_nodes,
-            "spot_target": p.spot_nodes,
-            "task_slots_per_node": p.task_slots_per_node,
-            "fingerprint": p.fingerprint,
-            **fields,
-        }
+    steady = ObservedPool(
+        id=p.id,
+        state="active",
+        allocation_state="steady",
+        vm_size=p.vm_size,
+        publisher=p.publisher,
+        offer=p.offer,
+        sku=p.sku,
+        version=p.version,
+        node_agent_sku=p.node_agent_sku,
+        dedicated_target=p.dedicated_nodes,
+        spot_target=p.spot_nodes,
+        task_slots_per_node=p.task_slots_per_node,
+        fingerprint=p.fingerprint,
     )
+    return replace(steady, **fields)  # type: ignore[arg-type]
