@@ -141,8 +141,22 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def machine_cpu() -> tuple[float, float]:
+    """Core-seconds the whole machine has been busy and idle (iowait counted idle)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / TICK, idle / TICK
+
+
+def usage(before: tuple[float, float]) -> str:
+    busy, idle = (a - b for a, b in zip(machine_cpu(), before, strict=True))
+    return f"machine busy {busy:.1f} core-s, idle {idle:.1f} core-s"
+
+
 def floor(data: Path, out: Path) -> float:
     out.mkdir(parents=True, exist_ok=True)
+    global floor_usage
+    before = machine_cpu()
     t0 = time.perf_counter()
     subprocess.run(
         f"ls {data}/*.txt | xargs -P2 -n1 {PYTHON} {ROOT}/node_scripts/topn.py --numwords 3 --outdir {out} --filepath",
@@ -151,8 +165,12 @@ def floor(data: Path, out: Path) -> float:
         capture_output=True,
     )
     spent = time.perf_counter() - t0
+    floor_usage = usage(before)
     _children_cpu()
     return spent
+
+
+floor_usage = ""
 
 
 def allowed(work: Path) -> list[str]:
@@ -183,9 +201,11 @@ def one_run(
         apply_env["BWF_PROFILE"] = str(args.profile / f"bwf-run{i}.prof")
     pids = stack_pids(env)
     before = {name: proc_cpu(pid) for name, pid in pids.items()}
+    machine = machine_cpu()
     began = time.time()
     e2e, bwf_cpu = bwf(["apply", str(spec), "--yes", *allowed(work)], apply_env)
     exited = time.time()
+    apply_usage = usage(machine)
     used = {name: proc_cpu(pid) - before[name] for name, pid in pids.items()}
     outputs = len(list((work / f"out{i}").glob("*_OUTPUT.txt")))
     assert outputs == args.files, outputs
@@ -199,6 +219,7 @@ def one_run(
     print("\n".join(apply_phases.overhead_table(apply_phases.task_overheads(timing))))
     cpu = {"bwf": bwf_cpu, **used}
     print("  CPU used during the apply: " + ", ".join(f"{k} {v:.2f} s" for k, v in cpu.items()))
+    print(f"  whole machine: during the apply {apply_usage}; during xargs {floor_usage}")
     return e2e, run_floor
 
 
