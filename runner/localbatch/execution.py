@@ -25,6 +25,7 @@ from runner.localbatch.store import Obj, now_iso, set_plain_state, set_state, to
 
 if TYPE_CHECKING:
     from runner.localbatch.containers import ContainerRuntime
+    from runner.localbatch.dispatch import Dispatcher
     from runner.localbatch.faults import Faults
     from runner.localbatch.node_tasks import NodeTasks
     from runner.localbatch.nodes import Node
@@ -61,6 +62,7 @@ class Execution:
         preemption: Preemption
         containers: ContainerRuntime
         node_tasks: NodeTasks
+        dispatcher: Dispatcher
         running: dict[tuple[str, str], Running]
         stopping: bool
 
@@ -305,6 +307,9 @@ class Execution:
             set_state(task, "completed")
         touch(task)
         st.save_task(job_key, task)
+        if not self.stopping:
+            # the freed slot takes the next task now, not when the scheduler thread wakes
+            self.dispatcher.dispatch()
 
     def kill_node(self, pool_key: str, node_id: str) -> None:
         """Fault injection: the node dies; its tasks are re-queued and it reboots."""
