@@ -235,12 +235,20 @@ def upload_outputs(
             continue
         entries.append(i)
         todo += _entry_files(i, out, wd)
-    if len(todo) == 1:
-        ended = [_upload(todo[0])]
-    else:
-        futures = [_uploaders().submit(_upload, u) for u in todo]
-        wait(futures)
-        ended = [f.result() for f in futures]  # raises the first failure, in order
+    # the last file goes up on this thread, the others on the uploaders' meanwhile
+    futures = [_uploaders().submit(_upload, u) for u in todo[:-1]]
+    last: float | BaseException | None = None
+    if todo:
+        try:
+            last = _upload(todo[-1])
+        except BaseException as e:  # reported in the order of the files, below
+            last = e
+    wait(futures)
+    ended = [f.result() for f in futures]  # raises the first failure, in order
+    if isinstance(last, BaseException):
+        raise last
+    if last is not None:
+        ended.append(last)
     for i in entries:
         mine = [t for u, t in zip(todo, ended, strict=True) if u.entry == i]
         if timed is not None:
