@@ -60,7 +60,7 @@ class Node:
         return self.root / "startup"
 
     def task_dir(self, job_id: str, task_id: str) -> Path:
-        return self.root / "workitems" / job_id / "job-1" / task_id
+        return Path(f"{self.root}/workitems/{job_id}/job-1/{task_id}")  # IDs have no "/"
 
     def prep_dir(self, job_id: str, kind: str) -> Path:
         return self.root / "workitems" / job_id / "job-1" / kind
