@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from runner.localbatch import stats
 from runner.localbatch.harsh import Harsh
-from runner.localbatch.nodes import Node, Process, kill_group, kill_under
+from runner.localbatch.nodes import Node, Process, kill_under
 from runner.localbatch.store import Obj, Store, now_iso, set_plain_state, touch
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class Allocation:
         for run in runs:
             run.cancel = run.cancel or how
             if run.process:
-                kill_group(run.process.pid)
+                run.process.terminate()
 
     # --- growing and shrinking -----------------------------------------------------------
 
@@ -210,7 +210,7 @@ class Allocation:
         self.cancel_runs(self.runs_on(pool_key, node_id), how)
         proc = self.start_tasks.pop((pool_key, node_id), None)
         if proc:
-            kill_group(proc.pid)
+            proc.terminate()
         node = self.store.nodes[pool_key].pop(node_id)
         # what the start task left running, and job preparation and release tasks, too
         kill_under(Path(node["_root"]))
@@ -273,7 +273,7 @@ class Allocation:
         """End every process of the node: its start task's tree, job tasks, tasks."""
         proc = self.start_tasks.pop((pool_key, node["id"]), None)
         if proc:
-            kill_group(proc.pid)
+            proc.terminate()
         kill_under(Path(node["_root"]))
 
     def _forget_preparation(self, pool_key: str, node_id: str, kind: str) -> None:

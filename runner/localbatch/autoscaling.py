@@ -217,8 +217,15 @@ class Autoscaler:
             self.meters.pop(pool_key, None)
             return None
         running = self.scheduler.running.values()
-        roots = [r.process.pid for r in running if r.pool_key == pool_key and r.process]
-        roots += [p.pid for (key, _), p in self.scheduler.start_tasks.items() if key == pool_key]
+        # a task's supervisor counts while it holds the task: then it may serve another's
+        roots = {
+            r.process.pid: r.process.cpu_base
+            for r in running
+            if r.pool_key == pool_key and r.process and r.process.held
+        }
+        for (key, _), p in self.scheduler.start_tasks.items():
+            if key == pool_key:
+                roots[p.pid] = p.cpu_base
         used = self.meters.setdefault(pool_key, CpuMeter()).used(roots)
         cores = nodes * stats.vcpus(str(pool.get("vmSize") or ""))
         if elapsed <= 0:

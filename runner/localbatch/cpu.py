@@ -11,7 +11,7 @@ What a task used between the last reading and its end is not seen.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -40,13 +40,14 @@ class CpuMeter:
     def __init__(self) -> None:
         self.last: dict[int, float] = {}  # tree root -> its CPU seconds at the last reading
 
-    def used(self, roots: Iterable[int]) -> float:
+    def used(self, roots: Mapping[int, float]) -> float:
         """CPU seconds the trees under `roots` used since they were last read together
-        (a root seen for the first time counts from its start)."""
+        (a root seen for the first time counts from the CPU seconds given with it: a
+        supervisor's own and its reaped children's before its current task)."""
         children, seconds = _table()
         total = 0.0
         now: dict[int, float] = {}
-        for root in roots:
+        for root, base in roots.items():
             tree = 0.0
             todo = [root]
             while todo:
@@ -54,6 +55,6 @@ class CpuMeter:
                 tree += seconds.get(pid, 0.0)
                 todo += children.get(pid, [])
             now[root] = tree
-            total += max(0.0, tree - self.last.get(root, 0.0))
+            total += max(0.0, tree - self.last.get(root, base))
         self.last = now
         return total

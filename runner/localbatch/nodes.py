@@ -180,10 +180,16 @@ class Process:
             raise OSError("the command line is empty")
         if container is not None:
             argv, env = container.wrap(argv, env)
-        with open(task_dir / "stdout.txt", "ab") as out, open(task_dir / "stderr.txt", "ab") as err:
-            self._status = SPAWNER.spawn(
-                argv, task_dir / "wd", env, out.fileno(), err.fileno(), keep_tree
-            )
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        out = os.open(f"{task_dir}/stdout.txt", flags, 0o666)
+        try:
+            err = os.open(f"{task_dir}/stderr.txt", flags, 0o666)
+            try:
+                self._status = SPAWNER.spawn(argv, task_dir / "wd", env, out, err, keep_tree)
+            finally:
+                os.close(err)
+        finally:
+            os.close(out)
         self._pending = b""
         self._eof = False
         self._lock = threading.Lock()  # between the waiting thread and `end`, for the pipe
@@ -192,7 +198,10 @@ class Process:
         if word != "started":
             self._close()
             raise OSError(rest)
-        self.pid = int(rest)
+        pid, _, cpu = rest.partition(" ")
+        self.pid = int(pid)
+        # the CPU seconds the supervisor had used before this task (it serves one after another)
+        self.cpu_base = float(cpu or 0)
         with _LIVE_LOCK:
             _LIVE[self.pid] = self
 
@@ -256,14 +265,27 @@ class Process:
                 kill_group(self.pid)
             self._forget()
 
+    def terminate(self) -> None:
+        """Tell the supervisor to end the command and its tree, unless it has already been
+        let go of (its supervisor may serve another task by then)."""
+        with self._lock:
+            if self._status >= 0:
+                kill_group(self.pid)
+
+    @property
+    def held(self) -> bool:
+        """Whether the command still runs, or has ended and is not yet let go of."""
+        return self._status >= 0
+
     def kill(self) -> None:
-        kill_group(self.pid)
+        self.terminate()
         self.wait(10)
 
 
 def kill_group(pgid: int) -> None:
     """End the process group that a task's supervisor leads, and everything the task
-    started, even what left the group: the supervisor (SIGTERM) kills the whole tree."""
+    started, even what left the group: the supervisor (SIGTERM) kills the whole tree.
+    For a `Process`, call its `terminate`: a supervisor serves one task after another."""
     try:
         os.kill(pgid, signal.SIGTERM)
     except ProcessLookupError:  # no supervisor: whatever is left of its group goes

@@ -94,7 +94,7 @@ class Scheduler(Allocation, Execution):
                 self.start_tasks.values()
             )
         for p in procs:
-            kill_group(p.pid)
+            p.terminate()
         # The workers that would remove their containers may not get to it before exit.
         # A container is removed once its supervisor has ended the tree: a `podman run`
         # killed while it creates the container would otherwise write it after the
@@ -235,7 +235,7 @@ class Scheduler(Allocation, Execution):
         busy = [r for r in self.running.values() if r.job_key == job_key]
         for r in busy:
             if r.cancel != "delete" and r.process:
-                kill_group(r.process.pid)
+                r.process.terminate()
             r.cancel = "delete"
         if busy or not Harsh.due(job):
             return
@@ -253,7 +253,7 @@ class Scheduler(Allocation, Execution):
         for r in busy:
             r.cancel = r.cancel or "terminate"
             if r.process:
-                kill_group(r.process.pid)
+                r.process.terminate()
         if busy or not Harsh.due(job):
             return
         if job.get("jobReleaseTask"):

@@ -51,9 +51,11 @@ class Spawner:
     def spawn(
         self, argv: list[str], cwd: Path, env: dict[str, str], stdout: int, stderr: int, keep: bool
     ) -> int:
-        """Ask for a supervised process; the read end of its status pipe (see `nursery`)."""
+        """Ask for a supervised process; our end of its status socket (see `nursery`):
+        closing it lets the supervisor serve another task."""
         payload = os.memfd_create("bwf-request", os.MFD_CLOEXEC)
-        status_r, status_w = os.pipe()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        status_r, status_w = ours.detach(), theirs.detach()
         try:
             request = {"argv": argv, "cwd": str(cwd), "env": env, "keep": keep}
             with os.fdopen(os.dup(payload), "wb") as f:
