@@ -114,6 +114,7 @@ cleanup: {cleanup}
 
 def bwf(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Run bwf to its end: (wall seconds, CPU seconds of the bwf process)."""
+    _children_cpu()  # what ran before (`bwf local status`) is not this command's
     t0 = time.perf_counter()
     proc = subprocess.Popen([*BWF, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = proc.communicate()
@@ -157,6 +158,7 @@ def floor(data: Path, out: Path) -> float:
     out.mkdir(parents=True, exist_ok=True)
     global floor_usage
     before = machine_cpu()
+    _children_cpu()
     t0 = time.perf_counter()
     subprocess.run(
         f"ls {data}/*.txt | xargs -P2 -n1 {PYTHON} {ROOT}/node_scripts/topn.py --numwords 3 --outdir {out} --filepath",
@@ -166,8 +168,44 @@ def floor(data: Path, out: Path) -> float:
     )
     spent = time.perf_counter() - t0
     floor_usage = usage(before)
-    _children_cpu()
+    global floor_cpu
+    floor_cpu = _children_cpu()
     return spent
+
+
+floor_cpu = 0.0
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process tree so far: each live process's own time and its reaped
+    children's (a task's processes are reaped by its supervisor, supervisors by the
+    nursery)."""
+    children: dict[int, list[int]] = {}
+    seconds: dict[int, float] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(name))
+        seconds[int(name)] = sum(int(x) for x in fields[11:15]) / TICK
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += seconds.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
+
+
+def nursery_pid(service: int) -> int | None:
+    """The local Batch service's nursery (the parent of every task process)."""
+    for task in Path(f"/proc/{service}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if "nursery.py" in Path(f"/proc/{child}/cmdline").read_text():
+                return int(child)
+    return None
 
 
 floor_usage = ""
@@ -201,12 +239,16 @@ def one_run(
         apply_env["BWF_PROFILE"] = str(args.profile / f"bwf-run{i}.prof")
     pids = stack_pids(env)
     before = {name: proc_cpu(pid) for name, pid in pids.items()}
+    nursery = nursery_pid(pids["local Batch service"])
+    tasks_before = tree_cpu(nursery) if nursery else 0.0
     machine = machine_cpu()
     began = time.time()
     e2e, bwf_cpu = bwf(["apply", str(spec), "--yes", *allowed(work)], apply_env)
     exited = time.time()
     apply_usage = usage(machine)
     used = {name: proc_cpu(pid) - before[name] for name, pid in pids.items()}
+    nursery = nursery or nursery_pid(pids["local Batch service"])
+    tasks_cpu = tree_cpu(nursery) - tasks_before if nursery else float("nan")
     outputs = len(list((work / f"out{i}").glob("*_OUTPUT.txt")))
     assert outputs == args.files, outputs
     print(
@@ -219,6 +261,10 @@ def one_run(
     print("\n".join(apply_phases.overhead_table(apply_phases.task_overheads(timing))))
     cpu = {"bwf": bwf_cpu, **used}
     print("  CPU used during the apply: " + ", ".join(f"{k} {v:.2f} s" for k, v in cpu.items()))
+    print(
+        f"  task processes (nursery, supervisors, shells, tasks): {tasks_cpu:.2f} s CPU; "
+        f"xargs and its tasks: {floor_cpu:.2f} s"
+    )
     print(f"  whole machine: during the apply {apply_usage}; during xargs {floor_usage}")
     return e2e, run_floor
 
