@@ -250,9 +250,8 @@ def _spare(sock: socket.socket, taken: int) -> None:
             os.close(stderr)
             if not again:
                 return
-            with contextlib.suppress(OSError):
-                while os.read(status, 4096):  # until the service closes its end
-                    pass
+            if not _released(status, sock):
+                return  # the service has gone
             os.close(status)
             os.chdir("/")
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -262,6 +261,24 @@ def _spare(sock: socket.socket, taken: int) -> None:
             received = _next(sock)
     finally:
         os._exit(0)
+
+
+def _released(status: int, sock: socket.socket) -> bool:
+    """Wait until the service closes its end of the status socket (True), or its end of
+    the nursery's socket (False: it is ending, and may not read the status first)."""
+    poller = select.poll()
+    poller.register(status, select.POLLIN)
+    poller.register(sock, select.POLLRDHUP)
+    while True:
+        for fd, event in poller.poll():
+            if fd == sock.fileno() and event & (select.POLLRDHUP | select.POLLHUP):
+                return False
+            if fd == status:
+                try:
+                    if not os.read(status, 4096):
+                        return True
+                except OSError:
+                    return True
 
 
 def _next(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
