@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from runner.localbatch.runs import Running
@@ -26,6 +26,7 @@ class TimingLog:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._file: TextIO | None = None  # opened at the first line, kept (an open a task is slow)
 
     @classmethod
     def from_env(cls) -> TimingLog:
@@ -51,5 +52,8 @@ class TimingLog:
                 for pattern, seconds, files in run.uploads
             ],
         }
-        with self._lock, open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line) + "\n")
+        with self._lock:
+            if self._file is None:
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            self._file.write(json.dumps(line) + "\n")
+            self._file.flush()  # whole lines, at once: a reader may read it while tasks run
