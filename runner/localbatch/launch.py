@@ -54,16 +54,18 @@ class Launch:
         )
         settings = spec.get("containerSettings")
         vmc = pool.get("virtualMachineConfiguration") or {}
-        directories = {
-            "Shared": node.shared,
-            "Startup": node.startup,
-            "Task": task_dir,
-            "Applications": node.root / "applications",
-            "VfsMounts": node.root / "fsmounts",
-        }
-        if prep_dir is not None:
-            directories["JobPrep"] = prep_dir
-        mounts = bind_mounts(settings, node.root, directories, task_dir / "wd") if settings else ()
+        mounts: tuple[Mount, ...] = ()
+        if settings:
+            directories = {
+                "Shared": node.shared,
+                "Startup": node.startup,
+                "Task": task_dir,
+                "Applications": node.root / "applications",
+                "VfsMounts": node.root / "fsmounts",
+            }
+            if prep_dir is not None:
+                directories["JobPrep"] = prep_dir
+            mounts = bind_mounts(settings, node.root, directories, task_dir / "wd")
         label = "-".join([node.node_id, extra.get("AZ_BATCH_JOB_ID", ""), task_dir.name])
         return cls(
             spec["commandLine"],
