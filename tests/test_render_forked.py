@@ -166,7 +166,7 @@ def test_a_child_that_dies_is_an_error_not_a_wait(tmp_path: Path) -> None:
     assert forks == 1
     assert result.code == 1 and result.out == ""
     assert result.err == (
-        "the process rendering tasks 160 to 300 of step 'split' was killed by signal 9 "
+        "the process rendering tasks 169 to 300 of step 'split' was killed by signal 9 "
         "(SIGKILL) before it sent them; plan again"
     )
 
