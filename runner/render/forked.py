@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
-import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +61,8 @@ class Child:
     when it had no clean result to give."""
 
     def __init__(self, work: Callable[[], Any], what: str) -> None:
+        import pickle  # here, not at the top: only a plan that forks needs it (2 ms)
+
         self.what = what
         r, w = os.pipe()
         pid = os.fork()
@@ -71,10 +71,11 @@ class Child:
             try:
                 os.close(r)
                 try:
-                    payload = _CLEAN + pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+                    marker, payload = _CLEAN, pickle.dumps(work(), pickle.HIGHEST_PROTOCOL)
                 except Exception:
-                    payload = _UNCLEAN  # this process meets it again, and reports it
+                    marker, payload = _UNCLEAN, b""  # this process meets it again, and reports it
                 with os.fdopen(w, "wb") as f:
+                    f.write(marker)
                     f.write(payload)
             except BaseException:
                 code = 1
@@ -87,6 +88,8 @@ class Child:
     def result(self) -> tuple[bool, Any]:
         """(True, what the child computed), or (False, None) when it had no clean
         result; raises RenderChildDied when it ended without answering."""
+        import pickle
+
         try:
             with os.fdopen(self.fd, "rb", closefd=False) as f:
                 clean = f.read(1)
@@ -97,13 +100,15 @@ class Child:
         finally:
             self._close()
         status = self._reap()
-        if status != 0 or clean not in (_CLEAN, _UNCLEAN):
+        if clean not in (_CLEAN, _UNCLEAN):  # a whole answer stands, however the child ended
             raise RenderChildDied(f"the process rendering {self.what} {_ended(status)}")
         return (True, result) if clean == _CLEAN else (False, None)
 
     def cancel(self) -> None:
         """Stop the child (its result is not needed) and reap it."""
         if self.pid is not None:
+            import signal  # here, not at the top: 5 ms of enums, for a child not waited for
+
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
         self._close()
@@ -127,6 +132,8 @@ class Child:
 
 
 def _ended(status: int) -> str:
+    import signal
+
     if status == -1:
         return "vanished"
     if os.WIFSIGNALED(status):
