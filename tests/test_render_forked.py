@@ -22,7 +22,8 @@ from tests.run_cli import Result, bwf_env
 
 ITEMS = 300
 
-# argv: FORK_FROM, "kill" or "-", then bwf's arguments; reports the forks made on stderr
+# argv: FORK_FROM, the forks whose children kill themselves ("rendering", "writing" or
+# "-"), then bwf's arguments; reports the forks made (rendering, writing) on stderr
 DRIVER = """
 import os, signal, sys
 from runner.render import forked
@@ -32,15 +33,15 @@ start = forked.Child.__init__
 def counted(self, work, what):
     def killed():
         os.kill(os.getpid(), signal.SIGKILL)
-    made.append(what)
-    start(self, killed if sys.argv[2] == "kill" else work, what)
+    made.append(what.split()[0])
+    start(self, killed if what.startswith(sys.argv[2]) else work, what)
 forked.Child.__init__ = counted
 from runner.cli import main
 try:
     main(sys.argv[3:])
 finally:
     sys.stdout.flush()
-    print(f"forks: {len(made)}", file=sys.stderr)
+    print(f"forks: {made.count('rendering')} {made.count('writing')}", file=sys.stderr)
 """
 
 SPEC = """\
@@ -84,22 +85,21 @@ def _spec(tmp_path: Path, command: str = PLAIN, names: list[str] | None = None) 
     return write_spec(tmp_path, SPEC.replace("COMMAND", command), files)
 
 
-def _bwf(home: Path, fork_from: int, *args: str, kill: bool = False) -> tuple[Result, int]:
-    """`bwf ARGS` in a process of its own, and how many children it forked to render."""
-    run = [sys.executable, "-c", DRIVER, str(fork_from), "kill" if kill else "-", *args]
+def _bwf(home: Path, fork_from: int, *args: str, kill: str = "-") -> tuple[Result, list[int]]:
+    """`bwf ARGS` in a process of its own, and how many children it forked to render
+    tasks and to write JSON."""
+    run = [sys.executable, "-c", DRIVER, str(fork_from), kill, *args]
     done = subprocess.run(run, capture_output=True, text=True, env=bwf_env(home), timeout=120)
     err, _, forks = done.stderr.rstrip("\n").rpartition("\n")
-    if not err and forks.startswith("forks: "):
-        err = ""
     assert forks.startswith("forks: "), done.stderr
-    return Result(done.returncode, done.stdout, err), int(forks.removeprefix("forks: "))
+    return Result(done.returncode, done.stdout, err), [int(n) for n in forks.split()[1:]]
 
 
-def _both(tmp_path: Path, spec: Path, *args: str, forks: int) -> tuple[Result, Result]:
+def _both(tmp_path: Path, spec: Path, *args: str, forks: list[int]) -> tuple[Result, Result]:
     """The same command in one process and with forked children (asserting how many)."""
     home = tmp_path / "home"
     serial, made = _bwf(home, 10**9, *args, str(spec))
-    assert made == 0
+    assert made == [0, 0]
     split, made = _bwf(home, 16, *args, str(spec))
     assert made == forks
     return serial, split
@@ -109,8 +109,10 @@ def _both(tmp_path: Path, spec: Path, *args: str, forks: int) -> tuple[Result, R
 def test_a_forked_plan_is_the_same_text_and_json(tmp_path: Path, as_json: bool) -> None:
     spec = _spec(tmp_path)
     json_flag = ["--json"] if as_json else []
-    # `split` and the chain `count` fork; `total` is one task
-    serial, split = _both(tmp_path, spec, "plan", "--offline", *json_flag, forks=2)
+    # `split` and the chain `count` fork to render; to write JSON, the uploads of
+    # `input` and the tasks of both steps
+    forks = [2, 3 if as_json else 0]
+    serial, split = _both(tmp_path, spec, "plan", "--offline", *json_flag, forks=forks)
     assert serial.code == 0, serial.err
     assert split == serial
     if as_json:
@@ -144,7 +146,7 @@ def test_errors_from_a_forked_part_are_those_of_one_process(
 ) -> None:
     spec = _spec(tmp_path, command)
     # a step after one with a problem is rendered in one process, for its problems
-    serial, split = _both(tmp_path, spec, "plan", "--offline", forks=forks)
+    serial, split = _both(tmp_path, spec, "plan", "--offline", forks=[forks, 0])
     assert serial.code == 2 and serial.err.startswith(f"{spec}:"), serial.err
     assert split == serial
 
@@ -154,7 +156,7 @@ def test_an_invalid_id_in_a_forked_part_is_counted_as_in_one_process(tmp_path: P
     names[290] = "in bad"  # a space: not a valid Batch ID
     names[291] = "IN0003"  # the same ID as in0003, ignoring case
     spec = _spec(tmp_path, names=names)
-    serial, split = _both(tmp_path, spec, "plan", "--offline", forks=1)
+    serial, split = _both(tmp_path, spec, "plan", "--offline", forks=[1, 0])
     assert serial.code == 2 and "is not valid" in serial.err and "collide" not in serial.err
     assert "rendered for 2 items" in serial.err
     assert split == serial
@@ -162,12 +164,19 @@ def test_an_invalid_id_in_a_forked_part_is_counted_as_in_one_process(tmp_path: P
 
 def test_a_child_that_dies_is_an_error_not_a_wait(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
-    result, forks = _bwf(tmp_path / "home", 16, "plan", "--offline", str(spec), kill=True)
-    assert forks == 1
+    plan = ("plan", "--offline", str(spec))
+    result, forks = _bwf(tmp_path / "home", 16, *plan, kill="rendering")
+    assert forks == [1, 0]
     assert result.code == 1 and result.out == ""
     assert result.err == (
         "the process rendering tasks 169 to 300 of step 'split' was killed by signal 9 "
         "(SIGKILL) before it sent them; plan again"
+    )
+    result, forks = _bwf(tmp_path / "home", 16, *plan, "--json", kill="writing")
+    assert forks == [2, 1]
+    assert result.code == 1 and result.err == (
+        "the process writing items 136 to 300 of a list of the JSON plan was killed by "
+        "signal 9 (SIGKILL) before it sent them; plan again"
     )
 
 

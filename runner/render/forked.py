@@ -42,18 +42,19 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def split_point(items: int) -> int | None:
-    """Where this process's part of `items` ends and a child's begins, or None when
-    the items are rendered here, all of them."""
+def split_point(items: int, share: float = OWN_SHARE) -> int | None:
+    """Where this process's part of `items` ends and a child's begins (this process
+    taking `share` of them), or None when they are all done here."""
     if items < FORK_FROM or not hasattr(os, "fork"):
         return None
     if threading.active_count() > 1 or cores() < 2:
         return None
-    return max(1, int(items * OWN_SHARE))
+    return max(1, int(items * share))
 
 
 class RenderChildDied(BwfError):
-    """A child rendering part of the tasks ended without sending them."""
+    """A child rendering part of the tasks (or writing part of the plan) ended without
+    sending its part."""
 
 
 class Child:
@@ -61,6 +62,7 @@ class Child:
     when it had no clean result to give."""
 
     def __init__(self, work: Callable[[], Any], what: str) -> None:
+        """`what`: what the child does, for an error ("rendering tasks 1 to 9 of ...")."""
         import pickle  # here, not at the top: only a plan that forks needs it (2 ms)
 
         self.what = what
@@ -101,7 +103,7 @@ class Child:
             self._close()
         status = self._reap()
         if clean not in (_CLEAN, _UNCLEAN):  # a whole answer stands, however the child ended
-            raise RenderChildDied(f"the process rendering {self.what} {_ended(status)}")
+            raise RenderChildDied(f"the process {self.what} {_ended(status)}")
         return (True, result) if clean == _CLEAN else (False, None)
 
     def cancel(self) -> None:

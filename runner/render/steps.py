@@ -175,7 +175,9 @@ class StepsRenderer:
                 raise _Unclean
             return part, r.renders - renders, r.rendered_chars - chars
 
-        child = forked.Child(child_part, f"tasks {split + 1} to {end} of step '{spec.name}'")
+        child = forked.Child(
+            child_part, f"rendering tasks {split + 1} to {end} of step '{spec.name}'"
+        )
         try:
             problems = len(r.problems)
             render_part(0, split, tasks, kept)
