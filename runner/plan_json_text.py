@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
-from runner.render import forked
+from runner import forked
 from runner.secrets import SECRET_TOKEN_PREFIX, redact
 
 _escape = json.encoder.encode_basestring_ascii  # what json.dumps uses (ensure_ascii)
@@ -192,7 +192,7 @@ def _pieces(obj: Any, depth: int) -> Iterator[str]:
 def _list_items(obj: Sequence[Any], depth: int, inner: str) -> Iterator[str]:
     """The items of a list written a value at a time. Of a long list of records (the
     tasks of a step, the uploads of a container), a forked child writes the last part
-    to a temporary file meanwhile (`runner.render.forked`), copied out in its turn;
+    to a temporary file meanwhile (`runner.forked`), copied out in its turn;
     when the child has no clean result, this process writes that part itself."""
     split = None
     if obj and not _is_scalar(obj[0]):

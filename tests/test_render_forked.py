@@ -1,4 +1,4 @@
-"""A big fan-out rendered on two cores (`runner.render.forked`) plans exactly as one
+"""A big fan-out rendered on two cores (`runner.forked`) plans exactly as one
 process does: the same text and JSON, the same located errors (the first in input
 order, wherever it lies), the same bounds on templates; a child that dies is an error,
 never a wait; a process running threads does not fork.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.render import forked
+from runner import forked
 from tests.helpers import write_spec
 from tests.run_cli import Result, bwf_env
 
@@ -26,7 +26,7 @@ ITEMS = 300
 # "-"), then bwf's arguments; reports the forks made (rendering, writing) on stderr
 DRIVER = """
 import os, signal, sys
-from runner.render import forked
+from runner import forked
 forked.FORK_FROM = int(sys.argv[1])
 made = []
 start = forked.Child.__init__

@@ -73,7 +73,7 @@ class StepIds:
 
     def take_checked(self, checked: list[tuple[str, str]]) -> None:
         """(ID, item label) of tasks whose IDs were checked valid elsewhere (a forked
-        child, `runner.render.forked`), in item order: counted and taken as `check`
+        child, `runner.forked`), in item order: counted and taken as `check`
         does."""
         self.items += len(checked)
         step = self.step.name

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from runner import bounds, limits, names, shell, stepgraph
-from runner.render import fingerprints, forked
+from runner import bounds, forked, limits, names, shell, stepgraph
+from runner.render import fingerprints
 from runner.render.fingerprints import Uploads
 from runner.render.ids import Owner, StepIds
 from runner.render.items import Item, items
@@ -157,7 +157,7 @@ class StepsRenderer:
         kept: list[Item],
     ) -> None:
         """`render_part` over all the items, those from `split` on by a forked child
-        (`runner.render.forked`) while this process renders the others. The child's
+        (`runner.forked`) while this process renders the others. The child's
         tasks are taken only when both parts are clean (no problem, every task made,
         Batch's limits kept, the bounds of the whole spec kept once both are counted);
         otherwise this process renders the child's part itself, as one process does."""

@@ -1,17 +1,18 @@
-"""A big fan-out rendered on two cores: a forked child renders the last part of a step's
-items while this process renders the first, and sends back what it made, pickled.
+"""Work split over two cores: a forked child does the last part of a long list (the
+tasks of a big fan-out to render, the records of a long list of `plan --json` to
+write) while this process does the first, and sends back what it made.
 
-The child renders as this process would (the same renderer, templates, bounds and
-deadline, inherited by the fork) and touches nothing outside its memory: rendering
-reads no file and no service. Whatever it meets that is not a clean result (a
-problem, a bound passed, an exception) it does not report: it says so, and this
-process renders that part itself, so that every error is found and reported exactly
-as one process finds it (the first in input order). A child that dies without
-answering (killed, say) is an error of its own, never a wait.
+The child works as this process would (the same renderer, templates, bounds and
+deadline, inherited by the fork) and touches nothing outside its memory and what it
+sends back: rendering and writing JSON read no file and no service. Whatever it meets
+that is not a clean result (a problem, a bound passed, an exception) it does not
+report: it says so, and this process does that part itself, so that every error is
+found and reported exactly as one process finds it (the first in input order). A
+child that dies without answering (killed, say) is an error of its own, never a wait.
 
 A fork is made only where it pays and is safe: from a process that runs no other
 thread (a child could inherit a lock held by one), on a machine with more than one
-core, for a step of at least FORK_FROM items (below that the fork and the pickling
+core, for a list of at least FORK_FROM items (below that the fork and the transfer
 cost more than they save).
 """
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -52,7 +55,7 @@ def split_point(items: int, share: float = OWN_SHARE) -> int | None:
     return max(1, int(items * share))
 
 
-class RenderChildDied(BwfError):
+class ChildDied(BwfError):
     """A child rendering part of the tasks (or writing part of the plan) ended without
     sending its part."""
 
@@ -63,8 +66,6 @@ class Child:
 
     def __init__(self, work: Callable[[], Any], what: str) -> None:
         """`what`: what the child does, for an error ("rendering tasks 1 to 9 of ...")."""
-        import pickle  # here, not at the top: only a plan that forks needs it (2 ms)
-
         self.what = what
         r, w = os.pipe()
         pid = os.fork()
@@ -89,9 +90,7 @@ class Child:
 
     def result(self) -> tuple[bool, Any]:
         """(True, what the child computed), or (False, None) when it had no clean
-        result; raises RenderChildDied when it ended without answering."""
-        import pickle
-
+        result; raises ChildDied when it ended without answering."""
         try:
             with os.fdopen(self.fd, "rb", closefd=False) as f:
                 clean = f.read(1)
@@ -103,14 +102,12 @@ class Child:
             self._close()
         status = self._reap()
         if clean not in (_CLEAN, _UNCLEAN):  # a whole answer stands, however the child ended
-            raise RenderChildDied(f"the process {self.what} {_ended(status)}")
+            raise ChildDied(f"the process {self.what} {_ended(status)}")
         return (True, result) if clean == _CLEAN else (False, None)
 
     def cancel(self) -> None:
         """Stop the child (its result is not needed) and reap it."""
         if self.pid is not None:
-            import signal  # here, not at the top: 5 ms of enums, for a child not waited for
-
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
         self._close()
@@ -134,8 +131,6 @@ class Child:
 
 
 def _ended(status: int) -> str:
-    import signal
-
     if status == -1:
         return "vanished"
     if os.WIFSIGNALED(status):
