@@ -175,7 +175,7 @@ def test_a_child_that_dies_is_an_error_not_a_wait(tmp_path: Path) -> None:
     result, forks = _bwf(tmp_path / "home", 16, *plan, "--json", kill="writing")
     assert forks == [2, 1]
     assert result.code == 1 and result.err == (
-        "the process writing items 136 to 300 of a list of the JSON plan was killed by "
+        "the process writing items 109 to 300 of a list of the JSON plan was killed by "
         "signal 9 (SIGKILL) before it sent them; plan again"
     )
 
