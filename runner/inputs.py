@@ -112,7 +112,14 @@ def glob_files(
     out = []
     # os.path.join(shown_root, rel), rel being relative (built once per input file)
     root = shown_root if shown_root.endswith(os.sep) else shown_root + os.sep
-    for rel, maybe_link in sorted(set(_walk(os.path.realpath(literal), segments, ""))):
+    walked = list(_walk(os.path.realpath(literal), segments, ""))
+    found = dict(walked)  # sorted below by name alone: strings sort faster than pairs
+    if len(found) != len(walked):  # a path found twice (through `**`): maybe a link if once
+        for rel, maybe_link in walked:
+            if maybe_link:
+                found[rel] = True
+    for rel in sorted(found):
+        maybe_link = found[rel]
         local = root + rel
         if maybe_link:
             _check_inside(local, roots)

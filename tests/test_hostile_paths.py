@@ -131,6 +131,25 @@ def test_links_that_loop_do_not_hang_a_recursive_glob(spec_dir: Path) -> None:
     assert [u.blob for u in desired.container("input").uploads] == ["a.txt", "b.txt"]
 
 
+def test_a_file_a_glob_reaches_twice_is_listed_once_and_a_link_still_checked(
+    spec_dir: Path, secret: Path
+) -> None:
+    spec = with_upload(spec_dir, "data/**/**/*.txt")  # `**` twice: every file found again
+    (spec_dir / "data" / "sub").mkdir()
+    (spec_dir / "data" / "sub" / "d.txt").write_text("d\n")
+    desired = pipeline.desired_state(spec)
+    blobs = ["a.txt", "b.txt", "sub/d.txt"]
+    assert [u.blob for u in desired.container("input").uploads] == blobs
+    (spec_dir / "data" / "sub" / "c.txt").symlink_to(secret)
+    assert problems(spec) == [
+        outside_refusal(
+            spec,
+            "data/**/**/*.txt",
+            f"{spec_dir}/data/sub/c.txt (which resolves to {os.path.realpath(secret)})",
+        )
+    ]
+
+
 def test_after_a_wildcard_a_glob_does_not_climb_back_up(spec_dir: Path, secret: Path) -> None:
     pattern = "data/*/../../../outside/secret.txt"
     spec = with_upload(spec_dir, pattern, {"data/sub/a.txt": "a\n"})

@@ -71,6 +71,15 @@ class StepIds:
         self._take(task_id, Owner(self.step.name, label))
         return True
 
+    def take_checked(self, checked: list[tuple[str, str]]) -> None:
+        """(ID, item label) of tasks whose IDs were checked valid elsewhere (a forked
+        child, `runner.forked`), in item order: counted and taken as `check`
+        does."""
+        self.items += len(checked)
+        step = self.step.name
+        for task_id, label in checked:
+            self._take(task_id, Owner(step, label))
+
     def check_barrier(self, task_id: str) -> bool:
         """Whether a barrier task's ID (named after the step or its task) is valid: it is
         a task of the job like any other, so a Batch ID unique ignoring case."""

@@ -19,11 +19,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from runner import limits, names, shell, stepgraph
+from runner import bounds, forked, limits, names, shell, stepgraph
 from runner.render import fingerprints
 from runner.render.fingerprints import Uploads
 from runner.render.ids import Owner, StepIds
@@ -35,6 +35,10 @@ from runner.spec import StepSpec
 from runner.state import DesiredStep, DesiredTask, Upload
 
 UPSTREAM = "upstream"
+
+
+class _Unclean(Exception):
+    """A forked child's part of a step is not clean: this process renders it again."""
 
 
 @dataclass
@@ -104,30 +108,98 @@ class StepsRenderer:
         base = self._context(spec)
         needs = self._needs(spec, spec.name, ids)
         action = self._action(spec)
+        shared = Dependencies(needs.depends_on, _present(needs.fingerprint), action)
+        pairs = list(self._items(spec))
+
+        def render_part(start: int, end: int, tasks: list[DesiredTask], kept: list[Item]) -> None:
+            """The tasks of items `start` to `end` (excluded), appended to `tasks`, their
+            items to `kept`."""
+            for index in range(start, end):
+                item, upstream = pairs[index]
+                context = {**base, "item": item.value, "index": index}
+                deps = shared  # the same for every task of a step that does not chain
+                if upstream is not None:
+                    context[UPSTREAM] = {"id": upstream.id, "item": item.value}
+                    deps = Dependencies(
+                        (upstream.id, *shared.depends_on),
+                        (upstream.fingerprint, *shared.upstream),
+                        action,
+                    )
+                task_id = self.r.render(template.id, context, item.label)
+                if task_id is None or not ids.check(task_id, item.label):
+                    continue
+                context["task"] = {"id": task_id}
+                t = template.build(
+                    task_id, context, item=item.value, item_index=index, what=item.label, deps=deps
+                )
+                if t is not None:
+                    tasks.append(t)
+                    kept.append(item)
+
         tasks: list[DesiredTask] = []
         kept: list[Item] = []
-        shared = Dependencies(needs.depends_on, _present(needs.fingerprint), action)
-        for index, (item, upstream) in enumerate(self._items(spec)):
-            context = {**base, "item": item.value, "index": index}
-            deps = shared  # the same for every task of a step that does not chain
-            if upstream is not None:
-                context[UPSTREAM] = {"id": upstream.id, "item": item.value}
-                deps = Dependencies(
-                    (upstream.id, *shared.depends_on),
-                    (upstream.fingerprint, *shared.upstream),
-                    action,
-                )
-            task_id = self.r.render(template.id, context, item.label)
-            if task_id is None or not ids.check(task_id, item.label):
-                continue
-            context["task"] = {"id": task_id}
-            t = template.build(
-                task_id, context, item=item.value, item_index=index, what=item.label, deps=deps
-            )
-            if t is not None:
-                tasks.append(t)
-                kept.append(item)
+        # a spec with problems already is rendered on, for its problems only: in one process
+        split = None if self.r.problems else forked.split_point(len(pairs))
+        if split is None:
+            render_part(0, len(pairs), tasks, kept)
+        else:
+            self._render_split(spec, ids, pairs, split, render_part, tasks, kept)
         return _Rendered(self._desired(spec, tuple(tasks), needs.barriers), kept)
+
+    def _render_split(
+        self,
+        spec: StepSpec,
+        ids: StepIds,
+        pairs: list[tuple[Item, DesiredTask | None]],
+        split: int,
+        render_part: Callable[[int, int, list[DesiredTask], list[Item]], None],
+        tasks: list[DesiredTask],
+        kept: list[Item],
+    ) -> None:
+        """`render_part` over all the items, those from `split` on by a forked child
+        (`runner.forked`) while this process renders the others. The child's
+        tasks are taken only when both parts are clean (no problem, every task made,
+        Batch's limits kept, the bounds of the whole spec kept once both are counted);
+        otherwise this process renders the child's part itself, as one process does."""
+        r = self.r
+        end = len(pairs)
+
+        def child_part() -> tuple[list[DesiredTask], int, int]:
+            problems, reported, bad = len(r.problems), len(r.reported), ids.bad
+            renders, chars = r.renders, r.rendered_chars
+            part: list[DesiredTask] = []
+            render_part(split, end, part, [])
+            if len(r.problems) != problems or len(r.reported) != reported or ids.bad != bad:
+                raise _Unclean
+            if len(part) != end - split or limits.any_task_problem(part, spec.path, r.spec.source):
+                raise _Unclean
+            return part, r.renders - renders, r.rendered_chars - chars
+
+        child = forked.Child(
+            child_part, f"rendering tasks {split + 1} to {end} of step '{spec.name}'"
+        )
+        try:
+            problems = len(r.problems)
+            render_part(0, split, tasks, kept)
+            clean = len(r.problems) == problems and len(tasks) == split
+            got: tuple[bool, Any] = child.result() if clean else (False, None)
+        finally:
+            child.cancel()  # nothing to do once its result is read
+        answered, result = got
+        if answered:
+            part, renders, chars = result
+            answered = r.rendered_chars + chars <= bounds.RENDERED_CHARS_MAX
+        if not answered:
+            render_part(split, end, tasks, kept)
+            return
+        r.renders += renders
+        r.rendered_chars += chars
+        ids.take_checked(
+            [(t.id, item.label) for t, (item, _) in zip(part, pairs[split:], strict=True)]
+        )
+        tasks += part
+        kept += [item for item, _ in pairs[split:]]
+        r.limits_checked[spec.name] = (split, end)
 
     def _items(self, spec: StepSpec) -> Iterator[tuple[Item, DesiredTask | None]]:
         """The step's items, each with the upstream task it chains from (if any)."""
