@@ -85,8 +85,10 @@ class Executor:
         if self.in_job:
             outcome = self.monitor()
         self.report(outcome)
-        self.downloads()
         self.record_ledger(outcome)
+        if self.plan.of(JobAction) or self.in_job:
+            self.compute.begin_deleting()  # meanwhile, the downloads
+        self.downloads()
         self.cleanup(outcome)
         return outcome
 

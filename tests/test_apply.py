@@ -244,6 +244,26 @@ def test_kill_9_then_apply_again_converges(
     assert len(counted) == files and max(counted.values()) == 1, "a task ran twice"
 
 
+def test_kill_9_while_downloading_as_job_and_pool_are_deleted_then_apply_again_runs_nothing(
+    home: Path, tmp_path: Path
+) -> None:
+    """The job and the pool are deleted while the outputs download: an apply killed then
+    finds them gone (or going), and the next one downloads what is left without running
+    any task again."""
+    name = f"k{uuid.uuid4().hex[:8]}"
+    spec = fan_out_spec(
+        tmp_path,
+        name,
+        {f"in{i:04d}.txt": f"word{i % 7} text\n" for i in range(300)},
+        "wc -w {{ item.name }} > {{ item.stem }}.out",
+        slots=4,
+        cleanup="{containers: delete, job: delete, pool: delete}",
+    )
+    out = kill_9_at_then_apply_again(home, spec, "Downloading")
+    assert "0 of 300 tasks to run" in out, out
+    assert len(list((tmp_path / "out").glob("*.out"))) == 300
+
+
 def test_saved_plan_is_applied_or_refused_when_stale(home: Path, tmp_path: Path) -> None:
     spec = many_inputs(tmp_path, 3)
     plan = tmp_path / "plan.json"
