@@ -67,6 +67,15 @@ class Compute:
         self.job_gone: Future[bool] | None = None
         self.pool_gone: Future[bool] | None = None
 
+    def begin_creating_pool(self, creating: ThreadPoolExecutor) -> Future[None] | None:
+        """Begin creating the pool on `creating`, when the plan creates it anew (nothing
+        to confirm); None otherwise (then `pool` does what the plan says)."""
+        (a,) = self.plan.of(PoolAction) or (None,)
+        if a is None or a.change != "create":
+            return None
+        self._announce_pool()
+        return creating.submit(self.batch.create_pool, self.desired.pool, self.pool_resolver)
+
     def pool(self) -> None:
         (a,) = self.plan.of(PoolAction) or (None,)
         if a is None:
@@ -86,6 +95,11 @@ class Compute:
             self.ui.say(f"Deleting pool [{p.id}] to replace it ({a.reason})...")
             if self.batch.delete_pool(p.id):
                 self.record.pool_deleted(p.id)
+        self._announce_pool()
+        self.batch.create_pool(p, self.pool_resolver)
+
+    def _announce_pool(self) -> None:
+        p = self.desired.pool
         if p.autoscale:
             size = f"{p.vm_size} nodes autoscaled every {durations.human(p.autoscale.interval)}"
         else:
@@ -95,7 +109,6 @@ class Compute:
             f"Creating pool [{p.id}]: {size}, "
             f"{p.image_alias or p.offer}, node agent {p.node_agent_sku}..."
         )
-        self.batch.create_pool(p, self.pool_resolver)
 
     def _keep_pool(self, a: PoolAction) -> None:
         """A live pool: its start task signed afresh (a node that joins or reboots runs it

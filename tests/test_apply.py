@@ -84,6 +84,10 @@ def test_topn_end_to_end_then_no_changes(
         "Downloading",
     ):
         assert step in out
+    # the pool is created as soon as its start task's script is uploaded: its nodes start
+    # while the inputs upload, and the start task finds the script
+    assert out.index("Uploading 1 file") < out.index("Creating pool [")
+    assert out.index("Creating pool [") < out.index("Uploading 3 files")
     data = tmp_path / "workflows" / "data" / "topn"
     every = ""
     for src in sorted(data.glob("*.txt")):
