@@ -277,7 +277,9 @@ class Monitor:
                 stale = c.running > 0 and now >= next_refresh
                 changed = (c != listed_counts or stale) and (settled or due)
                 if changed or (settled and due and self.counts_lag()):
-                    took = self.listing(full=time.monotonic() >= next_full)
+                    # at the end, the changes first: a full listing only if they leave
+                    # tasks unfinished
+                    took = self.listing(full=time.monotonic() >= next_full and not settled)
                     if settled and not self.over() and not self.full:
                         took += self.listing(full=True)
                     if self.full:
