@@ -277,10 +277,11 @@ class Monitor:
                 stale = c.running > 0 and now >= next_refresh
                 changed = (c != listed_counts or stale) and (settled or due)
                 if changed or (settled and due and self.counts_lag()):
-                    # at the end, the changes first: a full listing only if they leave
-                    # tasks unfinished
-                    took = self.listing(full=time.monotonic() >= next_full and not settled)
-                    if settled and not self.over() and not self.full:
+                    # when nothing runs, the changes first, then a full listing if they
+                    # leave tasks unfinished: one may wait on a task that is gone
+                    idle = c.running == 0
+                    took = self.listing(full=time.monotonic() >= next_full and not idle)
+                    if idle and not self.over() and not self.full:
                         took += self.listing(full=True)
                     if self.full:
                         next_full = time.monotonic() + FULL_LISTING_SECONDS
