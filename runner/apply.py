@@ -10,6 +10,7 @@ moment, and never printed.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,8 +76,7 @@ class Executor:
             self.resolver.password(registry.password_env)
         self.containers()
         self.restore()
-        self.uploads()
-        self.compute.pool()
+        self.uploads_and_pool()
         self.compute.job()
         self.tasks()
         outcome = Outcome()
@@ -85,8 +85,10 @@ class Executor:
         if self.in_job:
             outcome = self.monitor()
         self.report(outcome)
-        self.downloads()
         self.record_ledger(outcome)
+        if self.plan.of(JobAction) or self.in_job:
+            self.compute.begin_deleting()  # meanwhile, the downloads
+        self.downloads()
         self.cleanup(outcome)
         return outcome
 
@@ -154,8 +156,24 @@ class Executor:
             with self.ui.bar(f"Restoring {a.name}", a.count, " files") as bar:
                 self.kept.restore(a.name, self.storage, lambda _n: bar.advance())
 
-    def uploads(self) -> None:
-        for a in self.plan.of(UploadAction):
+    def uploads_and_pool(self) -> None:
+        """The uploads, and the pool as planned. A pool created anew is created while the
+        inputs upload, once the containers its start task reads are uploaded: its nodes
+        start meanwhile (minutes on Azure). The job and its tasks wait for both."""
+        actions = self.plan.of(UploadAction)
+        start_task = self.desired.pool.start_task
+        first = {f.container for f in start_task.resource_files} if start_task else set()
+        self.uploads([a for a in actions if a.id in first])
+        with ThreadPoolExecutor(max_workers=1) as creating:
+            pool_made = self.compute.begin_creating_pool(creating)
+            self.uploads([a for a in actions if a.id not in first])
+            if pool_made is None:
+                self.compute.pool()
+            else:
+                pool_made.result()
+
+    def uploads(self, actions: list[UploadAction]) -> None:
+        for a in actions:
             c = self.desired.container(a.id)
             wanted = set(a.blobs)
             todo = [u for u in c.uploads if u.blob in wanted]

@@ -9,7 +9,7 @@ it, tells the user and keeps the run record of what Batch made it wait for.
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal
 
 import click
@@ -24,6 +24,11 @@ from runner.progress import Ui
 from runner.resolver import Resolver
 from runner.runrecord import RunRecord
 from runner.words import plural
+
+
+def decided(policy: Literal["ask", "delete", "keep"], yes: bool) -> bool:
+    """Whether a clean-up policy deletes without asking anyone."""
+    return policy == "delete" or (policy == "ask" and yes)
 
 
 def confirm(question: str, yes: bool, policy: Literal["ask", "delete", "keep"] = "ask") -> bool:
@@ -57,6 +62,19 @@ class Compute:
         # the job's SAS live as the run does; the pool's start task's as long as allowed
         self.resolver, self.pool_resolver = resolvers
         batch.report_to(ui.say, record.waited)
+        # deletions of the job and the pool begun before the downloads (see begin_deleting)
+        self.deleting = ThreadPoolExecutor(max_workers=2)
+        self.job_gone: Future[bool] | None = None
+        self.pool_gone: Future[bool] | None = None
+
+    def begin_creating_pool(self, creating: ThreadPoolExecutor) -> Future[None] | None:
+        """Begin creating the pool on `creating`, when the plan creates it anew (nothing
+        to confirm); None otherwise (then `pool` does what the plan says)."""
+        (a,) = self.plan.of(PoolAction) or (None,)
+        if a is None or a.change != "create":
+            return None
+        self._announce_pool()
+        return creating.submit(self.batch.create_pool, self.desired.pool, self.pool_resolver)
 
     def pool(self) -> None:
         (a,) = self.plan.of(PoolAction) or (None,)
@@ -77,6 +95,11 @@ class Compute:
             self.ui.say(f"Deleting pool [{p.id}] to replace it ({a.reason})...")
             if self.batch.delete_pool(p.id):
                 self.record.pool_deleted(p.id)
+        self._announce_pool()
+        self.batch.create_pool(p, self.pool_resolver)
+
+    def _announce_pool(self) -> None:
+        p = self.desired.pool
         if p.autoscale:
             size = f"{p.vm_size} nodes autoscaled every {durations.human(p.autoscale.interval)}"
         else:
@@ -86,7 +109,6 @@ class Compute:
             f"Creating pool [{p.id}]: {size}, "
             f"{p.image_alias or p.offer}, node agent {p.node_agent_sku}..."
         )
-        self.batch.create_pool(p, self.pool_resolver)
 
     def _keep_pool(self, a: PoolAction) -> None:
         """A live pool: its start task signed afresh (a node that joins or reboots runs it
@@ -134,18 +156,34 @@ class Compute:
         # waiting for the account's job quota is bounded as monitoring is
         self.batch.create_job(j, self.resolver, quota_bound=j.timeout)
 
+    def begin_deleting(self) -> None:
+        """Begin deleting the job and the pool that the clean-up policies delete without
+        asking, once the run is over and recorded in the ledger: the downloads and the
+        kept copies need neither, and a deletion takes a while (minutes on Azure)."""
+        cl = self.desired.cleanup
+        if decided(cl.job, self.yes):
+            self.job_gone = self.deleting.submit(self.batch.delete_job, self.desired.job.id)
+        if decided(cl.pool, self.yes):
+            self.pool_gone = self.deleting.submit(self.batch.delete_pool, self.desired.pool.id)
+
     def finish(self, outcome: Outcome) -> None:
         """The job and the pool once the run is over, as the clean-up policies say."""
         cl = self.desired.cleanup
         job, pool = self.desired.job.id, self.desired.pool.id
-        delete_job = confirm(f"Delete job {job}?", self.yes, cl.job)
-        delete_pool = confirm(f"Delete pool {pool}?", self.yes, cl.pool)
+        delete_job = self.job_gone is not None or confirm(f"Delete job {job}?", self.yes, cl.job)
+        delete_pool = self.pool_gone is not None or confirm(
+            f"Delete pool {pool}?", self.yes, cl.pool
+        )
         if not delete_job:
             self._finish_job(outcome)
         # deletions take minutes on Azure: both at once
-        with ThreadPoolExecutor(max_workers=2) as deleting:
-            job_gone = deleting.submit(self.batch.delete_job, job) if delete_job else None
-            pool_gone = deleting.submit(self.batch.delete_pool, pool) if delete_pool else None
+        with self.deleting as deleting:
+            job_gone = self.job_gone
+            if job_gone is None and delete_job:
+                job_gone = deleting.submit(self.batch.delete_job, job)
+            pool_gone = self.pool_gone
+            if pool_gone is None and delete_pool:
+                pool_gone = deleting.submit(self.batch.delete_pool, pool)
             if job_gone is not None and job_gone.result():
                 self.ui.say(f"Deleted job [{job}].")
             if pool_gone is not None and pool_gone.result():

@@ -2,9 +2,10 @@
 completed or can never run, or the job timeout passes; keep the run record as it
 goes; ride out a service that stops answering for a while.
 
-One `taskcounts` request per poll drives the progress display. A full task listing
+One `taskcounts` request per poll drives the progress display. A task listing
 (state, exit code, node, times, failure) feeds the run record and the dependency
-graph and, for a job of several steps, the progress of each step; it is taken when the
+graph and, for a job of several steps, the progress of each step; after the first, it
+asks only for the tasks that changed state lately (see `LISTING_OVERLAP`); it is taken when the
 counts change (or every `REFRESH_SECONDS` while tasks run), at most every
 `LISTING_SECONDS` while tasks run (at once when none runs) and every `LISTING_SHARE`
 times what the last listing took, so that a 100,000-task job is not listed every
@@ -14,8 +15,10 @@ for: once nothing runs and every task left is blocked, monitoring ends.
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -32,10 +35,15 @@ from runner.state import Desired, ObservedNode, ObservedPool, ObservedTask, Task
 from runner.words import plural
 
 POLL_SECONDS = 1.0
-# ... but a fifth of one while only running tasks are left, when tasks take seconds:
-# a run of short tasks ends sooner after its last task (less of a poll's "tail")
+# ... but a fifth of one near the end, when tasks take seconds: a run of short tasks
+# ends sooner after its last task (less of a poll's "tail"). Near the end is when only
+# running tasks are left, or when the tasks left would all complete within
+# `NEAR_END_POLLS` polls at the pace of the last few: with short tasks the moment when
+# nothing waits any more lasts less than a poll, and a poll at 1 Hz mostly misses it.
 FINAL_POLL_SECONDS = 0.2
 SHORT_TASK_SECONDS = 10.0
+NEAR_END_POLLS = 2.0
+PACE_POLLS = 4  # the pace is that of the last this many polls
 NODE_POLL_SECONDS = 0.5
 LISTING_SHARE = 10  # a full listing at most every 10x the time the last one took
 # ... and at most every this many seconds while tasks run (each costs bwf and Batch CPU
@@ -45,6 +53,13 @@ LISTING_SECONDS = 3.0
 # ... and at least this often while tasks run, though the counts stay the same: a retry
 # changes no count, and the run record (and --events) should see it start
 REFRESH_SECONDS = 3.0
+# A listing after the first asks only for the tasks that changed state since a little
+# before the latest change the last one saw (Batch's stateTransitionTime, the service's
+# own clock): the overlap covers a change that a listing saw late. A full listing every
+# `FULL_LISTING_SECONDS`, and whenever nothing runs while tasks seem unfinished, notices
+# what a filtered one cannot (a task deleted, a change seen later than the overlap).
+LISTING_OVERLAP = dt.timedelta(seconds=2)
+FULL_LISTING_SECONDS = 60.0
 OUTAGE_LIMIT = 300.0  # the longest monitoring retries a service that does not answer
 OUTAGE_MIN = 5.0  # ... and the least, even when the job timeout is nearly over
 T = TypeVar("T")
@@ -149,6 +164,17 @@ class Outcome:
         ]
 
 
+def _since(listed: Iterable[ObservedTask], before: str | None) -> str | None:
+    """The time a filtered listing asks for changes since: `LISTING_OVERLAP` before the
+    latest state change seen (never earlier than `before`, the last one asked for), as an
+    OData datetime literal; `before` when no listed task tells."""
+    latest = max((w for t in listed if t.changed and (w := parse_time(t.changed))), default=None)
+    if latest is None:
+        return before
+    text = (latest - LISTING_OVERLAP).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return max(text, before) if before else text
+
+
 def typical_seconds(tasks: Iterable[ObservedTask], sample: int = 200) -> float | None:
     """The median run time of (up to `sample` of) the completed tasks; None before any
     completed."""
@@ -191,6 +217,17 @@ def task_record(
     )
 
 
+def poll_seconds(c: TaskCounts, typical: float | None, pace: float) -> float:
+    """How long to wait before the next poll, given the counts, how long a task takes
+    (None before any completed) and how many complete a second lately."""
+    if typical is None or typical > SHORT_TASK_SECONDS:
+        return POLL_SECONDS
+    left = c.active + c.running
+    final = c.active == 0 and c.running > 0
+    near = left > 0 and pace > 0 and left / pace <= NEAR_END_POLLS * POLL_SECONDS
+    return FINAL_POLL_SECONDS if final or near else POLL_SECONDS
+
+
 class Monitor:
     def __init__(
         self,
@@ -214,6 +251,10 @@ class Monitor:
         self.requeues: dict[str, int] = {}  # task -> requeues told so far
         self.pool_nodes = 0  # the nodes of the pool at the last listing
         self.typical: float | None = None  # how long a task took, as the last listing saw
+        # (when, tasks completed) at the last few polls: how fast tasks complete lately
+        self.paces: deque[tuple[float, int]] = deque(maxlen=PACE_POLLS)
+        self.since: str | None = None  # what a filtered listing asks for: changes since
+        self.full = True  # whether the last listing was of all the tasks
 
     def run(self) -> Outcome:
         timeout = self.desired.job.timeout
@@ -224,7 +265,7 @@ class Monitor:
         )
         started = time.monotonic()
         listed_counts: TaskCounts | None = None
-        next_listing = next_refresh = 0.0
+        next_listing = next_refresh = next_full = 0.0
         with self.ui.bar("Tasks", expected) as bar:
             while True:
                 c = self.call(lambda: self.batch.task_counts(self.job_id))
@@ -236,7 +277,14 @@ class Monitor:
                 stale = c.running > 0 and now >= next_refresh
                 changed = (c != listed_counts or stale) and (settled or due)
                 if changed or (settled and due and self.counts_lag()):
-                    took = self.listing()
+                    # when nothing runs, the changes first, then a full listing if they
+                    # leave tasks unfinished: one may wait on a task that is gone
+                    idle = c.running == 0
+                    took = self.listing(full=time.monotonic() >= next_full and not idle)
+                    if idle and not self.over() and not self.full:
+                        took += self.listing(full=True)
+                    if self.full:
+                        next_full = time.monotonic() + FULL_LISTING_SECONDS
                     bar.update(c.completed, self.progress(c, rate))
                     listed_counts = c
                     next_listing = time.monotonic() + max(LISTING_SECONDS, LISTING_SHARE * took)
@@ -244,15 +292,17 @@ class Monitor:
                     if self.over():
                         return self.outcome
                 if time.monotonic() > self.deadline:
-                    self.listing()
+                    self.listing(full=True)
                     self.outcome.timed_out = not self.over()
                     return self.outcome
                 time.sleep(self.poll_interval(c))
 
     def poll_interval(self, c: TaskCounts) -> float:
-        final = c.active == 0 and c.running > 0
-        short = self.typical is not None and self.typical <= SHORT_TASK_SECONDS
-        return FINAL_POLL_SECONDS if final and short else POLL_SECONDS
+        now = time.monotonic()
+        self.paces.append((now, c.completed))
+        first_at, first_completed = self.paces[0]
+        pace = (c.completed - first_completed) / (now - first_at) if now > first_at else 0.0
+        return poll_seconds(c, self.typical, pace)
 
     def counts_lag(self) -> bool:
         """Whether the counts, which say nothing runs or waits while the last listing
@@ -268,17 +318,24 @@ class Monitor:
         o = self.outcome
         return not o.unfinished and len(o.tasks) + len(o.missing) >= len(self.graph.depends)
 
-    def listing(self) -> float:
-        """List the job's tasks and the pool's nodes, record what changed, and work out
-        which tasks are blocked. Returns the seconds it took."""
+    def listing(self, full: bool) -> float:
+        """List the job's tasks (those that changed since the last listing, unless `full`
+        or there was none) and the pool's nodes, record what changed, and work out which
+        tasks are blocked. Returns the seconds it took."""
         began = time.monotonic()
-        listed = self.call(lambda: self.batch.list_tasks(self.job_id))
-        tasks = {t.id: t for t in listed if t.id in self.graph.depends}
+        since = None if full else self.since
+        self.full = since is None
+        what = None if since is None else f"stateTransitionTime ge datetime'{since}'"
+        listed = self.call(lambda: self.batch.list_tasks(self.job_id, filter=what))
+        fresh = {t.id: t for t in listed if t.id in self.graph.depends}
+        tasks = fresh if self.full else {**self.outcome.tasks, **fresh}
+        self.since = _since(fresh.values(), self.since)
         failed = {i for i, t in tasks.items() if t.state == "completed" and t.result != "success"}
         stuck = blocked(self.graph, set(tasks), failed)
         self.outcome.tasks = tasks
         self.outcome.blocked = {i: b for i, b in stuck.items() if tasks[i].state != "completed"}
-        self.outcome.missing = sorted(set(self.graph.depends) - set(tasks))
+        if self.full:
+            self.outcome.missing = sorted(set(self.graph.depends) - set(tasks))
         self.typical = typical_seconds(tasks.values())
         job = self.desired.job
         self.record.tasks(

@@ -48,12 +48,29 @@ def wrap(commands: Sequence[str], shell: str = BASH) -> str:
     return f"{shell} -c " + shlex.quote(script)
 
 
+_QUOTED_QUOTE = "'\"'\"'"  # how shlex.quote writes a ' inside single quotes
+
+
+def _split_wrapped(command_line: str) -> list[str] | None:
+    """`[shell, "-c", script]` for a line as `wrap` writes it, without a full shell
+    lexer (a run report unwraps every task's line); None for any other line."""
+    shell, _, rest = command_line.partition(" -c '")
+    if shell not in _PIPEFAIL or not rest.endswith("'"):
+        return None
+    pieces = rest[:-1].split(_QUOTED_QUOTE)
+    if any("'" in piece for piece in pieces):
+        return None
+    return [shell, "-c", "'".join(pieces)]
+
+
 def unwrap(command_line: str) -> str:
     """The script inside a wrapped command line, for display (secrets redacted)."""
-    try:
-        argv = shlex.split(command_line)
-    except ValueError:
-        return redact(command_line)
+    argv = _split_wrapped(command_line)
+    if argv is None:
+        try:
+            argv = shlex.split(command_line)
+        except ValueError:
+            return redact(command_line)
     if len(argv) == 3 and argv[0] in _PIPEFAIL and argv[1] == "-c":
         lines = argv[2].split("\n")
         if lines[:2] == ["set -e", _PIPEFAIL[argv[0]]] and lines[-1] == "wait":

@@ -298,6 +298,7 @@ class ObservedTask:
     depends_on: tuple[str, ...] = ()  # the task IDs it was created to wait on
     last_retry: str | None = None  # executionInfo.lastRetryTime
     last_requeue: str | None = None  # executionInfo.lastRequeueTime
+    changed: str | None = None  # stateTransitionTime: when it last changed state
 
 
 @dataclass(frozen=True)

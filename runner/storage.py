@@ -209,9 +209,9 @@ class Storage:
         tmp = path.with_name(path.name + ".bwf-partial")
         h = hashlib.md5(usedforsecurity=False)
         size = 0
-        cc = self.client.get_container_client(container)
+        blob = self.client.get_blob_client(container, name)
         with _errors(f"downloading {container}/{name}"), open(tmp, "wb") as f:
-            for chunk in cc.download_blob(name).chunks():
+            for chunk in blob.download_blob().chunks():
                 h.update(chunk)
                 f.write(chunk)
                 size += len(chunk)

@@ -84,6 +84,10 @@ def test_topn_end_to_end_then_no_changes(
         "Downloading",
     ):
         assert step in out
+    # the pool is created as soon as its start task's script is uploaded: its nodes start
+    # while the inputs upload, and the start task finds the script
+    assert out.index("Uploading 1 file") < out.index("Creating pool [")
+    assert out.index("Creating pool [") < out.index("Uploading 3 files")
     data = tmp_path / "workflows" / "data" / "topn"
     every = ""
     for src in sorted(data.glob("*.txt")):
@@ -242,6 +246,26 @@ def test_kill_9_then_apply_again_converges(
     name = spec.read_text().split("name: ")[1].split()[0]
     counted = runs(home, f"{name}-pool")
     assert len(counted) == files and max(counted.values()) == 1, "a task ran twice"
+
+
+def test_kill_9_while_downloading_as_job_and_pool_are_deleted_then_apply_again_runs_nothing(
+    home: Path, tmp_path: Path
+) -> None:
+    """The job and the pool are deleted while the outputs download: an apply killed then
+    finds them gone (or going), and the next one downloads what is left without running
+    any task again."""
+    name = f"k{uuid.uuid4().hex[:8]}"
+    spec = fan_out_spec(
+        tmp_path,
+        name,
+        {f"in{i:04d}.txt": f"word{i % 7} text\n" for i in range(300)},
+        "wc -w {{ item.name }} > {{ item.stem }}.out",
+        slots=4,
+        cleanup="{containers: delete, job: delete, pool: delete}",
+    )
+    out = kill_9_at_then_apply_again(home, spec, "Downloading")
+    assert "0 of 300 tasks to run" in out, out
+    assert len(list((tmp_path / "out").glob("*.out"))) == 300
 
 
 def test_saved_plan_is_applied_or_refused_when_stale(home: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from runner.state import ObservedNode, ObservedTask
 TASK_FIELDS = [
     "id",
     "state",
+    "stateTransitionTime",
     "creationTime",
     "executionInfo",
     "environmentSettings",
@@ -62,6 +63,7 @@ def observed_task(task: Any) -> ObservedTask:
         depends_on=tuple(depends.task_ids or ()) if depends else (),
         last_retry=iso(info.last_retry_time) if info else None,
         last_requeue=iso(info.last_requeue_time) if info else None,
+        changed=iso(task.state_transition_time),
     )
 
 

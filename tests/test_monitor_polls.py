@@ -1,0 +1,30 @@
+"""How often monitoring polls: once a second while many tasks are left, five times a
+second as a run of short tasks nears its end, so that apply notices the last task's
+end within a fifth of a second rather than up to a whole second later."""
+
+from __future__ import annotations
+
+from runner.monitor import FINAL_POLL_SECONDS, POLL_SECONDS, poll_seconds
+from runner.state import TaskCounts
+
+
+def counts(active: int, running: int, completed: int) -> TaskCounts:
+    return TaskCounts(active, running, completed, completed, 0)
+
+
+def test_many_short_tasks_left_poll_once_a_second() -> None:
+    assert poll_seconds(counts(300, 2, 98), 0.05, 20.0) == POLL_SECONDS
+
+
+def test_the_last_short_tasks_are_polled_five_times_a_second_before_the_queue_empties() -> None:
+    # 2 slots finishing 20 tasks a second: the 30 left end within 1.5 s, and the moment
+    # when nothing waits any more lasts one task (50 ms): a 1 s poll would miss it
+    assert poll_seconds(counts(28, 2, 370), 0.05, 20.0) == FINAL_POLL_SECONDS
+    assert poll_seconds(counts(0, 1, 399), 0.05, 20.0) == FINAL_POLL_SECONDS
+
+
+def test_long_tasks_and_a_run_not_yet_paced_poll_once_a_second() -> None:
+    assert poll_seconds(counts(3, 2, 395), 60.0, 20.0) == POLL_SECONDS
+    assert poll_seconds(counts(3, 2, 0), None, 0.0) == POLL_SECONDS
+    assert poll_seconds(counts(3, 2, 10), 0.05, 0.0) == POLL_SECONDS  # nothing ended lately
+    assert poll_seconds(counts(0, 0, 400), 0.05, 20.0) == POLL_SECONDS  # over: no hurry
