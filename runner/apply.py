@@ -29,7 +29,8 @@ from runner.batch import Batch
 from runner.failures import failures, unfinished
 from runner.kept import Kept
 from runner.ledger import Ledger
-from runner.monitor import Monitor, Outcome, wait_for_nodes
+from runner.monitor import Monitor, Outcome
+from runner.nodes_ready import wait_for_nodes
 from runner.plan import Plan, all_tasks, submitted, tasks_in_job
 from runner.progress import Ui
 from runner.record_events import RunStarted
