@@ -31,10 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import apply_phases
 import profiles
+
+from runner.localbatch.cpu import tree_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 BWF = [sys.executable, "-m", "runner"]
@@ -154,9 +157,17 @@ def usage(before: tuple[float, float]) -> str:
     return f"machine busy {busy:.1f} core-s, idle {idle:.1f} core-s"
 
 
-def floor(data: Path, out: Path) -> float:
+@dataclass
+class Floor:
+    """The xargs run: its seconds, the machine's use meanwhile, and its tree's CPU."""
+
+    seconds: float
+    machine: str
+    cpu: float
+
+
+def floor(data: Path, out: Path) -> Floor:
     out.mkdir(parents=True, exist_ok=True)
-    global floor_usage
     before = machine_cpu()
     _children_cpu()
     t0 = time.perf_counter()
@@ -167,36 +178,7 @@ def floor(data: Path, out: Path) -> float:
         capture_output=True,
     )
     spent = time.perf_counter() - t0
-    floor_usage = usage(before)
-    global floor_cpu
-    floor_cpu = _children_cpu()
-    return spent
-
-
-floor_cpu = 0.0
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds of a process tree so far: each live process's own time and its reaped
-    children's (a task's processes are reaped by its supervisor, supervisors by the
-    nursery)."""
-    children: dict[int, list[int]] = {}
-    seconds: dict[int, float] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(name))
-        seconds[int(name)] = sum(int(x) for x in fields[11:15]) / TICK
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += seconds.get(pid, 0.0)
-        todo += children.get(pid, [])
-    return total
+    return Floor(spent, usage(before), _children_cpu())
 
 
 def nursery_pid(service: int) -> int | None:
@@ -206,9 +188,6 @@ def nursery_pid(service: int) -> int | None:
             if "nursery.py" in Path(f"/proc/{child}/cmdline").read_text():
                 return int(child)
     return None
-
-
-floor_usage = ""
 
 
 def allowed(work: Path) -> list[str]:
@@ -227,7 +206,8 @@ def one_run(
 ) -> tuple[float, float]:
     """Floor and apply on the same files; (apply seconds, floor seconds)."""
     data = work / "texts"
-    run_floor = floor(data, work / f"floor{i}")
+    xargs = floor(data, work / f"floor{i}")
+    run_floor = xargs.seconds
     spec = work / f"topn{i}.yaml"
     command = (
         f"{PYTHON} $AZ_BATCH_NODE_SHARED_DIR/topn.py --filepath {{{{ item.name }}}} --numwords 3"
@@ -240,7 +220,7 @@ def one_run(
     pids = stack_pids(env)
     before = {name: proc_cpu(pid) for name, pid in pids.items()}
     nursery = nursery_pid(pids["local Batch service"])
-    tasks_before = tree_cpu(nursery) if nursery else 0.0
+    tasks_before = tree_seconds(nursery) if nursery else 0.0
     machine = machine_cpu()
     began = time.time()
     e2e, bwf_cpu = bwf(["apply", str(spec), "--yes", *allowed(work)], apply_env)
@@ -248,7 +228,7 @@ def one_run(
     apply_usage = usage(machine)
     used = {name: proc_cpu(pid) - before[name] for name, pid in pids.items()}
     nursery = nursery or nursery_pid(pids["local Batch service"])
-    tasks_cpu = tree_cpu(nursery) - tasks_before if nursery else float("nan")
+    tasks_cpu = tree_seconds(nursery) - tasks_before if nursery else float("nan")
     outputs = len(list((work / f"out{i}").glob("*_OUTPUT.txt")))
     assert outputs == args.files, outputs
     print(
@@ -263,9 +243,9 @@ def one_run(
     print("  CPU used during the apply: " + ", ".join(f"{k} {v:.2f} s" for k, v in cpu.items()))
     print(
         f"  task processes (nursery, supervisors, shells, tasks): {tasks_cpu:.2f} s CPU; "
-        f"xargs and its tasks: {floor_cpu:.2f} s"
+        f"xargs and its tasks: {xargs.cpu:.2f} s"
     )
-    print(f"  whole machine: during the apply {apply_usage}; during xargs {floor_usage}")
+    print(f"  whole machine: during the apply {apply_usage}; during xargs {xargs.machine}")
     return e2e, run_floor
 
 

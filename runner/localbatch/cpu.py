@@ -36,6 +36,21 @@ def _table() -> tuple[dict[int, list[int]], dict[int, float]]:
     return children, seconds
 
 
+def _tree(root: int, children: dict[int, list[int]], seconds: dict[int, float]) -> float:
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += seconds.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
+
+
+def tree_seconds(root: int) -> float:
+    """CPU seconds the tree under `root` has used so far (its live processes' own and
+    their reaped children's)."""
+    return _tree(root, *_table())
+
+
 class CpuMeter:
     def __init__(self) -> None:
         self.last: dict[int, float] = {}  # tree root -> its CPU seconds at the last reading
@@ -48,13 +63,7 @@ class CpuMeter:
         total = 0.0
         now: dict[int, float] = {}
         for root, base in roots.items():
-            tree = 0.0
-            todo = [root]
-            while todo:
-                pid = todo.pop()
-                tree += seconds.get(pid, 0.0)
-                todo += children.get(pid, [])
-            now[root] = tree
+            tree = now[root] = _tree(root, children, seconds)
             total += max(0.0, tree - self.last.get(root, base))
         self.last = now
         return total
