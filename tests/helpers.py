@@ -177,3 +177,30 @@ def observed_pool(d: Desired, **fields: object) -> ObservedPool:
         fingerprint=p.fingerprint,
     )
     return replace(steady, **fields)  # type: ignore[arg-type]
+
+
+# The head of a multi-step spec (a job with `steps:` to follow), for step tests.
+STEPS_HEAD = """\
+apiVersion: bwf/v1
+name: t
+vars: {n: 3}
+storage:
+  containers:
+    input: {upload: ["data/*.txt"]}
+    output: {}
+pool: {id: p, vm_size: standard_d2s_v3, image: ubuntu-22.04}
+job:
+  id: j
+"""
+
+
+def lines_until(proc: subprocess.Popen[str], text: str) -> list[str]:
+    """The lines `proc` has printed up to the first that holds `text` (that one
+    included, or all of them if none does)."""
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if text in line:
+            break
+    return seen

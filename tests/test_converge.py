@@ -18,7 +18,7 @@ import pytest
 
 from runner import localstack
 from runner.engine import run_apply
-from tests.helpers import fan_out_spec
+from tests.helpers import fan_out_spec, lines_until
 from tests.test_apply import ROOT, bwf, results, top
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
@@ -114,12 +114,7 @@ def test_a_task_deleted_from_the_job_blocks_the_merge_at_once(home: Path, tmp_pa
     )
     name = spec.read_text().split("name: ")[1].split()[0]
     proc = bwf(home, "apply", str(spec), "--yes")
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "Monitoring" in line:
-            break
+    seen = lines_until(proc, "Monitoring")
     client = batch_client()
     while client.get_task(f"{name}-job", "v-b").state != "completed":
         time.sleep(0.2)

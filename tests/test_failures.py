@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from runner import localstack
+from tests.helpers import lines_until
 from tests.test_apply import bwf, many_inputs, runs
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
@@ -134,13 +135,8 @@ def test_a_batch_service_that_stops_answering_ends_monitoring_with_a_hint(
         spec = many_inputs(tmp_path, 2, sleep=15)
         spec.write_text(spec.read_text().replace("  tasks:\n", "  timeout: 4s\n  tasks:\n", 1))
         apply = bwf(home, "apply", str(spec), "--yes")
-        assert apply.stdout is not None
-        seen = []
-        for line in apply.stdout:
-            seen.append(line)
-            if "Monitoring" in line:
-                os.killpg(int(pid), signal.SIGKILL)
-                break
+        seen = lines_until(apply, "Monitoring")
+        os.killpg(int(pid), signal.SIGKILL)
         lost = time.monotonic()
         out, _ = apply.communicate(timeout=120)
         out = "".join(seen) + out

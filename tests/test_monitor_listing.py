@@ -15,7 +15,7 @@ import pytest
 
 from runner.batch import Batch
 from runner.targets import resolve_target
-from tests.helpers import fan_out_spec
+from tests.helpers import fan_out_spec, lines_until
 
 
 def test_a_task_deleted_while_apply_waits_on_it_is_reported_and_monitoring_ends(
@@ -34,12 +34,7 @@ def test_a_task_deleted_while_apply_waits_on_it_is_reported_and_monitoring_ends(
         text=True,
         cwd=tmp_path,
     )
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "Monitoring" in line:
-            break
+    seen = lines_until(proc, "Monitoring")
     time.sleep(2.0)  # past the first listing, which saw every task
     Batch(resolve_target("local")).delete_tasks(f"{name}-job", ["in0011"], lambda _n: None)
     out, _ = proc.communicate(timeout=120)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from runner import forked
-from tests.helpers import write_spec
+from tests.helpers import STEPS_HEAD, write_spec
 from tests.run_cli import Result, bwf_env
 
 ITEMS = 300
@@ -44,17 +44,9 @@ finally:
     print(f"forks: {made.count('rendering')} {made.count('writing')}", file=sys.stderr)
 """
 
-SPEC = """\
-apiVersion: bwf/v1
-name: t
-vars: {n: 3}
-storage:
-  containers:
-    input: {upload: ["data/*.txt"]}
-    output: {}
-pool: {id: p, vm_size: standard_d2s_v3, image: ubuntu-22.04}
-job:
-  id: j
+SPEC = (
+    STEPS_HEAD
+    + """\
   steps:
     split:
       for_each: {container: input}
@@ -75,6 +67,7 @@ job:
       id: total
       command: echo {{ task_ids | length }}
 """
+)
 
 PLAIN = "cut -c1-{{ vars.n }} {{ item.name }} > part.txt"
 

@@ -27,23 +27,10 @@ from runner.state import (
     ObservedTask,
 )
 from runner.stepcounts import StepCount, line
-from tests.helpers import write_spec
-
-HEAD = """\
-apiVersion: bwf/v1
-name: t
-vars: {n: 3}
-storage:
-  containers:
-    input: {upload: ["data/*.txt"]}
-    output: {}
-pool: {id: p, vm_size: standard_d2s_v3, image: ubuntu-22.04}
-job:
-  id: j
-"""
+from tests.helpers import STEPS_HEAD, write_spec
 
 PIPELINE = (
-    HEAD
+    STEPS_HEAD
     + """\
   steps:
     split:
@@ -106,7 +93,7 @@ def test_steps_run_after_what_they_wait_on_whatever_the_order_written(tmp_path: 
 
 
 SUGAR = (
-    HEAD
+    STEPS_HEAD
     + """\
   tasks:
     for_each: {container: input}
@@ -123,7 +110,7 @@ SUGAR = (
 """
 )
 STEPS = (
-    HEAD
+    STEPS_HEAD
     + """\
   steps:
     tasks:
@@ -186,7 +173,7 @@ def test_a_big_fan_in_waits_on_barriers_and_a_chain_keeps_room_for_its_upstream(
 ) -> None:
     monkeypatch.setattr(limits, "DEPENDS_ON_MAX_CHARS", 80)
     text = (
-        HEAD
+        STEPS_HEAD
         + """\
   steps:
     gen:
@@ -226,7 +213,7 @@ def test_every_barrier_id_of_every_step_is_a_batch_id_unique_ignoring_case(
     task of a one-task step) are checked like rendered ones, located at the step's `id`."""
     monkeypatch.setattr(limits, "DEPENDS_ON_MAX_CHARS", 80)  # gen's 30 IDs: 2 barriers
     text = (
-        HEAD
+        STEPS_HEAD
         + """\
   steps:
     gen:
@@ -387,7 +374,7 @@ def test_a_fan_in_waits_directly_on_up_to_batchs_64000_characters_of_task_ids(
     """1,000 IDs of 64 characters are exactly Batch's limit; one character more is over it."""
     extra = 1 if last_id else 0
     text = (
-        HEAD
+        STEPS_HEAD
         + f"""\
   steps:
     gen:
