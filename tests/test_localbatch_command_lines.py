@@ -11,7 +11,7 @@ from typing import Any
 from azure.batch import BatchClient
 from azure.batch import models as m
 
-from runner.localbatch.nodes import split_command_line
+from runner.shell import split_command_line
 from tests.batch_helpers import make_job, make_pool, wait_completed
 
 PIECES = ["a", "b", " ", "\t", "\n", "\r", "'", '"', "\\", "$", "é", "\x0b", "\x0c", "#", ";"]

@@ -195,7 +195,7 @@ def test_one_command_is_wrapped_as_in_a_list_of_several(command: str) -> None:
 @settings(derandomize=True, deadline=None)
 @given(st.lists(st.sampled_from(HOSTILE).map(lambda v: f"echo {shell.quote(v)}"), min_size=1))
 def test_a_wrapped_line_splits_as_a_shell_splits_it(commands: list[str]) -> None:
-    """The run report unwraps every task's line without a full shell lexer: same words."""
+    """The run report unwraps every task's line with the one-pass splitter: same words."""
     for wrapper in (shell.BASH, shell.SH):
         line = shell.wrap(commands, wrapper)
-        assert shell._split_wrapped(line) == shlex.split(line)
+        assert shell.split_command_line(line) == shlex.split(line)

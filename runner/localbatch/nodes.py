@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import select
-import shlex
 import signal
 import threading
 import time
@@ -29,6 +27,7 @@ from typing import Any
 
 from runner.localbatch.containers import ContainerCommand
 from runner.localbatch.spawner import SPAWNER
+from runner.shell import split_command_line
 
 # The environment a task starts from: the service's own variables stay out (they may
 # hold keys), except what programs need to be found and to behave.
@@ -105,45 +104,6 @@ def environment(variables: dict[str, str], task_dir: Path) -> dict[str, str]:
     env["HOME"] = str(task_dir / "wd")
     env.update(variables)
     return env
-
-
-# One piece of a command line in `shlex.split`'s POSIX rules (the only whitespace is
-# space, tab, CR and LF; a backslash outside quotes keeps the next character, inside
-# double quotes only a double quote or a backslash; single quotes keep everything).
-_PIECE = re.compile(
-    r"""(?P<space>[ \t\r\n]+)|'(?P<single>[^']*)'|"(?P<double>(?:[^"\\]|\\.)*)"|\\(?P<escaped>.)|(?P<plain>[^ \t\r\n'"\\]+)""",
-    re.DOTALL,
-)
-_IN_DOUBLE = re.compile(r'\\(["\\])')
-
-
-def split_command_line(command_line: str) -> list[str]:
-    """The arguments of a command line, exactly as `shlex.split` gives them (Batch's
-    rules on Linux), in one regular expression pass: shlex reads a character at a time
-    in Python, a noticeable part of the service's CPU per task. Raises ValueError."""
-    argv: list[str] = []
-    word: list[str] | None = None  # the argument being read; None between arguments
-    pos, end = 0, len(command_line)
-    while pos < end:
-        m = _PIECE.match(command_line, pos)
-        if m is None:  # an unclosed quote or a final backslash: shlex says which
-            return shlex.split(command_line)
-        pos = m.end()
-        kind = m.lastgroup
-        if kind == "space":
-            if word is not None:
-                argv.append("".join(word))
-                word = None
-            continue
-        if word is None:
-            word = []
-        if kind == "double":
-            word.append(_IN_DOUBLE.sub(r"\1", m.group("double")))
-        else:
-            word.append(m.group(kind or "plain"))
-    if word is not None:
-        argv.append("".join(word))
-    return argv
 
 
 # supervisor pid -> its process, until it has been waited for (a start task's: until its
