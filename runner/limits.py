@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
 
 from runner import durations, sas_times
 from runner.errors import Problem
@@ -93,13 +92,8 @@ def resource_files_json_chars(files: tuple[ResourceFile, ...]) -> int:
     return 2 + sum(resource_file_json_chars(f) for f in files) + 2 * max(len(files) - 1, 0)
 
 
-def check(
-    desired: Desired, spec: Spec, checked: Mapping[str, tuple[int, int]] | None = None
-) -> list[Problem]:
-    """Every Batch limit the desired state would break, located at the template at fault.
-
-    `checked`: step name -> the range of its tasks (start, end) known to keep the
-    limits of each task (`any_task_problem`), not measured again."""
+def check(desired: Desired, spec: Spec) -> list[Problem]:
+    """Every Batch limit the desired state would break, located at the template at fault."""
     source = spec.source
     problems: list[Problem] = []
     job = desired.job
@@ -116,11 +110,7 @@ def check(
         )
     for step in job.steps:
         path = spec.job.step(step.name).path
-        tasks: Sequence[DesiredTask] = step.tasks
-        skip = (checked or {}).get(step.name)
-        if skip is not None:  # those of one part: the others are measured here
-            tasks = [*tasks[: skip[0]], *tasks[skip[1] :]]
-        for t in tasks:  # the first offender per step is enough to locate the template
+        for t in step.tasks:  # the first offender per step is enough to locate the template
             found = _task_problems(t, path, source)
             if found:
                 problems += found
@@ -156,12 +146,6 @@ def _may_pass_files_limit(files: tuple[ResourceFile, ...]) -> bool:
         names = 2 * len(f.blob or "") + len(f.prefix or "") + len(f.file_path or "")
         bound += FILE_JSON_MAX_CHARS + 12 * (names + len(f.file_mode or ""))
     return bound > RESOURCE_FILES_MAX_CHARS
-
-
-def any_task_problem(tasks: Iterable[DesiredTask], path: YamlPath, source: SourceMap) -> bool:
-    """Whether one of `tasks` (of the step at `path`) breaks a limit `check` measures
-    on each task: its command line's length, its resource files' size."""
-    return any(_task_problems(t, path, source) for t in tasks)
 
 
 def _task_problems(t: DesiredTask, path: YamlPath, source: SourceMap) -> list[Problem]:

@@ -73,7 +73,7 @@ def _render(r: Renderer, files: Mapping[str, tuple[Upload, ...]]) -> Desired:
         sas_expiry=spec.job.timeout + limits.QUEUE_ALLOWANCE,
     )
     if not r.problems:
-        r.problems.extend(limits.check(desired, spec, r.limits_checked))
+        r.problems.extend(limits.check(desired, spec))
     if r.problems:
         raise SpecError(r.problems)
     return desired

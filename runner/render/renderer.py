@@ -36,9 +36,6 @@ class Renderer:
         self.reported: set[YamlPath] = set()  # templates that failed: rendered no more
         self.rendered_chars = 0
         self.renders = 0
-        # step -> the range of its tasks (start, end) already measured against Batch's
-        # limits, by the forked child that rendered them (runner.forked)
-        self.limits_checked: dict[str, tuple[int, int]] = {}
         self.plain = templates.environment(command=False)
         self.cmd = templates.environment(command=True)
         self.base_context = self._base_context()

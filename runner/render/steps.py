@@ -158,8 +158,9 @@ class StepsRenderer:
     ) -> None:
         """`render_part` over all the items, those from `split` on by a forked child
         (`runner.forked`) while this process renders the others. The child's
-        tasks are taken only when both parts are clean (no problem, every task made,
-        Batch's limits kept, the bounds of the whole spec kept once both are counted);
+        tasks are taken only when both parts are clean (no problem, every task made, the
+        bounds of the whole spec kept once both are counted; Batch's limits are measured
+        on every task afterwards, as for one process);
         otherwise this process renders the child's part itself, as one process does."""
         r = self.r
         end = len(pairs)
@@ -171,7 +172,7 @@ class StepsRenderer:
             render_part(split, end, part, [])
             if len(r.problems) != problems or len(r.reported) != reported or ids.bad != bad:
                 raise _Unclean
-            if len(part) != end - split or limits.any_task_problem(part, spec.path, r.spec.source):
+            if len(part) != end - split:
                 raise _Unclean
             return part, r.renders - renders, r.rendered_chars - chars
 
@@ -199,7 +200,6 @@ class StepsRenderer:
         )
         tasks += part
         kept += [item for item, _ in pairs[split:]]
-        r.limits_checked[spec.name] = (split, end)
 
     def _items(self, spec: StepSpec) -> Iterator[tuple[Item, DesiredTask | None]]:
         """The step's items, each with the upstream task it chains from (if any)."""
