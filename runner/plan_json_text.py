@@ -204,7 +204,7 @@ def _list_items(obj: Sequence[Any], depth: int, inner: str) -> Iterator[str]:
     rest = obj[split:]
     with file:
         child = forked.Child(
-            lambda: _write_items(file, rest, depth + 1, inner),
+            lambda: _write_items(file, rest, depth, inner),
             f"writing items {split + 1} to {len(obj)} of a list of the JSON plan",
         )
         try:
@@ -238,27 +238,17 @@ def _scratch() -> IO[bytes] | None:
 
 def _write_items(file: IO[bytes], items: Sequence[Any], depth: int, inner: str) -> bool:
     """What `_list_items` yields for `items` after the first item of a list, to `file`."""
-    buffer: list[str] = []
-    size = 0
-    for x in items:
-        buffer.append("," + inner)
-        for piece in _pieces(x, depth):
-            buffer.append(piece)
-            size += len(piece)
-        if size >= _FLUSH_CHARS:
-            file.write("".join(buffer).encode())
-            buffer, size = [], 0
-    file.write("".join(buffer).encode())
+    for text in _joined(_each(items, depth, inner, first=False)):
+        file.write(text.encode())
     file.flush()
     return True
 
 
-def chunks(obj: Any) -> Iterator[str]:
-    """The JSON text of `obj` (plain data and frozen dataclasses, as `to_json` holds
-    them) in pieces of about 64 KB, with no final newline."""
+def _joined(pieces: Iterator[str]) -> Iterator[str]:
+    """`pieces` joined into pieces of about 64 KB."""
     buffer: list[str] = []
     size = 0
-    for piece in _pieces(obj, 0):
+    for piece in pieces:
         buffer.append(piece)
         size += len(piece)
         if size >= _FLUSH_CHARS:
@@ -266,3 +256,9 @@ def chunks(obj: Any) -> Iterator[str]:
             buffer, size = [], 0
     if buffer:
         yield "".join(buffer)
+
+
+def chunks(obj: Any) -> Iterator[str]:
+    """The JSON text of `obj` (plain data and frozen dataclasses, as `to_json` holds
+    them) in pieces of about 64 KB, with no final newline."""
+    return _joined(_pieces(obj, 0))
