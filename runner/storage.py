@@ -12,11 +12,13 @@ import datetime as dt
 import fnmatch
 import hashlib
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from azure.core.exceptions import (
     AzureError,
@@ -41,6 +43,7 @@ WORKERS = 16
 # Azurite (started with --skipApiVersionCheck) answers faster to this version than to the SDK default.
 API_VERSION = "2026-06-06"
 PERMISSIONS = {"read": "rl", "write": "cw"}  # least privilege: list+read in, create+write out
+PAGE_SIZE: int | None = None  # blobs a listing asks for per page: None is the service's 5,000
 
 
 def _translate(what: str, e: AzureError) -> BwfError:
@@ -88,6 +91,19 @@ def _md5(props: Any) -> str | None:
     return base64.b64encode(bytes(digest)).decode() if digest else None
 
 
+def listed_blobs(page: ET.Element) -> Iterator[ObservedBlob]:
+    """The blobs of one page of a List Blobs response (its XML, as Storage sends it):
+    name (percent-decoded when the service marks it `Encoded`), size and Content-MD5."""
+    for blob in page.iterfind("Blobs/Blob"):
+        node = blob.find("Name")
+        name = (node.text or "") if node is not None else ""
+        if node is not None and node.get("Encoded") == "true":
+            name = unquote(name)
+        size = blob.findtext("Properties/Content-Length") or "0"
+        md5 = blob.findtext("Properties/Content-MD5") or None
+        yield ObservedBlob(name, int(size), md5)
+
+
 class Storage:
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -108,10 +124,7 @@ class Storage:
             cc = self.client.get_container_client(name)
             try:
                 if name in wanted:
-                    blobs = {
-                        b.name: ObservedBlob(b.name, int(b.size or 0), _md5(b))
-                        for b in cc.list_blobs()
-                    }
+                    blobs = {b.name: b for b in self.blobs(name)}
                 else:
                     cc.get_container_properties()
                     blobs = {}
@@ -120,6 +133,27 @@ class Storage:
             except AzureError as e:
                 raise _translate(f"reading container {name}", e) from None
             out[name] = ObservedContainer(name, blobs)
+        return out
+
+    def blobs(self, container: str) -> list[ObservedBlob]:
+        """Every blob of a container, with its size and MD5. Raises the SDK's errors.
+
+        The SDK's own requests (those of `list_blob_names`, which asks for the same pages
+        as `list_blobs`), but each page read from its XML, which azure-core has parsed
+        already: the SDK's model deserializer costs ~0.17 ms of CPU a blob (17 s for a
+        container of 100,000), this a tenth of it. Should a later SDK keep no page XML,
+        the listing is `list_blobs`'s."""
+        cc = self.client.get_container_client(container)
+        pages = cc.list_blob_names(results_per_page=PAGE_SIZE).by_page()
+        out: list[ObservedBlob] = []
+        for _ in pages:
+            page = getattr(pages, "_response", None)
+            if not isinstance(page, ET.Element):
+                return [
+                    ObservedBlob(b.name, int(b.size or 0), _md5(b))
+                    for b in cc.list_blobs(results_per_page=PAGE_SIZE)
+                ]
+            out.extend(listed_blobs(page))
         return out
 
     def read_blob(self, container: str, blob: str) -> bytes | None:
@@ -175,9 +209,8 @@ class Storage:
     def download(self, container: str, pattern: str, to: Path) -> list[DownloadedFile]:
         """Download the blobs matching `pattern` into `to`, skipping identical local files.
         Returns every matching blob as it now is on disk (written or already identical)."""
-        cc = self.client.get_container_client(container)
         with _errors(f"listing container {container}"):
-            blobs = [b for b in cc.list_blobs() if fnmatch.fnmatchcase(b.name, pattern)]
+            blobs = [b for b in self.blobs(container) if fnmatch.fnmatchcase(b.name, pattern)]
         root = to.resolve()
 
         def dest(name: str) -> Path:
@@ -186,11 +219,10 @@ class Storage:
                 raise BwfError(f"blob {name!r} in {container} would be written outside {to}")
             return path
 
-        def one(b: Any) -> DownloadedFile:
+        def one(b: ObservedBlob) -> DownloadedFile:
             path = dest(b.name)
-            want = _md5(b)
-            if want and path.is_file() and _file_md5(path) == want:
-                return DownloadedFile(b.name, int(b.size or 0), want)
+            if b.md5 and path.is_file() and _file_md5(path) == b.md5:
+                return DownloadedFile(b.name, b.size, b.md5)
             return self._fetch(container, b.name, path)
 
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:

@@ -1,0 +1,136 @@
+"""Listing a container's blobs (`Storage.blobs`): what a plan compares uploads with and
+what a download fetches. Read from each page's XML on the real Azurite, it must give
+exactly what the SDK's own `list_blobs` gives, across pages and for awkward names."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+from runner import localstack, storage
+from runner.state import ObservedBlob
+from runner.targets import Target
+
+NAMES = [
+    "plain.txt",
+    "deep/er/path/file_OUTPUT.txt",
+    "with space.txt",
+    "percent%20kept.txt",
+    "plus+and&amp;.txt",
+    "question?hash#.txt",
+    "unicodé/日本語.txt",
+    "empty.txt",
+]
+
+
+def target(azurite: Any) -> Target:
+    return Target(
+        name="local",
+        batch_url="http://127.0.0.1:1",
+        batch_account=localstack.BATCH_ACCOUNT,
+        storage_url=azurite.url,
+        storage_account=localstack.STORAGE_ACCOUNT,
+        batch_key=localstack.BATCH_KEY,
+        storage_key=localstack.STORAGE_KEY,
+    )
+
+
+def fill(blob_service: BlobServiceClient, name: str) -> dict[str, ObservedBlob]:
+    """A container of blobs with and without a Content-MD5 (a block list has none),
+    one of them empty; what a listing must give for each."""
+    cc = blob_service.create_container(name)
+    want = {}
+    for i, blob in enumerate(NAMES):
+        data = b"" if blob == "empty.txt" else f"{blob} {i}\n".encode() * (i + 1)
+        md5 = hashlib.md5(data).digest()
+        cc.upload_blob(blob, data, content_settings=ContentSettings(content_md5=bytearray(md5)))
+        want[blob] = ObservedBlob(blob, len(data), base64.b64encode(md5).decode())
+    staged = cc.get_blob_client("blocks/no-md5.bin")
+    staged.stage_block("b1", b"first ")
+    staged.stage_block("b2", b"second")
+    staged.commit_block_list(["b1", "b2"])
+    want["blocks/no-md5.bin"] = ObservedBlob("blocks/no-md5.bin", 12, None)
+    return want
+
+
+@pytest.mark.parametrize("page_size", [None, 3], ids=["one-page", "pages-of-3"])
+def test_listing_gives_what_the_sdk_lists(
+    blob_service: BlobServiceClient, azurite: Any, page_size: int | None, monkeypatch: Any
+) -> None:
+    name = f"listing-{page_size or 'all'}"
+    want = fill(blob_service, name)
+    monkeypatch.setattr(storage, "PAGE_SIZE", page_size)
+    listed = storage.Storage(target(azurite)).blobs(name)
+    assert {b.name: b for b in listed} == want
+    assert len(listed) == len(want)  # none twice across the pages
+    by_sdk = [
+        ObservedBlob(b.name, int(b.size or 0), storage._md5(b))
+        for b in blob_service.get_container_client(name).list_blobs()
+    ]
+    assert listed == by_sdk  # same blobs, same order
+
+
+def test_a_plan_and_a_download_see_the_listed_blobs(
+    blob_service: BlobServiceClient, azurite: Any, tmp_path: Path
+) -> None:
+    """observe() and download() over the same listing: the downloaded files are the
+    blobs, byte for byte, and a second download finds them identical (no fetch)."""
+    want = fill(blob_service, "listing-download")
+    store = storage.Storage(target(azurite))
+    observed = store.observe(["listing-download", "absent"], list_blobs=["listing-download"])
+    assert set(observed) == {"listing-download"}
+    assert observed["listing-download"].blobs == want
+    got = store.download("listing-download", "*.txt", tmp_path)
+    assert sorted(f.name for f in got) == sorted(n for n in want if n.endswith(".txt"))
+    for f in got:
+        data = (tmp_path / f.name).read_bytes()
+        assert len(data) == want[f.name].size
+        assert base64.b64encode(hashlib.md5(data).digest()).decode() == want[f.name].md5
+    mtimes = {f.name: (tmp_path / f.name).stat().st_mtime_ns for f in got}
+    again = store.download("listing-download", "*.txt", tmp_path)
+    assert sorted(again, key=lambda f: f.name) == sorted(got, key=lambda f: f.name)
+    assert {f.name: (tmp_path / f.name).stat().st_mtime_ns for f in again} == mtimes
+
+
+def test_a_missing_container_is_not_found(blob_service: BlobServiceClient, azurite: Any) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with pytest.raises(ResourceNotFoundError):
+        storage.Storage(target(azurite)).blobs("never-made")
+
+
+def test_the_installed_sdk_keeps_each_pages_xml(
+    blob_service: BlobServiceClient, azurite: Any
+) -> None:
+    """What the fast listing reads: an SDK that stops keeping it makes the listing fall
+    back to `list_blobs` (correct, ten times the CPU); this says so on upgrade."""
+    fill(blob_service, "listing-sdk")
+    pages = blob_service.get_container_client("listing-sdk").list_blob_names().by_page()
+    next(pages)
+    assert isinstance(getattr(pages, "_response", None), ET.Element)
+
+
+def test_a_page_with_encoded_names_and_missing_properties() -> None:
+    """Storage percent-encodes a name it cannot put in XML and says so (`Encoded`);
+    a blob may come without a Content-MD5 or with an empty one."""
+    page = ET.fromstring(
+        "<EnumerationResults><Blobs>"
+        '<Blob><Name Encoded="true">bad%EF%BF%BEchar%2Fx.txt</Name>'
+        "<Properties><Content-Length>5</Content-Length>"
+        "<Content-MD5>q83vEjRWeJA=</Content-MD5></Properties></Blob>"
+        "<Blob><Name>a%20b.txt</Name><Properties><Content-Length>0</Content-Length>"
+        "<Content-MD5 /></Properties></Blob>"
+        "<Blob><Name>no-properties</Name></Blob>"
+        "</Blobs><NextMarker /></EnumerationResults>"
+    )
+    assert list(storage.listed_blobs(page)) == [
+        ObservedBlob("bad\ufffechar/x.txt", 5, "q83vEjRWeJA="),
+        ObservedBlob("a%20b.txt", 0, None),
+        ObservedBlob("no-properties", 0, None),
+    ]
