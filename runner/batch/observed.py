@@ -4,6 +4,8 @@ package."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
 from typing import Any
 
 from runner import secrets
@@ -35,35 +37,63 @@ def iso(when: dt.datetime | None) -> str | None:
     return when.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _task_fingerprint(task: Any) -> str:
-    for s in task.environment_settings or []:
-        if s.name == FINGERPRINT_ENV:
-            return str(s.value or "")
-    return ""
+# A timestamp as Batch writes it (UTC, "Z"): read as text, as the SDK would parse it
+# (fractions cut to microseconds) and `iso` would write it back.
+_UTC = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z")
+
+
+def rest_time(text: Any, parsed: Callable[[], dt.datetime | None]) -> str | None:
+    """A REST timestamp as `iso` writes the SDK's datetime for it; `parsed` gives that
+    datetime, asked for only when the text is not in Batch's usual form."""
+    if text is None:
+        return None
+    m = _UTC.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        return iso(parsed())
+    whole, fraction = m.groups()
+    micro = (fraction or "")[:6].ljust(6, "0")
+    return f"{whole}.{micro}Z" if int(micro) else f"{whole}Z"
 
 
 def observed_task(task: Any) -> ObservedTask:
-    info = task.execution_info
-    failure = info.failure_info if info else None
-    depends = task.depends_on
+    """A listed task, read from its REST fields (the SDK's models are mappings of the
+    JSON Batch sent): reading each through the model's attributes costs twice the CPU
+    of listing it, ~0.12 ms a task (12 s a listing of 100,000)."""
+    info: dict[str, Any] = task.get("executionInfo") or {}
+    failure: dict[str, Any] = info.get("failureInfo") or {}
+    depends: dict[str, Any] = task.get("dependsOn") or {}
+    node: dict[str, Any] = task.get("nodeInfo") or {}
+    fingerprint = next(
+        (
+            str(s.get("value") or "")
+            for s in task.get("environmentSettings") or ()
+            if s.get("name") == FINGERPRINT_ENV
+        ),
+        "",
+    )
+    message = failure.get("message")
     return ObservedTask(
-        id=task.id,
-        state=value(task.state),
-        fingerprint=_task_fingerprint(task),
-        exit_code=info.exit_code if info else None,
-        result=value(info.result) if info and info.result else None,
-        retry_count=(info.retry_count or 0) if info else 0,
-        requeue_count=(info.requeue_count or 0) if info else 0,
-        node_id=task.node_info.node_id if task.node_info else None,
-        created=iso(task.creation_time),
-        started=iso(info.start_time) if info else None,
-        ended=iso(info.end_time) if info else None,
-        failure_code=failure.code if failure else None,
-        failure_message=secrets.scrub(failure.message) if failure and failure.message else None,
-        depends_on=tuple(depends.task_ids or ()) if depends else (),
-        last_retry=iso(info.last_retry_time) if info else None,
-        last_requeue=iso(info.last_requeue_time) if info else None,
-        changed=iso(task.state_transition_time),
+        id=task["id"],
+        state=str(task.get("state")),
+        fingerprint=fingerprint,
+        exit_code=info.get("exitCode"),
+        result=info.get("result") or None,
+        retry_count=info.get("retryCount") or 0,
+        requeue_count=info.get("requeueCount") or 0,
+        node_id=node.get("nodeId"),
+        created=rest_time(task.get("creationTime"), lambda: task.creation_time),
+        started=rest_time(info.get("startTime"), lambda: task.execution_info.start_time),
+        ended=rest_time(info.get("endTime"), lambda: task.execution_info.end_time),
+        failure_code=failure.get("code"),
+        failure_message=secrets.scrub(message) if message else None,
+        depends_on=tuple(depends.get("taskIds") or ()),
+        last_retry=rest_time(
+            info.get("lastRetryTime"), lambda: task.execution_info.last_retry_time
+        ),
+        last_requeue=rest_time(
+            info.get("lastRequeueTime"), lambda: task.execution_info.last_requeue_time
+        ),
+        changed=rest_time(task.get("stateTransitionTime"), lambda: task.state_transition_time),
     )
 
 

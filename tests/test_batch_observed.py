@@ -1,0 +1,119 @@
+"""Listed tasks read from their REST fields (`observed_task`) give exactly what reading
+them through the SDK model's attributes gives: for tasks that succeeded, failed, were
+retried, failed to get a resource file, wait on others, or never ran."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from azure.batch import BatchClient
+from azure.batch import models as m
+
+from runner import secrets
+from runner.batch.models import FINGERPRINT_ENV
+from runner.batch.observed import TASK_FIELDS, iso, observed_task, rest_time, value
+from runner.state import ObservedTask
+from tests.batch_helpers import make_job, make_pool, wait_for
+
+
+def through_the_sdk(task: Any) -> ObservedTask:
+    """The same task read the way the SDK documents: each field through the model."""
+    info = task.execution_info
+    failure = info.failure_info if info else None
+    depends = task.depends_on
+    fingerprint = next(
+        (str(s.value or "") for s in task.environment_settings or [] if s.name == FINGERPRINT_ENV),
+        "",
+    )
+    return ObservedTask(
+        id=task.id,
+        state=value(task.state),
+        fingerprint=fingerprint,
+        exit_code=info.exit_code if info else None,
+        result=value(info.result) if info and info.result else None,
+        retry_count=(info.retry_count or 0) if info else 0,
+        requeue_count=(info.requeue_count or 0) if info else 0,
+        node_id=task.node_info.node_id if task.node_info else None,
+        created=iso(task.creation_time),
+        started=iso(info.start_time) if info else None,
+        ended=iso(info.end_time) if info else None,
+        failure_code=failure.code if failure else None,
+        failure_message=secrets.scrub(failure.message) if failure and failure.message else None,
+        depends_on=tuple(depends.task_ids or ()) if depends else (),
+        last_retry=iso(info.last_retry_time) if info else None,
+        last_requeue=iso(info.last_requeue_time) if info else None,
+        changed=iso(task.state_transition_time),
+    )
+
+
+def test_listed_tasks_read_as_the_sdk_reads_them(batch_client: BatchClient, azurite: Any) -> None:
+    pool = make_pool(batch_client, nodes=1, slots=2)
+    job = make_job(batch_client, pool, uses_task_dependencies=True)
+    env = [m.EnvironmentSetting(name=FINGERPRINT_ENV, value="f" * 32)]
+    tasks = [
+        m.BatchTaskCreateOptions(id="ok", command_line="/bin/true", environment_settings=env),
+        m.BatchTaskCreateOptions(
+            id="fails",
+            command_line="/bin/sh -c 'exit 3'",
+            constraints=m.BatchTaskConstraints(max_task_retry_count=1),
+        ),
+        m.BatchTaskCreateOptions(
+            id="no-file",
+            command_line="/bin/true",
+            resource_files=[
+                m.ResourceFile(http_url=f"{azurite.url}/gone/file.txt", file_path="f.txt")
+            ],
+        ),
+        m.BatchTaskCreateOptions(
+            id="after-ok",
+            command_line="/bin/true",
+            depends_on=m.BatchTaskDependencies(task_ids=["ok"]),
+            environment_settings=[m.EnvironmentSetting(name="OTHER", value="x"), *env],
+        ),
+        m.BatchTaskCreateOptions(
+            id="after-fails",
+            command_line="/bin/true",
+            depends_on=m.BatchTaskDependencies(task_ids=["fails", "ok"]),
+        ),
+    ]
+    batch_client.create_task_collection(job, m.BatchTaskGroup(task_values=tasks))
+    wait_for(
+        "the four tasks that can run to complete",
+        lambda: batch_client.get_job_task_counts(job).task_counts.completed >= 4,
+    )
+    for select in (TASK_FIELDS, None):
+        listed = list(batch_client.list_tasks(job, select=select))
+        assert len(listed) == 5
+        for t in listed:
+            assert observed_task(t) == through_the_sdk(t), t.id
+    read = {t.id: observed_task(t) for t in batch_client.list_tasks(job, select=TASK_FIELDS)}
+    assert read["ok"].fingerprint == "f" * 32 and read["ok"].result == "success"
+    assert read["after-ok"].fingerprint == "f" * 32 and read["after-ok"].depends_on == ("ok",)
+    assert read["fails"].exit_code == 3 and read["fails"].retry_count == 1
+    assert read["fails"].last_retry is not None and read["fails"].failure_code
+    assert read["no-file"].result == "failure" and read["no-file"].failure_message
+    assert read["after-fails"].state == "active" and read["after-fails"].started is None
+    assert read["after-fails"].depends_on == ("fails", "ok")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-07T20:48:36.6421068Z",  # Azure's seven digits: cut to six
+        "2026-12-07T20:48:36.642106Z",
+        "2026-12-07T20:48:36.5Z",
+        "2026-12-07T20:48:36.0000000Z",  # no fraction written back
+        "2026-12-07T20:48:36Z",
+        "2026-12-07T21:48:36.25+01:00",  # not Batch's form: parsed, in UTC
+        "2026-12-07t20:48:36z",
+    ],
+)
+def test_a_rest_time_is_written_as_the_sdk_datetime_is(text: str) -> None:
+    model = m.BatchTask({"id": "t", "creationTime": text})
+    assert rest_time(text, lambda: model.creation_time) == iso(model.creation_time)
+
+
+def test_a_missing_time_is_none() -> None:
+    assert rest_time(None, lambda: dt.datetime.now(dt.timezone.utc)) is None
