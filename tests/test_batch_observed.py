@@ -1,6 +1,8 @@
-"""Listed tasks read from their REST fields (`observed_task`) give exactly what reading
-them through the SDK model's attributes gives: for tasks that succeeded, failed, were
-retried, failed to get a resource file, wait on others, or never ran."""
+"""A job's tasks listed page by page through the client's pipeline and read from their
+REST fields (`Tasks.listed`, `observed_task`) give exactly what the SDK's `list_tasks`
+and its models' attributes give: for tasks that succeeded, failed, were retried, failed
+to get a resource file, wait on others, or never ran; over several pages, filtered, and
+for a job that is gone."""
 
 from __future__ import annotations
 
@@ -11,11 +13,27 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 
-from runner import secrets
+from runner import localstack, secrets
+from runner.batch import Batch
 from runner.batch.models import FINGERPRINT_ENV
 from runner.batch.observed import TASK_FIELDS, iso, observed_task, rest_time, value
+from runner.batch.tasks import Tasks
 from runner.state import ObservedTask
+from runner.targets import Target
 from tests.batch_helpers import make_job, make_pool, wait_for
+
+
+def tasks_of(batch_service: Any) -> Tasks:
+    """bwf's own Batch connection to the local service."""
+    target = Target(
+        name="local",
+        batch_url=batch_service.url,
+        batch_account=localstack.BATCH_ACCOUNT,
+        storage_url="http://127.0.0.1:1/none",
+        storage_account="none",
+        batch_key=localstack.BATCH_KEY,
+    )
+    return Batch(target).tasks
 
 
 def through_the_sdk(task: Any) -> ObservedTask:
@@ -48,7 +66,9 @@ def through_the_sdk(task: Any) -> ObservedTask:
     )
 
 
-def test_listed_tasks_read_as_the_sdk_reads_them(batch_client: BatchClient, azurite: Any) -> None:
+def test_listed_tasks_read_as_the_sdk_reads_them(
+    batch_client: BatchClient, batch_service: Any, azurite: Any
+) -> None:
     pool = make_pool(batch_client, nodes=1, slots=2)
     job = make_job(batch_client, pool, uses_task_dependencies=True)
     env = [m.EnvironmentSetting(name=FINGERPRINT_ENV, value="f" * 32)]
@@ -83,12 +103,21 @@ def test_listed_tasks_read_as_the_sdk_reads_them(batch_client: BatchClient, azur
         "the four tasks that can run to complete",
         lambda: batch_client.get_job_task_counts(job).task_counts.completed >= 4,
     )
-    for select in (TASK_FIELDS, None):
-        listed = list(batch_client.list_tasks(job, select=select))
-        assert len(listed) == 5
-        for t in listed:
-            assert observed_task(t) == through_the_sdk(t), t.id
-    read = {t.id: observed_task(t) for t in batch_client.list_tasks(job, select=TASK_FIELDS)}
+    sdk = {t.id: through_the_sdk(t) for t in batch_client.list_tasks(job, select=TASK_FIELDS)}
+    assert len(sdk) == 5
+    for t in batch_client.list_tasks(job):  # a model read as a mapping: every field
+        assert observed_task(t) == sdk[t.id], t.id
+    bwf = tasks_of(batch_service)
+    for page_size in (None, 2):  # three pages of 2, 2 and 1
+        raw = list(bwf.listed(job, page_size=page_size))
+        assert [t["id"] for t in raw] == list(sdk)
+        assert all(set(t) <= set(TASK_FIELDS) for t in raw)  # $select kept on every page
+        assert {t["id"]: observed_task(t) for t in raw} == sdk
+    assert bwf.read(job) == list(sdk.values())
+    waiting = [t.id for t in bwf.read(job, filter="state ne 'completed'")]
+    assert waiting == ["after-fails"]
+    assert bwf.read("no-such-job") == []
+    read = {t.id: t for t in bwf.read(job)}
     assert read["ok"].fingerprint == "f" * 32 and read["ok"].result == "success"
     assert read["after-ok"].fingerprint == "f" * 32 and read["after-ok"].depends_on == ("ok",)
     assert read["fails"].exit_code == 3 and read["fails"].retry_count == 1

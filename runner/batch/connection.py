@@ -42,6 +42,10 @@ logging.getLogger("azure.batch._utils.model_base").setLevel(logging.ERROR)
 
 T = TypeVar("T")
 
+# The Batch REST API version of every request: the SDK's own default, named so that the
+# listings bwf reads page by page itself (runner.batch.tasks) ask for the same one.
+API_VERSION = "2025-06-01"
+
 
 def make_client(target: Target) -> BatchClient:
     """A BatchClient for the target: Shared Key, or DefaultAzureCredential (Entra ID)."""
@@ -56,6 +60,7 @@ def make_client(target: Target) -> BatchClient:
     return BatchClient(
         target.batch_url,
         credential,
+        api_version=API_VERSION,
         retry_total=SDK_RETRIES,
         retry_status=SDK_RETRIES,
         retry_backoff_factor=0.4,

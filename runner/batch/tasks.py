@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from azure.batch import models as m
 from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.rest import HttpRequest
 
 from runner import secrets
-from runner.batch.connection import Connection
+from runner.batch.connection import API_VERSION, Connection
 from runner.batch.errors import retry_after, throttled, translate
 from runner.batch.models import Resolver, task_options
 from runner.batch.observed import TASK_FIELDS, observed_task, value
@@ -23,6 +26,18 @@ SUBMIT_ATTEMPTS = 8
 DELETE_WORKERS = 16
 
 
+def _next_page(link: str) -> HttpRequest:
+    """The request for the page an `odata.nextLink` names, with this API version (as
+    the SDK's pagers make it)."""
+    parsed = urllib.parse.urlsplit(link)
+    params: dict[str, Any] = {
+        key: [urllib.parse.quote(v) for v in values]
+        for key, values in urllib.parse.parse_qs(parsed.query).items()
+    }
+    params["api-version"] = API_VERSION
+    return HttpRequest("GET", urllib.parse.urljoin(link, parsed.path), params=params)
+
+
 class Tasks:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -32,12 +47,37 @@ class Tasks:
         """The job's tasks (empty when the job is gone)."""
         found = self.conn.call_or_none(
             f"listing tasks of {job_id}",
-            lambda: [
-                observed_task(t)
-                for t in self.client.list_tasks(job_id, filter=filter, select=TASK_FIELDS)
-            ],
+            lambda: [observed_task(t) for t in self.listed(job_id, filter)],
         )
         return found or []
+
+    def listed(
+        self, job_id: str, filter: str | None = None, page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The job's tasks as Batch sends them (their TASK_FIELDS), page after page
+        (`page_size` tasks a page: None is Batch's 1,000).
+
+        The requests `list_tasks` makes, sent through the client's own pipeline
+        (`send_request`: its authentication, retries and errors), but each page's JSON
+        read as it is: `list_tasks` builds a model, and a model of each nested object,
+        for every task of a page before any is read (~0.1 ms a task, 10 s a listing of
+        100,000)."""
+        params = {"api-version": API_VERSION, "$select": ",".join(TASK_FIELDS)}
+        if filter is not None:
+            params["$filter"] = filter
+        if page_size is not None:
+            params["maxresults"] = str(page_size)
+        request = HttpRequest(
+            "GET", f"/jobs/{urllib.parse.quote(job_id, safe='')}/tasks", params=params
+        )
+        while True:
+            request.headers["Accept"] = "application/json"
+            page = self.client.send_request(request).json()
+            yield from page.get("value") or ()
+            link = page.get("odata.nextLink")
+            if not link:
+                return
+            request = _next_page(link)
 
     def counts(self, job_id: str) -> TaskCounts:
         c = self.conn.call(
