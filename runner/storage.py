@@ -12,6 +12,7 @@ import datetime as dt
 import fnmatch
 import hashlib
 import os
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -208,25 +209,26 @@ class Storage:
 
     def download(self, container: str, pattern: str, to: Path) -> list[DownloadedFile]:
         """Download the blobs matching `pattern` into `to`, skipping identical local files.
-        Returns every matching blob as it now is on disk (written or already identical)."""
+        Returns every matching blob as it now is on disk (written or already identical).
+        The local files are checked first, in this thread (a check is a `stat` and, for a
+        file that may be in place, its MD5); only the others are fetched in parallel."""
         with _errors(f"listing container {container}"):
             blobs = [b for b in self.blobs(container) if fnmatch.fnmatchcase(b.name, pattern)]
-        root = to.resolve()
-
-        def dest(name: str) -> Path:
-            path = (root / name).resolve()
-            if root not in path.parents:
-                raise BwfError(f"blob {name!r} in {container} would be written outside {to}")
-            return path
-
-        def one(b: ObservedBlob) -> DownloadedFile:
-            path = dest(b.name)
-            if b.md5 and path.is_file() and _file_md5(path) == b.md5:
-                return DownloadedFile(b.name, b.size, b.md5)
-            return self._fetch(container, b.name, path)
-
+        place = _Placement(to, container)
+        out: list[DownloadedFile | None] = []
+        missing: list[tuple[int, ObservedBlob, str]] = []
+        for b in blobs:
+            path, regular = place.path(b.name)
+            if b.md5 and regular and _file_md5(path) == b.md5:
+                out.append(DownloadedFile(b.name, b.size, b.md5))
+            else:
+                missing.append((len(out), b, path))
+                out.append(None)
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            return list(pool.map(one, blobs))
+            fetched = pool.map(lambda m: self._fetch(container, m[1].name, Path(m[2])), missing)
+            for (i, _, _), f in zip(missing, fetched, strict=True):
+                out[i] = f
+        return [f for f in out if f is not None]
 
     def fetch(
         self, container: str, names: Iterable[str], dest: Callable[[str], Path]
@@ -287,7 +289,49 @@ class Storage:
         return self._delegation_key
 
 
-def _file_md5(path: Path) -> str:
+class _Placement:
+    """Where each blob of a download goes: `to`/name with links resolved (as
+    `Path.resolve` resolves them), refused when that is not inside `to`. A plain name
+    (no leading or trailing `/`, no `.`, `..` or empty part) is resolved through its
+    directory, resolved once for all the blobs in it, and its own `lstat`; any other,
+    or one whose file is a link, as a whole path."""
+
+    def __init__(self, to: Path, container: str) -> None:
+        self.to = to
+        self.container = container
+        self.root = os.path.realpath(to)
+        self.inside = self.root if self.root.endswith(os.sep) else self.root + os.sep
+        self.dirs: dict[str, str] = {"": self.root}
+
+    def path(self, name: str) -> tuple[str, bool]:
+        """(the path, whether a regular file is there now)."""
+        head, _, tail = name.rpartition("/")
+        plain = not name.startswith("/") and all(
+            part not in ("", ".", "..") for part in name.split("/")
+        )
+        path = ""
+        regular = False
+        if plain:
+            parent = self.dirs.get(head)
+            if parent is None:
+                parent = self.dirs[head] = os.path.realpath(os.path.join(self.root, head))
+            path = os.path.join(parent, tail)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                mode = 0
+            if stat.S_ISLNK(mode):
+                plain = False
+            regular = stat.S_ISREG(mode)
+        if not plain:
+            path = os.path.realpath(os.path.join(self.root, name))
+            regular = os.path.isfile(path)
+        if not path.startswith(self.inside):
+            raise BwfError(f"blob {name!r} in {self.container} would be written outside {self.to}")
+        return path, regular
+
+
+def _file_md5(path: Path | str) -> str:
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):

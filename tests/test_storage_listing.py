@@ -134,3 +134,46 @@ def test_a_page_with_encoded_names_and_missing_properties() -> None:
         ObservedBlob("a%20b.txt", 0, None),
         ObservedBlob("no-properties", 0, None),
     ]
+
+
+def test_a_download_places_each_blob_as_a_resolved_path_would(tmp_path: Path) -> None:
+    """Where a download writes each blob (`_Placement`): the path `Path.resolve` gives,
+    refused outside the download directory, for plain names, names that climb, absolute
+    names, and links inside the directory to inside and outside."""
+    to = tmp_path / "out"
+    outside = tmp_path / "elsewhere"
+    (to / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (to / "a.txt").write_text("a")
+    (to / "sub" / "b.txt").write_text("b")
+    (outside / "secret.txt").write_text("s")
+    (to / "link-out").symlink_to(outside)
+    (to / "link-in").symlink_to(to / "sub")
+    (to / "file-out").symlink_to(outside / "secret.txt")
+    (to / "file-in").symlink_to(to / "a.txt")
+    names = [
+        "a.txt",
+        "sub/b.txt",
+        "new/dir/c.txt",
+        "../x",
+        "/etc/passwd",
+        "sub/../a.txt",
+        "sub/../../x",
+        "./a.txt",
+        "a//b",
+        "sub/",
+        ".",
+        "link-out/x",
+        "link-in/b.txt",
+        "link-in/new.txt",
+        "file-out",
+        "file-in",
+    ]
+    place = storage._Placement(to, "c")
+    for name in names:
+        resolved = (to.resolve() / name).resolve()
+        if to.resolve() in resolved.parents:
+            assert place.path(name) == (str(resolved), resolved.is_file()), name
+        else:
+            with pytest.raises(storage.BwfError, match="would be written outside"):
+                place.path(name)
