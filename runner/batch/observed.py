@@ -49,10 +49,10 @@ def rest_time(text: Any, parsed: Callable[[], dt.datetime | None]) -> str | None
     datetime, asked for only when the text is not in Batch's usual form."""
     if text is None:
         return None
-    m = _UTC.fullmatch(text) if isinstance(text, str) else None
-    if m is None:
+    found = _UTC.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
         return iso(parsed())
-    whole, fraction = m.groups()
+    whole, fraction = found.groups()
     micro = (fraction or "")[:6].ljust(6, "0")
     return f"{whole}.{micro}Z" if int(micro) else f"{whole}Z"
 

@@ -43,16 +43,18 @@ class Tasks:
         self.conn = conn
         self.client = conn.client
 
-    def read(self, job_id: str, filter: str | None = None) -> list[ObservedTask]:
+    def read(
+        self, job_id: str, filter: str | None = None, page_size: int | None = None
+    ) -> list[ObservedTask]:
         """The job's tasks (empty when the job is gone)."""
         found = self.conn.call_or_none(
             f"listing tasks of {job_id}",
-            lambda: [observed_task(t) for t in self.listed(job_id, filter)],
+            lambda: [observed_task(t) for t in self._listed(job_id, filter, page_size)],
         )
         return found or []
 
-    def listed(
-        self, job_id: str, filter: str | None = None, page_size: int | None = None
+    def _listed(
+        self, job_id: str, filter: str | None, page_size: int | None
     ) -> Iterator[dict[str, Any]]:
         """The job's tasks as Batch sends them (their TASK_FIELDS), page after page
         (`page_size` tasks a page: None is Batch's 1,000).
