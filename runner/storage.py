@@ -216,19 +216,16 @@ class Storage:
             blobs = [b for b in self.blobs(container) if fnmatch.fnmatchcase(b.name, pattern)]
         place = _Placement(to, container)
         out: list[DownloadedFile | None] = []
-        missing: list[tuple[int, ObservedBlob, str]] = []
+        missing: dict[str, Path] = {}  # blob -> where it goes (names are unique)
         for b in blobs:
             path, regular = place.path(b.name)
             if b.md5 and regular and _file_md5(path) == b.md5:
                 out.append(DownloadedFile(b.name, b.size, b.md5))
             else:
-                missing.append((len(out), b, path))
+                missing[b.name] = Path(path)
                 out.append(None)
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            fetched = pool.map(lambda m: self._fetch(container, m[1].name, Path(m[2])), missing)
-            for (i, _, _), f in zip(missing, fetched, strict=True):
-                out[i] = f
-        return [f for f in out if f is not None]
+        fetched = iter(self.fetch(container, missing, missing.__getitem__))
+        return [f if f is not None else next(fetched) for f in out]
 
     def fetch(
         self, container: str, names: Iterable[str], dest: Callable[[str], Path]

@@ -57,7 +57,6 @@ class _Connection:
         self.sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.reader = self.sock.makefile("rb", buffering=64 * 1024)
-        self.used = False  # whether a request has been answered on it (then it may be stale)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -280,9 +279,7 @@ def _plain(
         try:
             conn.sock.settimeout(timeout)
             conn.send(method, path, body, headers)
-            resp = conn.answer(method)
-            conn.used = True
-            return resp
+            return conn.answer(method)
         except (_Stale, ConnectionResetError, BrokenPipeError) as e:
             _forget(conn)
             if not reused or attempt:
