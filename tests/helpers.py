@@ -11,11 +11,28 @@ import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from runner import localstack
 from runner.state import Desired, DesiredTask, ObservedPool
+from runner.targets import Target
 
 # A made-up account key for tests that sign locally (base64 of
 # "secret-key-for-tests-only-1234567890"): no service accepts it.
 TEST_KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0xMjM0NTY3ODkw"
+
+
+def local_target(batch_url: str = "http://127.0.0.1:1", storage_url: str | None = None) -> Target:
+    """The local stack's accounts and keys at these URLs: a test's own Batch service or
+    Azurite (the other one unreachable, or with no storage, for tests of one service)."""
+    return Target(
+        name="local",
+        batch_url=batch_url,
+        batch_account=localstack.BATCH_ACCOUNT,
+        storage_url=storage_url or "http://127.0.0.1:1/none",
+        storage_account=localstack.STORAGE_ACCOUNT if storage_url else "none",
+        batch_key=localstack.BATCH_KEY,
+        storage_key=localstack.STORAGE_KEY if storage_url else None,
+    )
+
 
 MINIMAL = """\
 apiVersion: bwf/v1

@@ -13,7 +13,7 @@ from runner import localstack
 from runner.batch import Batch, waiting
 from runner.errors import BwfError
 from runner.state import DesiredJob, DesiredPool, ResourceFile
-from runner.targets import Target
+from tests.helpers import local_target
 
 
 class NoSecrets:
@@ -31,15 +31,7 @@ class NoSecrets:
 
 @pytest.fixture()
 def batch(batch_service: localstack.RunningService) -> Batch:
-    target = Target(
-        name="local",
-        batch_url=batch_service.url,
-        batch_account=localstack.BATCH_ACCOUNT,
-        storage_url="http://127.0.0.1:1/none",
-        storage_account="none",
-        batch_key=localstack.BATCH_KEY,
-    )
-    return Batch(target)
+    return Batch(local_target(batch_service.url))
 
 
 def _pool(nodes: int = 0) -> DesiredPool:

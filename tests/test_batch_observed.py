@@ -13,27 +13,19 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 
-from runner import localstack, secrets
+from runner import secrets
 from runner.batch import Batch
 from runner.batch.models import FINGERPRINT_ENV
 from runner.batch.observed import TASK_FIELDS, iso, observed_task, rest_time, value
 from runner.batch.tasks import Tasks
 from runner.state import ObservedTask
-from runner.targets import Target
 from tests.batch_helpers import make_job, make_pool, wait_for
+from tests.helpers import local_target
 
 
 def tasks_of(batch_service: Any) -> Tasks:
     """bwf's own Batch connection to the local service."""
-    target = Target(
-        name="local",
-        batch_url=batch_service.url,
-        batch_account=localstack.BATCH_ACCOUNT,
-        storage_url="http://127.0.0.1:1/none",
-        storage_account="none",
-        batch_key=localstack.BATCH_KEY,
-    )
-    return Batch(target).tasks
+    return Batch(local_target(batch_service.url)).tasks
 
 
 def through_the_sdk(task: Any) -> ObservedTask:

@@ -70,7 +70,7 @@ def delegation_key() -> UserDelegationKey:
     key.signed_expiry = (now + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     key.signed_service = "b"
     key.signed_version = storage.API_VERSION
-    key.value = "a2V5LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY3ODkwMTIzNDU="
+    key.value = KEY  # the made-up test key, as a delegation key's value
     return key
 
 

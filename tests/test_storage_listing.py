@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from runner import localstack, storage
+from runner import storage
 from runner.state import ObservedBlob
-from runner.targets import Target
+from tests.helpers import local_target
 
 NAMES = [
     "plain.txt",
@@ -27,18 +27,6 @@ NAMES = [
     "unicodé/日本語.txt",
     "empty.txt",
 ]
-
-
-def target(azurite: Any) -> Target:
-    return Target(
-        name="local",
-        batch_url="http://127.0.0.1:1",
-        batch_account=localstack.BATCH_ACCOUNT,
-        storage_url=azurite.url,
-        storage_account=localstack.STORAGE_ACCOUNT,
-        batch_key=localstack.BATCH_KEY,
-        storage_key=localstack.STORAGE_KEY,
-    )
 
 
 def fill(blob_service: BlobServiceClient, name: str) -> dict[str, ObservedBlob]:
@@ -66,7 +54,7 @@ def test_listing_gives_what_the_sdk_lists(
     name = f"listing-{page_size or 'all'}"
     want = fill(blob_service, name)
     monkeypatch.setattr(storage, "PAGE_SIZE", page_size)
-    listed = storage.Storage(target(azurite)).blobs(name)
+    listed = storage.Storage(local_target(storage_url=azurite.url)).blobs(name)
     assert {b.name: b for b in listed} == want
     assert len(listed) == len(want)  # none twice across the pages
     by_sdk = [
@@ -82,7 +70,7 @@ def test_a_plan_and_a_download_see_the_listed_blobs(
     """observe() and download() over the same listing: the downloaded files are the
     blobs, byte for byte, and a second download finds them identical (no fetch)."""
     want = fill(blob_service, "listing-download")
-    store = storage.Storage(target(azurite))
+    store = storage.Storage(local_target(storage_url=azurite.url))
     observed = store.observe(["listing-download", "absent"], list_blobs=["listing-download"])
     assert set(observed) == {"listing-download"}
     assert observed["listing-download"].blobs == want
@@ -102,7 +90,7 @@ def test_a_missing_container_is_not_found(blob_service: BlobServiceClient, azuri
     from azure.core.exceptions import ResourceNotFoundError
 
     with pytest.raises(ResourceNotFoundError):
-        storage.Storage(target(azurite)).blobs("never-made")
+        storage.Storage(local_target(storage_url=azurite.url)).blobs("never-made")
 
 
 def test_the_installed_sdk_keeps_each_pages_xml(
