@@ -87,15 +87,17 @@ def node_executable() -> str:
     return shutil.which("node") or "node"
 
 
-def _azurite_command() -> list[str]:
-    """How Azurite is started: its script run by `node_executable()` (the script's own
-    `#!/usr/bin/env node` would take the first on PATH), with Node profiling it when
-    AZURITE_PROFILE_ENV names a directory (Node refuses --cpu-prof in NODE_OPTIONS)."""
+def _azurite_command(node: str | None) -> list[str]:
+    """How Azurite is started: its script run by `node` (`node_executable()` unless
+    named; the script's own `#!/usr/bin/env node` would take the first on PATH), with
+    Node profiling it when AZURITE_PROFILE_ENV names a directory (Node refuses
+    --cpu-prof in NODE_OPTIONS)."""
+    node = node or node_executable()
     script = str(azurite_executable().resolve())
     where = os.environ.get(AZURITE_PROFILE_ENV)
     if not where:
-        return [node_executable(), script]
-    return [node_executable(), "--cpu-prof", f"--cpu-prof-dir={where}", script]
+        return [node, script]
+    return [node, "--cpu-prof", f"--cpu-prof-dir={where}", script]
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
@@ -122,13 +124,16 @@ def _tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-def start_azurite(location: Path, port: int | None = None) -> RunningService:
-    """Start Azurite's blob service in the background, data under `location`."""
+def start_azurite(
+    location: Path, port: int | None = None, node: str | None = None
+) -> RunningService:
+    """Start Azurite's blob service in the background, data under `location`; `node`:
+    another Node.js to run it on (bench/azurite_bench.py compares them)."""
     location.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log = location / "azurite.log"
     cmd = [
-        *_azurite_command(),
+        *_azurite_command(node),
         "--blobHost",
         "127.0.0.1",
         "--blobPort",
