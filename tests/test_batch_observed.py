@@ -138,3 +138,86 @@ def test_a_rest_time_is_written_as_the_sdk_datetime_is(text: str) -> None:
 
 def test_a_missing_time_is_none() -> None:
     assert rest_time(None, lambda: dt.datetime.now(dt.timezone.utc)) is None
+
+
+# Tasks as Azure Batch lists them (the shapes of the REST specification's examples for
+# 2025-06-01, written here with bwf's own values): fields the local service does not send
+# (url, eTag, lastModified, userIdentity, Azure's largest durations, requiredSlots, node
+# URLs, failure details) and Azure's seven fraction digits.
+AZURE_PAGE: dict[str, Any] = {
+    "value": [
+        {
+            "id": "topn-a",
+            "url": "https://acct.westeurope.batch.azure.com/jobs/topn/tasks/topn-a",
+            "eTag": "0x8DE16A1B2C3D4E5",
+            "creationTime": "2026-12-07T22:43:31.4733476Z",
+            "lastModified": "2026-12-07T22:43:31.4733476Z",
+            "state": "completed",
+            "stateTransitionTime": "2026-12-07T22:44:02.1000001Z",
+            "previousState": "running",
+            "previousStateTransitionTime": "2026-12-07T22:43:40.0000000Z",
+            "commandLine": "/bin/bash -c 'python3 topn.py'",
+            "environmentSettings": [
+                {"name": "OTHER", "value": "x"},
+                {"name": FINGERPRINT_ENV, "value": "a" * 32},
+            ],
+            "userIdentity": {"autoUser": {"scope": "task", "elevationLevel": "nonadmin"}},
+            "constraints": {
+                "maxWallClockTime": "P10675199DT2H48M5.4775807S",
+                "retentionTime": "P7D",
+                "maxTaskRetryCount": 2,
+            },
+            "requiredSlots": 1,
+            "executionInfo": {
+                "startTime": "2026-12-07T22:43:40.0000000Z",
+                "endTime": "2026-12-07T22:44:02.0999999Z",
+                "exitCode": 3,
+                "result": "failure",
+                "retryCount": 2,
+                "requeueCount": 0,
+                "lastRetryTime": "2026-12-07T22:43:55.123Z",
+                "failureInfo": {
+                    "category": "usererror",
+                    "code": "FailureExitCode",
+                    "message": "The task process exited with an unexpected exit code",
+                    "details": [{"name": "Message", "value": "exit code 3"}],
+                },
+            },
+            "nodeInfo": {
+                "affinityId": "TVM:tvmps_0123456789abcdef_d",
+                "nodeUrl": "https://acct.westeurope.batch.azure.com/pools/p/nodes/tvmps_1",
+                "poolId": "p",
+                "nodeId": "tvmps_1",
+                "taskRootDirectory": "workitems/topn/job-1/topn-a",
+                "taskRootDirectoryUrl": "https://acct.westeurope.batch.azure.com/x",
+            },
+        },
+        {
+            "id": "topn-merge",
+            "url": "https://acct.westeurope.batch.azure.com/jobs/topn/tasks/topn-merge",
+            "eTag": "0x8DE16A1B2C3D4E6",
+            "creationTime": "2026-12-07T22:43:31.6736345Z",
+            "lastModified": "2026-12-07T22:43:32.1880389Z",
+            "state": "active",
+            "stateTransitionTime": "2026-12-07T22:43:31.6736345Z",
+            "commandLine": "/bin/bash -c 'cat *'",
+            "dependsOn": {"taskIds": ["topn-a"]},
+            "constraints": {
+                "maxWallClockTime": "P10675199DT2H48M5.4775807S",
+                "retentionTime": "P10675199DT2H48M5.4775807S",
+                "maxTaskRetryCount": 0,
+            },
+            "requiredSlots": 2,
+            "executionInfo": {"retryCount": 0, "requeueCount": 0},
+        },
+    ]
+}
+
+
+def test_a_page_as_azure_sends_it_reads_as_the_sdk_reads_it() -> None:
+    for task in AZURE_PAGE["value"]:
+        assert observed_task(task) == through_the_sdk(m.BatchTask(task)), task["id"]
+    a, merge = (observed_task(t) for t in AZURE_PAGE["value"])
+    assert a.fingerprint == "a" * 32 and a.result == "failure" and a.exit_code == 3
+    assert a.ended == "2026-12-07T22:44:02.099999Z" and a.node_id == "tvmps_1"
+    assert merge.depends_on == ("topn-a",) and merge.started is None and merge.state == "active"
