@@ -80,7 +80,8 @@ def azurite_executable() -> Path:
 def node_executable() -> str:
     """The Node.js that runs Azurite: the one `npm ci` installs beside it (package.json
     pins it where npm has a build for the platform: Azurite 3.37 needs Node 22 or later,
-    and a current Node spends about a third less CPU a request), else `node` on PATH."""
+    and Node 24 spends a quarter to a third less CPU a request than 20, per
+    bench/azurite_bench.py), else `node` on PATH."""
     pinned = REPO_ROOT / "node_modules" / ".bin" / "node"
     if pinned.exists():
         return str(pinned)
@@ -93,11 +94,14 @@ def _azurite_command(node: str | None) -> list[str]:
     Node profiling it when AZURITE_PROFILE_ENV names a directory (Node refuses
     --cpu-prof in NODE_OPTIONS)."""
     node = node or node_executable()
-    script = str(azurite_executable().resolve())
+    exe = azurite_executable()
+    script = exe.resolve()
+    if script.suffix != ".js":  # an installed launcher of another kind: run as it is
+        return [str(exe)]
     where = os.environ.get(AZURITE_PROFILE_ENV)
     if not where:
-        return [node, script]
-    return [node, "--cpu-prof", f"--cpu-prof-dir={where}", script]
+        return [node, str(script)]
+    return [node, "--cpu-prof", f"--cpu-prof-dir={where}", str(script)]
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
