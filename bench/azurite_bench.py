@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
-import os
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from apply_bench import proc_cpu
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
 from runner import localstack
@@ -45,11 +45,6 @@ class Figures:
     get_cpu_ms: float
     put_wall_ms: float
     get_wall_ms: float
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_round(node: str, requests: int) -> Figures:
@@ -86,13 +81,13 @@ def one_round(node: str, requests: int) -> Figures:
         for i in range(WARM):
             call("PUT", f"warm{i}", 201)
             call("GET", f"warm{i}", 200)
-        c0, t0 = cpu_seconds(service.pid), time.perf_counter()
+        c0, t0 = proc_cpu(service.pid), time.perf_counter()
         for i in range(requests):
             call("PUT", f"b{i}.txt", 201)
-        c1, t1 = cpu_seconds(service.pid), time.perf_counter()
+        c1, t1 = proc_cpu(service.pid), time.perf_counter()
         for i in range(requests):
             call("GET", f"b{i}.txt", 200)
-        c2, t2 = cpu_seconds(service.pid), time.perf_counter()
+        c2, t2 = proc_cpu(service.pid), time.perf_counter()
         conn.close()
         ms = 1000 / requests
         return Figures((c1 - c0) * ms, (c2 - c1) * ms, (t1 - t0) * ms, (t2 - t1) * ms)
