@@ -93,11 +93,11 @@ def _azurite_command(node: str | None) -> list[str]:
     named; the script's own `#!/usr/bin/env node` would take the first on PATH), with
     Node profiling it when AZURITE_PROFILE_ENV names a directory (Node refuses
     --cpu-prof in NODE_OPTIONS)."""
-    node = node or node_executable()
     exe = azurite_executable()
     script = exe.resolve()
     if script.suffix != ".js":  # an installed launcher of another kind: run as it is
         return [str(exe)]
+    node = node or node_executable()
     where = os.environ.get(AZURITE_PROFILE_ENV)
     if not where:
         return [node, str(script)]
