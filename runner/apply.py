@@ -26,6 +26,7 @@ from runner.actions import (
 )
 from runner.apply_compute import Compute
 from runner.batch import Batch
+from runner.early_downloads import EarlyDownloads
 from runner.failures import failures, unfinished
 from runner.kept import Kept
 from runner.ledger import Ledger
@@ -60,6 +61,8 @@ class Executor:
         self.compute = Compute(plan, batch, ui, self.record, yes, (self.resolver, pool_resolver))
         self.in_job = tasks_in_job(plan)
         self.depends = dag.submitted_dependencies(all_tasks(self.desired), self.in_job)
+        # download -> blobs fetched while the tasks ran (runner.early_downloads)
+        self.early: dict[tuple[str, str, Path], int] = {}
 
     def run(self) -> int:
         started = time.monotonic()
@@ -239,7 +242,22 @@ class Executor:
         hint = f"When it answers again, `bwf apply {self.desired.spec_path}` resumes monitoring."
         if self.plan.target == "local":
             hint += " For the local stack: `bwf local status`, then `bwf local up`."
-        return Monitor(self.desired, self.batch, self.ui, self.record, graph, hint).run()
+        early = EarlyDownloads(
+            self.storage,
+            [
+                (a.name, a.pattern, Path(a.to))
+                for a in self.plan.of(DownloadAction)
+                if a.source != "kept"
+            ],
+        )
+        try:
+            monitor = Monitor(
+                self.desired, self.batch, self.ui, self.record, graph, hint, early.completed
+            )
+            return monitor.run()
+        finally:
+            early.finish()
+            self.early = early.fetched
 
     def report(self, outcome: Outcome) -> None:
         job_id = self.desired.job.id
@@ -273,7 +291,9 @@ class Executor:
             else:
                 self.ui.say(f"Downloading [{a.name}]/{a.pattern} to {to}...")
                 files = self.storage.download(a.name, a.pattern, to)
-                self.ui.say(f"  {plural(len(files), 'file')} in place.")
+                early = self.early.get((a.name, a.pattern, to), 0)
+                while_running = f" ({early} fetched while the tasks ran)" if early else ""
+                self.ui.say(f"  {plural(len(files), 'file')} in place{while_running}.")
             download = next(
                 d
                 for d in self.desired.downloads

@@ -158,6 +158,7 @@ class Monitor:
         record: RunRecord,
         graph: Graph,
         hint: str,
+        on_poll: Callable[[int], None] | None = None,
     ) -> None:
         self.desired = desired
         self.job_id = desired.job.id
@@ -167,6 +168,7 @@ class Monitor:
         self.graph = graph  # the job's tasks and what each waits on in the job
         self.steps = ""  # the progress of each step, as the last listing saw it
         self.hint = hint  # how to resume, for when the service is lost
+        self.on_poll = on_poll  # told the tasks completed at each poll
         self.outcome = Outcome()
         self.deadline = 0.0
         self.requeues: dict[str, int] = {}  # task -> requeues told so far
@@ -190,6 +192,8 @@ class Monitor:
         with self.ui.bar("Tasks", expected) as bar:
             while True:
                 c = self.call(lambda: self.batch.task_counts(self.job_id))
+                if self.on_poll is not None:
+                    self.on_poll(c.completed)
                 rate = c.completed / max(time.monotonic() - started, 1e-3)
                 bar.update(c.completed, self.progress(c, rate))
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))

@@ -13,6 +13,7 @@ import fnmatch
 import hashlib
 import os
 import stat
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -226,6 +227,46 @@ class Storage:
                 out.append(None)
         fetched = iter(self.fetch(container, missing, missing.__getitem__))
         return [f if f is not None else next(fetched) for f in out]
+
+    def fetch_new(
+        self,
+        container: str,
+        pattern: str,
+        to: Path,
+        seen: set[tuple[str, str]],
+        stop: threading.Event,
+        workers: int,
+    ) -> int:
+        """Fetch the blobs matching `pattern` that have a Content-MD5 and are not in `to`
+        with it, but none in `seen` ((name, MD5) fetched or found in place before), and
+        none once `stop` is set; add what was fetched or found to `seen`. The number of
+        blobs fetched. For downloads while tasks run (runner.early_downloads): a blob
+        without an MD5 could not be recognised later, so it is left to `download`."""
+        with _errors(f"listing container {container}"):
+            blobs = [
+                b
+                for b in self.blobs(container)
+                if b.md5 and (b.name, b.md5) not in seen and fnmatch.fnmatchcase(b.name, pattern)
+            ]
+        place = _Placement(to, container)
+        missing: dict[str, tuple[Path, str]] = {}  # blob -> (where it goes, its MD5)
+        for b in blobs:
+            path, regular = place.path(b.name)
+            if regular and _file_md5(path) == b.md5:
+                seen.add((b.name, str(b.md5)))
+            else:
+                missing[b.name] = (Path(path), str(b.md5))
+
+        def one(name: str) -> int:
+            if stop.is_set():
+                return 0
+            path, md5 = missing[name]
+            if self._fetch(container, name, path).md5 == md5:
+                seen.add((name, md5))
+            return 1
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return sum(pool.map(one, missing))
 
     def fetch(
         self, container: str, names: Iterable[str], dest: Callable[[str], Path]
