@@ -10,8 +10,8 @@ import os
 import socket
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +164,32 @@ def processes_with(marker: str, program: str | None = None) -> list[int]:
     return found
 
 
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
+def wait_for(
+    predicate: Any, timeout: float, what: str, detail: Callable[[], str] | None = None
+) -> None:
+    """Until `predicate()` holds; else fail after `timeout` s, saying what `detail()` tells."""
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        if time.monotonic() >= deadline:
+            more = f": {detail()}" if detail else ""
+            raise AssertionError(f"{what} did not happen within {timeout} s{more}")
         time.sleep(0.05)
+
+
+def describe(pids: Iterable[int]) -> str:
+    """Each process as `pid (parent pid, state): command line`, for a failure message."""
+    lines = []
+    for pid in sorted(pids):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            lines.append(f"{pid} (gone)")
+            continue
+        parent = stat[1].decode()
+        with suppress(OSError):
+            parent += (
+                " " + Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            )
+        lines.append(f"{pid} ({stat[0].decode()}, parent {parent}): {cmdline.decode()}")
+    return "; ".join(lines)

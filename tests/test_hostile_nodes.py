@@ -181,11 +181,16 @@ def test_a_node_that_reboots_or_goes_ends_every_process_on_it(
         options = m.BatchNodeRemoveOptions(node_ids=[node_id], node_deallocation_option="terminate")
         client.begin_remove_nodes(pool_id, options, polling_interval=0.1).result()
 
-    def old_ones_gone() -> bool:
+    def survivors() -> set[int]:
         now = hostile.processes_with(start_marker) + hostile.processes_with(task_marker)
-        return not before & set(now)
+        return before & set(now)
 
-    hostile.wait_for(old_ones_gone, 15, f"the end of every process of the node ({how})")
+    hostile.wait_for(
+        lambda: not survivors(),
+        15,
+        f"the end of every process of the node ({how})",
+        lambda: hostile.describe(survivors()),
+    )
     if how != "remove":  # the node boots again: its start task runs afresh
         hostile.wait_for(lambda: _alive(start_marker, 3), 60, "the new start task's processes")
     client.begin_delete_pool(pool_id, polling_interval=0.1).result()
