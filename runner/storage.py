@@ -106,6 +106,10 @@ def listed_blobs(page: ET.Element) -> Iterator[ObservedBlob]:
         yield ObservedBlob(name, int(size), md5)
 
 
+class Stopped(Exception):
+    """A download abandoned on request (see `Storage.fetch_new`)."""
+
+
 class Storage:
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -239,9 +243,10 @@ class Storage:
     ) -> int:
         """Fetch the blobs matching `pattern` that have a Content-MD5 and are not in `to`
         with it, but none in `seen` ((name, MD5) fetched or found in place before), and
-        none once `stop` is set; add what was fetched or found to `seen`. The number of
-        blobs fetched. For downloads while tasks run (runner.early_downloads): a blob
-        without an MD5 could not be recognised later, so it is left to `download`."""
+        none once `stop` is set (one being fetched is abandoned after its current chunk);
+        add what was fetched or found to `seen`. The number of blobs fetched. For the
+        downloads while tasks run (runner.early_downloads): a blob without an MD5 could not
+        be recognised later, so it is left to `download`."""
         with _errors(f"listing container {container}"):
             blobs = [
                 b
@@ -258,11 +263,13 @@ class Storage:
                 missing[b.name] = (Path(path), str(b.md5))
 
         def one(name: str) -> int:
-            if stop.is_set():
-                return 0
             path, md5 = missing[name]
-            if self._fetch(container, name, path).md5 == md5:
-                seen.add((name, md5))
+            try:
+                if stop.is_set() or self._fetch(container, name, path, stop).md5 != md5:
+                    return 0
+            except Stopped:
+                return 0
+            seen.add((name, md5))
             return 1
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -275,18 +282,27 @@ class Storage:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             return list(pool.map(lambda n: self._fetch(container, n, dest(n)), names))
 
-    def _fetch(self, container: str, name: str, path: Path) -> DownloadedFile:
-        """One blob to a file (atomically), with the MD5 of what was written."""
+    def _fetch(
+        self, container: str, name: str, path: Path, stop: threading.Event | None = None
+    ) -> DownloadedFile:
+        """One blob to a file (atomically), with the MD5 of what was written. With `stop`,
+        abandoned (nothing written, `Stopped` raised) once it is set, between chunks."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".bwf-partial")
         h = hashlib.md5(usedforsecurity=False)
         size = 0
         blob = self.client.get_blob_client(container, name)
-        with _errors(f"downloading {container}/{name}"), open(tmp, "wb") as f:
-            for chunk in blob.download_blob().chunks():
-                h.update(chunk)
-                f.write(chunk)
-                size += len(chunk)
+        try:
+            with _errors(f"downloading {container}/{name}"), open(tmp, "wb") as f:
+                for chunk in blob.download_blob().chunks():
+                    if stop is not None and stop.is_set():
+                        raise Stopped
+                    h.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
+        except Stopped:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, path)
         return DownloadedFile(name, size, base64.b64encode(h.digest()).decode())
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -126,3 +127,24 @@ def test_finish_stops_a_pass_between_blobs(
     fetched = early.finish()
     assert fetched < 200
     assert len(list((tmp_path / "out").glob("*.out"))) == fetched
+
+
+def test_finish_abandons_a_large_blob_being_fetched(
+    blob_service: BlobServiceClient, azurite: Any, tmp_path: Path
+) -> None:
+    """Ctrl-C or the end of monitoring during an early fetch of a large blob: it stops
+    after the chunk in flight, leaving neither the file nor a partial one."""
+    container = f"early-{uuid.uuid4().hex[:8]}"
+    cc = blob_service.create_container(container)
+    _put(cc, "large.bin", os.urandom(1 << 20) * 80)  # 80 MiB: three chunks and more
+    store = Storage(local_target(storage_url=azurite.url))
+    to = tmp_path / "out"
+    early = EarlyDownloads(store, [(container, "*", to)])
+    early.completed(1)
+    partial = to / "large.bin.bwf-partial"
+    deadline = time.monotonic() + 30
+    while not partial.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert partial.exists()
+    assert early.finish() == 0
+    assert list(to.iterdir()) == []
