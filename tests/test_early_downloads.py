@@ -20,7 +20,9 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 from runner.early_downloads import EarlyDownloads
 from runner.engine import run_apply
 from runner.storage import Storage
+from tests.gated import Apply
 from tests.helpers import fan_out_spec, local_target
+from tests.run_cli import bwf_process
 
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
@@ -148,3 +150,38 @@ def test_finish_abandons_a_large_blob_being_fetched(
     assert partial.exists()
     assert early.finish() == 0
     assert list(to.iterdir()) == []
+
+
+def test_an_apply_killed_after_an_early_fetch_converges(stack_home: Path, tmp_path: Path) -> None:
+    """kill -9 once a result was fetched early (no ledger entry yet), then a user edit of
+    that file: the next apply monitors, downloads what is missing or changed, records
+    both files, and the one after has nothing to do."""
+    out = tmp_path / "out"
+    gate = tmp_path / "gate"
+    command = (
+        f"'if [ {{{{ item.stem }}}} = slow ]; then while [ ! -e {gate} ]; do sleep 0.05; done; "
+        "fi; echo done {{ item.stem }} > {{ item.stem }}.out'"
+    )
+    spec = fan_out_spec(
+        tmp_path, f"early{uuid.uuid4().hex[:6]}", {"fast.txt": "f", "slow.txt": "s"}, command
+    )
+    first = Apply(stack_home, spec)
+    try:
+        first.wait_for("Monitoring")
+        deadline = time.monotonic() + 60
+        while not (out / "fast.out").exists():
+            assert time.monotonic() < deadline, "fast.out was not fetched while slow ran"
+            time.sleep(0.02)
+        first.kill()
+        (out / "fast.out").write_text("edited\n")
+        gate.touch()
+        resumed = bwf_process(stack_home, "apply", str(spec), "--yes")
+        assert resumed.code == 0, resumed.out + resumed.err
+        assert "Adding" not in resumed.out  # nothing was submitted again
+        assert (out / "fast.out").read_text() == "done fast\n"
+        assert (out / "slow.out").read_text() == "done slow\n"
+        again = bwf_process(stack_home, "apply", str(spec), "--yes")
+        assert again.code == 0 and again.out.startswith("No changes."), again.out
+    finally:
+        gate.touch()
+        first.kill()
