@@ -138,6 +138,16 @@ def task_record(
     )
 
 
+def completion_rate(first: tuple[float, int], now: float, completed: int) -> float | None:
+    """Tasks completed a second since the first poll (`first`: its monotonic time and
+    completed count), None before `POLL_SECONDS` have passed: what had completed before
+    monitoring began is not a rate."""
+    began, before = first
+    if now - began < POLL_SECONDS:
+        return None
+    return (completed - before) / (now - began)
+
+
 def poll_seconds(c: TaskCounts, typical: float | None, pace: float) -> float:
     """How long to wait before the next poll, given the counts, how long a task takes
     (None before any completed) and how many complete a second lately."""
@@ -186,7 +196,7 @@ class Monitor:
         self.ui.say(
             f"Monitoring all tasks for 'Completed' state, timeout in {durations.human(timeout)}..."
         )
-        started = time.monotonic()
+        first: tuple[float, int] | None = None  # the first poll: when, tasks completed
         listed_counts: TaskCounts | None = None
         next_listing = next_refresh = next_full = 0.0
         with self.ui.bar("Tasks", expected) as bar:
@@ -194,7 +204,9 @@ class Monitor:
                 c = self.call(lambda: self.batch.task_counts(self.job_id))
                 if self.on_poll is not None:
                     self.on_poll(c.completed)
-                rate = c.completed / max(time.monotonic() - started, 1e-3)
+                if first is None:
+                    first = (time.monotonic(), c.completed)
+                rate = completion_rate(first, time.monotonic(), c.completed)
                 bar.update(c.completed, self.progress(c, rate))
                 settled = c.running == 0 and (c.active == 0 or bool(self.outcome.blocked))
                 now = time.monotonic()
@@ -291,12 +303,12 @@ class Monitor:
         states = {i: stepcounts.bucket(t.state, t.result, i in blocked) for i, t in tasks.items()}
         self.steps = stepcounts.line(stepcounts.count(self.desired.job, states, self.graph.depends))
 
-    def progress(self, c: TaskCounts, rate: float) -> str:
+    def progress(self, c: TaskCounts, rate: float | None) -> str:
+        per_second = "" if rate is None else f" ({rate:.1f}/s)"
         if self.steps:
-            return f"{self.steps} ({rate:.1f}/s)"
+            return self.steps + per_second
         return (
-            f"ok {c.succeeded} failed {c.failed} running {c.running} "
-            f"waiting {c.active} ({rate:.1f}/s)"
+            f"ok {c.succeeded} failed {c.failed} running {c.running} waiting {c.active}{per_second}"
         )
 
     def sample_pool(self) -> None:

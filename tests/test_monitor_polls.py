@@ -4,7 +4,7 @@ end within a fifth of a second rather than up to a whole second later."""
 
 from __future__ import annotations
 
-from runner.monitor import FINAL_POLL_SECONDS, POLL_SECONDS, poll_seconds
+from runner.monitor import FINAL_POLL_SECONDS, POLL_SECONDS, completion_rate, poll_seconds
 from runner.state import TaskCounts
 
 
@@ -28,3 +28,12 @@ def test_long_tasks_and_a_run_not_yet_paced_poll_once_a_second() -> None:
     assert poll_seconds(counts(3, 2, 0), None, 0.0) == POLL_SECONDS
     assert poll_seconds(counts(3, 2, 10), 0.05, 0.0) == POLL_SECONDS  # nothing ended lately
     assert poll_seconds(counts(0, 0, 400), 0.05, 20.0) == POLL_SECONDS  # over: no hurry
+
+
+def test_the_rate_counts_only_what_monitoring_saw_complete() -> None:
+    """Tasks that had completed before the first poll (a resumed apply, or short tasks
+    done before monitoring began) are not a rate: the quick start showed 1497.1/s."""
+    assert completion_rate(first=(100.0, 4), now=100.003, completed=4) is None
+    assert completion_rate(first=(100.0, 4), now=100.5, completed=6) is None  # too soon
+    assert completion_rate(first=(100.0, 4), now=102.0, completed=10) == 3.0
+    assert completion_rate(first=(100.0, 900), now=110.0, completed=900) == 0.0
