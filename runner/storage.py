@@ -8,6 +8,7 @@ the logs container. Errors leave as `BwfError` with secrets scrubbed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import fnmatch
 import hashlib
@@ -286,13 +287,14 @@ class Storage:
         self, container: str, name: str, path: Path, stop: threading.Event | None = None
     ) -> DownloadedFile:
         """One blob to a file (atomically), with the MD5 of what was written. With `stop`,
-        abandoned (nothing written, `Stopped` raised) once it is set, between chunks."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        abandoned (`Stopped` raised) once it is set, between chunks. Whatever stops it
+        leaves no partial file; a local file that cannot be written is a BwfError."""
         tmp = path.with_name(path.name + ".bwf-partial")
         h = hashlib.md5(usedforsecurity=False)
         size = 0
         blob = self.client.get_blob_client(container, name)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with _errors(f"downloading {container}/{name}"), open(tmp, "wb") as f:
                 for chunk in blob.download_blob().chunks():
                     if stop is not None and stop.is_set():
@@ -300,10 +302,14 @@ class Storage:
                     h.update(chunk)
                     f.write(chunk)
                     size += len(chunk)
-        except Stopped:
-            tmp.unlink(missing_ok=True)
+            os.replace(tmp, path)
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                why = e.strerror or str(e)
+                raise BwfError(f"writing {path} (blob {container}/{name}): {why}") from None
             raise
-        os.replace(tmp, path)
         return DownloadedFile(name, size, base64.b64encode(h.digest()).decode())
 
     # --- SAS ---------------------------------------------------------------------------

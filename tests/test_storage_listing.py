@@ -14,6 +14,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from runner import storage
+from runner.errors import BwfError
 from runner.state import ObservedBlob
 from tests.helpers import local_target
 
@@ -84,6 +85,21 @@ def test_a_plan_and_a_download_see_the_listed_blobs(
     again = store.download("listing-download", "*.txt", tmp_path)
     assert sorted(again, key=lambda f: f.name) == sorted(got, key=lambda f: f.name)
     assert {f.name: (tmp_path / f.name).stat().st_mtime_ns for f in again} == mtimes
+
+
+def test_a_blob_whose_place_is_a_directory_is_a_clear_error_and_leaves_no_partial(
+    blob_service: BlobServiceClient, azurite: Any, tmp_path: Path
+) -> None:
+    """`to/a.out` is a directory the user made: the download says which file it cannot
+    write (a BwfError, which bwf prints without a traceback) and leaves nothing behind."""
+    cc = blob_service.create_container("listing-onto-dir")
+    cc.upload_blob("a.out", b"result\n")
+    (tmp_path / "a.out").mkdir()
+    store = storage.Storage(local_target(storage_url=azurite.url))
+    with pytest.raises(BwfError, match=r"writing .*a\.out"):
+        store.download("listing-onto-dir", "*", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.out"]
+    assert (tmp_path / "a.out").is_dir()
 
 
 def test_a_missing_container_is_not_found(blob_service: BlobServiceClient, azurite: Any) -> None:
