@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
+import threading
+import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from runner import storage
+from runner import localstack, storage
 from runner.errors import BwfError
 from runner.state import ObservedBlob
 from tests.helpers import local_target
@@ -181,3 +184,91 @@ def test_a_download_places_each_blob_as_a_resolved_path_would(tmp_path: Path) ->
         else:
             with pytest.raises(storage.BwfError, match="would be written outside"):
                 place.path(name)
+
+
+def _azure_page(endpoint: str, blobs: list[str], next_marker: str) -> bytes:
+    """A List Blobs page as Azure Storage writes it: a byte-order mark before the XML
+    declaration, every property of a blob (empty ones as `<X />`), the metadata element,
+    the next marker empty on the last page (the shape of responses recorded from Azure)."""
+    marker = f"<NextMarker>{next_marker}</NextMarker>" if next_marker else "<NextMarker />"
+    return (
+        '\ufeff<?xml version="1.0" encoding="utf-8"?>'
+        f'<EnumerationResults ServiceEndpoint="{endpoint}/" ContainerName="results">'
+        "<MaxResults>2</MaxResults><Blobs>" + "".join(blobs) + f"</Blobs>{marker}"
+        "</EnumerationResults>"
+    ).encode()
+
+
+def _azure_blob(name: str, size: int, md5: str, encoded: bool = False) -> str:
+    attribute = ' Encoded="true"' if encoded else ""
+    digest = f"<Content-MD5>{md5}</Content-MD5>" if md5 else "<Content-MD5 />"
+    return (
+        f"<Blob><Name{attribute}>{name}</Name><Properties>"
+        "<Creation-Time>Tue, 08 Dec 2026 02:40:11 GMT</Creation-Time>"
+        "<Last-Modified>Tue, 08 Dec 2026 02:40:11 GMT</Last-Modified>"
+        "<Etag>0x8DE1A2B3C4D5E6F</Etag>"
+        f"<Content-Length>{size}</Content-Length>"
+        "<Content-Type>application/octet-stream</Content-Type><Content-Encoding />"
+        f"<Content-Language /><Content-CRC64 />{digest}<Cache-Control />"
+        "<Content-Disposition /><BlobType>BlockBlob</BlobType><AccessTier>Hot</AccessTier>"
+        "<AccessTierInferred>true</AccessTierInferred><LeaseStatus>unlocked</LeaseStatus>"
+        "<LeaseState>available</LeaseState><ServerEncrypted>true</ServerEncrypted>"
+        "</Properties><OrMetadata /></Blob>"
+    )
+
+
+def test_pages_shaped_as_azure_sends_them_read_as_the_sdk_reads_them() -> None:
+    """Two List Blobs pages in Azure's own shape, served on loopback to the real SDK: bwf's
+    reading of each page's XML gives what the SDK's `list_blobs` models give, across the
+    marker, for a name Azure encodes and a block blob without an MD5."""
+    endpoint = ""
+    pages = {
+        "": [
+            _azure_blob("job/t-001/a_OUTPUT.txt", 42, "XrY7u+Ae7tCTyyK7j1rNww=="),
+            _azure_blob("job/t-002/b_OUTPUT.txt", 7, "q83vEjRWeJA="),
+        ],
+        "2!72!MDAwMDA1IWpvYi90LTAwMiEwMDAwMjgh": [
+            _azure_blob("odd%EF%BF%BEname.txt", 3, "1B2M2Y8AsgTpgAmY7PhCfg==", encoded=True),
+            _azure_blob("large.bin", 3 << 30, ""),
+        ],
+    }
+    markers = list(pages)
+    asked: list[str] = []
+
+    class Replay(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            marker = query.get("marker", [""])[0]
+            asked.append(marker)
+            following = markers[markers.index(marker) + 1] if marker != markers[-1] else ""
+            body = _azure_page(endpoint, pages[marker], following)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-ms-version", "2025-11-05")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Replay)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_port}/{localstack.STORAGE_ACCOUNT}"
+        store = storage.Storage(local_target(storage_url=endpoint))
+        listed = store.blobs("results")
+        assert asked == markers  # both pages, the second through the first's marker
+        by_sdk = [
+            ObservedBlob(b.name, int(b.size or 0), storage._md5(b))
+            for b in store.client.get_container_client("results").list_blobs()
+        ]
+    finally:
+        server.shutdown()
+    assert listed == by_sdk
+    assert listed == [
+        ObservedBlob("job/t-001/a_OUTPUT.txt", 42, "XrY7u+Ae7tCTyyK7j1rNww=="),
+        ObservedBlob("job/t-002/b_OUTPUT.txt", 7, "q83vEjRWeJA="),
+        ObservedBlob("odd\ufffename.txt", 3, "1B2M2Y8AsgTpgAmY7PhCfg=="),
+        ObservedBlob("large.bin", 3 << 30, None),
+    ]
