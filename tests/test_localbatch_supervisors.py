@@ -6,6 +6,8 @@ its supervisor serves next."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -49,3 +51,42 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return ""
+
+
+def _with_marker(marker: str) -> list[str]:
+    return [p for p in os.listdir("/proc") if p.isdigit() and marker in _cmdline(p)]
+
+
+def test_a_task_signalled_again_and_again_still_ends_its_whole_tree(tmp_path: Path) -> None:
+    """Removing a node terminates its runs, then ends every process under the node: two
+    SIGTERMs in a row for one supervisor. One that came while the supervisor handled the
+    last made it exit without ending the tree (seen in CI: a removed node's escaped
+    processes lived on, re-parented to init)."""
+    for i in range(100):
+        marker = f"bwf-again-{uuid.uuid4().hex}"
+        script = tmp_path / f"{marker}.sh"  # its path marks the processes that run it
+        script.write_text("sleep 1000\n")
+        sleeper = f"sh {script}"
+        task = _run(tmp_path, f"s{i}", f"({sleeper} &); setsid {sleeper} & sleep 1000")
+        deadline = time.monotonic() + 30
+        while len(_with_marker(marker)) < 3:  # the task's shell and its two escapees
+            assert time.monotonic() < deadline, "the escapees did not start"
+            time.sleep(0.01)
+        ended = threading.Event()
+
+        def again_and_again(task: Process = task, ended: threading.Event = ended) -> None:
+            while not ended.is_set():  # until the supervisor is let go of, as the service does
+                task.terminate()
+                time.sleep(0.00005)
+
+        signaller = threading.Thread(target=again_and_again)
+        signaller.start()
+        try:
+            task.wait(30)
+        finally:
+            ended.set()
+            signaller.join()
+        deadline = time.monotonic() + 10
+        while left := _with_marker(marker):
+            assert time.monotonic() < deadline, f"round {i}: {left} outlived their task"
+            time.sleep(0.05)

@@ -63,13 +63,32 @@ class _Stop(Exception):
     """Raised by the SIGTERM handler: end the task now."""
 
 
+# SIGTERM's handling for the task being supervised: it is asked to stop (`requested`),
+# and `_Stop` is raised only while the supervisor waits for the task (`waiting`), once.
+# A SIGTERM may come again, or late, while the supervisor already ends the tree: raised
+# there, `_Stop` would cut that short and the supervisor would exit with the tree alive.
+_sigterm = {"requested": False, "waiting": False}
+
+
 def _prctl(option: int, value: int) -> None:
     if _libc.prctl(option, value, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Stop
+    _sigterm["requested"] = True
+    if _sigterm["waiting"]:
+        _sigterm["waiting"] = False
+        raise _Stop
+
+
+def _wait_unless_stopped() -> None:
+    """Before a wait for the task: from now on SIGTERM raises `_Stop`; one that came
+    before raises it now."""
+    _sigterm["waiting"] = True
+    if _sigterm["requested"]:
+        _sigterm["waiting"] = False
+        raise _Stop
 
 
 def _descendants(root: int) -> list[int]:
@@ -165,6 +184,7 @@ def _supervise(request: dict[str, Any], status: int, stdout: int, stderr: int) -
     blocked from the task's end on (a late one is for this task, not the next)."""
     code = -signal.SIGKILL
     reported = False
+    _sigterm.update(requested=False, waiting=False)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         try:
@@ -175,14 +195,19 @@ def _supervise(request: dict[str, Any], status: int, stdout: int, stderr: int) -
         own = os.times()  # the task's CPU is what this supervisor's grows by from now on
         spent = own.user + own.system + own.children_user + own.children_system
         os.write(status, f"started {os.getpid()} {spent:.2f}\n".encode())
+        _wait_unless_stopped()
         code = _wait_main(pid)
+        _sigterm["waiting"] = False
         if request.get("keep"):  # report now: the tree lives on
             reported = True
             os.write(status, f"exited {code}\n".encode())
+            _wait_unless_stopped()
             _wait_all()
+            _sigterm["waiting"] = False
     except _Stop:
         pass
     finally:
+        _sigterm["waiting"] = False
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
         _kill_tree()
     if not reported:  # once the tree is gone: the service may count on it
