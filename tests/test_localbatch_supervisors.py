@@ -96,6 +96,33 @@ def test_a_task_signalled_again_and_again_still_ends_its_whole_tree(tmp_path: Pa
             time.sleep(0.05)
 
 
+def test_what_a_start_task_left_ends_when_signalled_again_and_again(tmp_path: Path) -> None:
+    """The same for a start task (its tree lives on after it exits, until its node goes):
+    terminated twice in a row when its node is removed, it still ends that tree."""
+    for i in range(60):
+        marker = f"bwf-kept-{uuid.uuid4().hex}"
+        script = tmp_path / f"{marker}.sh"
+        script.write_text("sleep 1000\n")
+        command = f"/bin/sh -c '(sh {script} &); setsid sh {script} & exit 0'"
+        env = {"PATH": os.environ.get("PATH", os.defpath)}
+        start = Process(command, tmp_path / f"k{i}", env, keep_tree=True)
+        assert start.wait(30) == 0  # reported when it exits; what it left runs on
+        deadline = time.monotonic() + 30
+        while len(_with_marker(marker)) < 2:
+            assert time.monotonic() < deadline, "the escapees did not start"
+            time.sleep(0.01)
+        for _ in range(200):  # as the node's removal does: terminate, then end
+            start.terminate()
+            time.sleep(0.00005)
+        start.end()
+        deadline = time.monotonic() + 10
+        while left := _with_marker(marker):
+            if time.monotonic() >= deadline:
+                _kill_with_children(list(left))
+                raise AssertionError(f"round {i}: {left} outlived their node")
+            time.sleep(0.05)
+
+
 def _kill_with_children(pids: list[str]) -> None:
     for name in os.listdir("/proc"):
         try:
