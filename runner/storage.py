@@ -216,17 +216,13 @@ class Storage:
     def download(self, container: str, pattern: str, to: Path) -> list[DownloadedFile]:
         """Download the blobs matching `pattern` into `to`, skipping identical local files.
         Returns every matching blob as it now is on disk (written or already identical).
-        The local files are checked first, in this thread (a check is a `stat` and, for a
-        file that may be in place, its MD5); only the others are fetched in parallel."""
-        with _errors(f"listing container {container}"):
-            blobs = [b for b in self.blobs(container) if fnmatch.fnmatchcase(b.name, pattern)]
-        place = _Placement(to, container)
+        The local files are checked first, in this thread (see `_placed`); only the others
+        are fetched in parallel."""
         out: list[DownloadedFile | None] = []
         missing: dict[str, Path] = {}  # blob -> where it goes (names are unique)
-        for b in blobs:
-            path, regular = place.path(b.name)
-            if b.md5 and regular and _file_md5(path) == b.md5:
-                out.append(DownloadedFile(b.name, b.size, b.md5))
+        for b, path, in_place in self._placed(container, pattern, to):
+            if in_place:
+                out.append(DownloadedFile(b.name, b.size, str(b.md5)))
             else:
                 missing[b.name] = Path(path)
                 out.append(None)
@@ -248,17 +244,11 @@ class Storage:
         add what was fetched or found to `seen`. The number of blobs fetched. For the
         downloads while tasks run (runner.early_downloads): a blob without an MD5 could not
         be recognised later, so it is left to `download`."""
-        with _errors(f"listing container {container}"):
-            blobs = [
-                b
-                for b in self.blobs(container)
-                if b.md5 and (b.name, b.md5) not in seen and fnmatch.fnmatchcase(b.name, pattern)
-            ]
-        place = _Placement(to, container)
         missing: dict[str, tuple[Path, str]] = {}  # blob -> (where it goes, its MD5)
-        for b in blobs:
-            path, regular = place.path(b.name)
-            if regular and _file_md5(path) == b.md5:
+        for b, path, in_place in self._placed(
+            container, pattern, to, lambda b: bool(b.md5) and (b.name, b.md5) not in seen
+        ):
+            if in_place:
                 seen.add((b.name, str(b.md5)))
             else:
                 missing[b.name] = (Path(path), str(b.md5))
@@ -275,6 +265,27 @@ class Storage:
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return sum(pool.map(one, missing))
+
+    def _placed(
+        self,
+        container: str,
+        pattern: str,
+        to: Path,
+        wanted: Callable[[ObservedBlob], bool] = lambda b: True,
+    ) -> Iterator[tuple[ObservedBlob, str, bool]]:
+        """The `wanted` blobs matching `pattern`, each with where it goes in `to` and
+        whether a file with its MD5 is there already (a `stat` and, for a file that may
+        be in place, its MD5)."""
+        with _errors(f"listing container {container}"):
+            blobs = [
+                b
+                for b in self.blobs(container)
+                if fnmatch.fnmatchcase(b.name, pattern) and wanted(b)
+            ]
+        place = _Placement(to, container)
+        for b in blobs:
+            path, regular = place.path(b.name)
+            yield b, path, bool(b.md5) and regular and _file_md5(path) == b.md5
 
     def fetch(
         self, container: str, names: Iterable[str], dest: Callable[[str], Path]
