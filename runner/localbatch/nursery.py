@@ -47,6 +47,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -82,13 +83,17 @@ def _on_sigterm(signum: int, frame: object) -> None:
         raise _Stop
 
 
-def _wait_unless_stopped() -> None:
-    """Before a wait for the task: from now on SIGTERM raises `_Stop`; one that came
-    before raises it now."""
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """A wait for the task: within it SIGTERM raises `_Stop`; one that came before
+    raises it on entry."""
     _sigterm["waiting"] = True
-    if _sigterm["requested"]:
+    try:
+        if _sigterm["requested"]:
+            raise _Stop
+        yield
+    finally:
         _sigterm["waiting"] = False
-        raise _Stop
 
 
 def _descendants(root: int) -> list[int]:
@@ -195,19 +200,16 @@ def _supervise(request: dict[str, Any], status: int, stdout: int, stderr: int) -
         own = os.times()  # the task's CPU is what this supervisor's grows by from now on
         spent = own.user + own.system + own.children_user + own.children_system
         os.write(status, f"started {os.getpid()} {spent:.2f}\n".encode())
-        _wait_unless_stopped()
-        code = _wait_main(pid)
-        _sigterm["waiting"] = False
+        with _stoppable():
+            code = _wait_main(pid)
         if request.get("keep"):  # report now: the tree lives on
             reported = True
             os.write(status, f"exited {code}\n".encode())
-            _wait_unless_stopped()
-            _wait_all()
-            _sigterm["waiting"] = False
+            with _stoppable():
+                _wait_all()
     except _Stop:
         pass
     finally:
-        _sigterm["waiting"] = False
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
         _kill_tree()
     if not reported:  # once the tree is gone: the service may count on it
