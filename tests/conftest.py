@@ -100,6 +100,13 @@ def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.undo()
 
 
+@pytest.fixture()
+def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The session's local stack, as the current BWF_HOME."""
+    monkeypatch.setenv("BWF_HOME", str(stack_home))
+    return stack_home
+
+
 @pytest.fixture(scope="session")
 def container_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A busybox image in podman's store, built without a registry once per session

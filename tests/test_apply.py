@@ -39,12 +39,6 @@ def results(path: Path) -> list[tuple[str, int]]:
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
-@pytest.fixture()
-def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BWF_HOME", str(stack_home))
-    return stack_home
-
-
 def topn_copy(tmp_path: Path, **replace: str) -> Path:
     """workflows/topn.yaml with its inputs and script in tmp_path, under unique names.
 

@@ -24,13 +24,6 @@ from tests.test_apply import ROOT, bwf, results, top
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
-@pytest.fixture()
-def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The session's local stack, as the current BWF_HOME."""
-    monkeypatch.setenv("BWF_HOME", str(stack_home))
-    return stack_home
-
-
 def batch_client() -> Any:
     """The SDK, pointed at the local stack of the current BWF_HOME, to look at the
     service's own records."""

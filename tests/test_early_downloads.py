@@ -27,12 +27,6 @@ from tests.run_cli import bwf_process
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
-@pytest.fixture()
-def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BWF_HOME", str(stack_home))
-    return stack_home
-
-
 def test_a_result_is_downloaded_while_other_tasks_still_run(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

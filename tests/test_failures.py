@@ -20,13 +20,6 @@ from tests.test_apply import bwf, many_inputs, runs
 pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
-@pytest.fixture()
-def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The session's local stack, as the current BWF_HOME."""
-    monkeypatch.setenv("BWF_HOME", str(stack_home))
-    return stack_home
-
-
 def failing_spec(tmp_path: Path) -> Path:
     """Three ways to fail (an exit code, a resource file that cannot be downloaded, the
     wall-clock limit) and a merge that waits on all of them."""

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from runner.localbatch.nodes import Process
+from tests import hostile
 
 
 def _run(tmp_path: Path, name: str, command: str) -> Process:
@@ -55,10 +56,6 @@ def _cmdline(pid: str) -> str:
         return ""
 
 
-def _with_marker(marker: str) -> list[str]:
-    return [p for p in os.listdir("/proc") if p.isdigit() and marker in _cmdline(p)]
-
-
 def test_a_task_signalled_again_and_again_still_ends_its_whole_tree(tmp_path: Path) -> None:
     """Removing a node terminates its runs, then ends every process under the node: two
     SIGTERMs in a row for one supervisor. One that came while the supervisor handled the
@@ -71,7 +68,7 @@ def test_a_task_signalled_again_and_again_still_ends_its_whole_tree(tmp_path: Pa
         sleeper = f"sh {script}"
         task = _run(tmp_path, f"s{i}", f"({sleeper} &); setsid {sleeper} & sleep 1000")
         deadline = time.monotonic() + 30
-        while len(_with_marker(marker)) < 3:  # the task's shell and its two escapees
+        while len(hostile.processes_with(marker)) < 3:  # the task's shell and its two escapees
             assert time.monotonic() < deadline, "the escapees did not start"
             time.sleep(0.01)
         ended = threading.Event()
@@ -89,7 +86,7 @@ def test_a_task_signalled_again_and_again_still_ends_its_whole_tree(tmp_path: Pa
             ended.set()
             signaller.join()
         deadline = time.monotonic() + 10
-        while left := _with_marker(marker):
+        while left := hostile.processes_with(marker):
             if time.monotonic() >= deadline:
                 _kill_with_children(list(left))  # not left for later tests to meet
                 raise AssertionError(f"round {i}: {left} outlived their task")
@@ -108,7 +105,7 @@ def test_what_a_start_task_left_ends_when_signalled_again_and_again(tmp_path: Pa
         start = Process(command, tmp_path / f"k{i}", env, keep_tree=True)
         assert start.wait(30) == 0  # reported when it exits; what it left runs on
         deadline = time.monotonic() + 30
-        while len(_with_marker(marker)) < 2:
+        while len(hostile.processes_with(marker)) < 2:
             assert time.monotonic() < deadline, "the escapees did not start"
             time.sleep(0.01)
         for _ in range(200):  # as the node's removal does: terminate, then end
@@ -116,21 +113,21 @@ def test_what_a_start_task_left_ends_when_signalled_again_and_again(tmp_path: Pa
             time.sleep(0.00005)
         start.end()
         deadline = time.monotonic() + 10
-        while left := _with_marker(marker):
+        while left := hostile.processes_with(marker):
             if time.monotonic() >= deadline:
                 _kill_with_children(list(left))
                 raise AssertionError(f"round {i}: {left} outlived their node")
             time.sleep(0.05)
 
 
-def _kill_with_children(pids: list[str]) -> None:
+def _kill_with_children(pids: list[int]) -> None:
     for name in os.listdir("/proc"):
         try:
             stat = Path(f"/proc/{name}/stat").read_text()
         except OSError:
             continue
-        if name.isdigit() and stat.rsplit(")", 1)[1].split()[1] in pids:
-            pids.append(name)
+        if name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) in pids:
+            pids.append(int(name))
     for pid in pids:
         with contextlib.suppress(OSError):
-            os.kill(int(pid), signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)

@@ -29,12 +29,6 @@ pytestmark = pytest.mark.usefixtures("in_tmp_path")
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
-@pytest.fixture()
-def home(stack_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BWF_HOME", str(stack_home))
-    return stack_home
-
-
 def wordstats(tmp_path: Path, **replace: str) -> tuple[Path, str]:
     """workflows/wordstats.yaml with its texts and script in a repository in tmp_path,
     under unique names; the job and the pool are kept, so that the service's records of
