@@ -2,7 +2,8 @@
 
 This module only wires commands together and turns a `BwfError` into a clean exit:
 the message on stderr (control characters escaped), no traceback, the error's exit code. Anything else is a bug
-and keeps its traceback.
+and keeps its traceback. `run` is the `bwf` command itself: `main`, then the process
+ends without freeing its memory object by object (`runner.exiting`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import click
 
-from runner import __version__, profiling
+from runner import __version__, exiting, profiling
 from runner.errors import BwfError
 from runner.terminal import escape_lines
 
@@ -52,7 +53,17 @@ def cli() -> None:
     """bwf: declarative workflows for Azure Batch and Azure Storage."""
 
 
+def run() -> None:
+    """The `bwf` command (and `python -m runner`): `main`, and the process ends."""
+    exiting.begin()
+    try:
+        main()
+    except SystemExit as stop:
+        exiting.end(stop)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """bwf with these arguments (sys.argv's by default); always raises SystemExit."""
     stop_profile = profiling.start_from_env(PROFILE_ENV)
     try:
         _main(argv)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from runner import gcpause, pipeline
+from runner import exiting, gcpause, pipeline
 from runner.commands.options import (
     allow_path_option,
     json_option,
@@ -127,6 +127,7 @@ def _plan_and_show(
     """Whether the plan has changes, once shown."""
     plan = make_plan(spec, target, var_args, offline, allowed)
     _show(plan, as_json, out)
+    exiting.leave(plan)  # freed by the process's end, not object by object
     return plan.has_changes
 
 
