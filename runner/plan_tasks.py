@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from runner import downloads
@@ -105,10 +106,17 @@ class _Planner:
         self.live = live
         self.tasks = all_tasks(desired)
         self.by_id = {t.id: t for t in self.tasks}
-        self.graph = Graph.of(self.tasks)
         self.writers = Writers(self.tasks)
         done = done_earlier(observed, live)
-        self.status = {t.id: task_status(t, live.get(t.id), done) for t in self.tasks}
+        if live or done:
+            self.status = {t.id: task_status(t, live.get(t.id), done) for t in self.tasks}
+        else:  # nothing of them anywhere (a first run): what task_status says of each
+            self.status = dict.fromkeys(self.by_id, ("create", MISSING))
+
+    @cached_property
+    def graph(self) -> Graph:
+        """The DAG (only for re-runs that spread: not when every task runs)."""
+        return Graph.of(self.tasks)
 
     def rerun(self, ids: list[str] | set[str], reason: str) -> bool:
         """Run again tasks that would otherwise be left alone; True when any was."""
@@ -174,11 +182,12 @@ class _Planner:
     def explain(self) -> None:
         """A task whose fingerprint changed while a task it waits on runs again changed
         because of that one (fingerprints follow the DAG): say so."""
-        for t in self.tasks:
-            if self.status[t.id][1] == CHANGED and any(
-                self.status[d][0] != "noop" for d in t.depends_on if d in self.status
+        changed = [i for i, (_, reason) in self.status.items() if reason == CHANGED]
+        for i in changed:
+            if any(
+                self.status[d][0] != "noop" for d in self.by_id[i].depends_on if d in self.status
             ):
-                self.status[t.id] = (self.status[t.id][0], INPUTS_RERUN)
+                self.status[i] = (self.status[i][0], INPUTS_RERUN)
 
     def unstick(self) -> None:
         """A task left waiting (by an older apply) on a task that is not in the job
