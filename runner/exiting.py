@@ -11,8 +11,7 @@ end this way (tests call `runner.cli.main` in theirs), `leave` does nothing.
 
 The ordinary exit is kept whenever something could still need it: a thread that Python
 would wait for is still alive, the output cannot be flushed (a closed pipe: Python's
-own exit reports it), or the exit is not a plain code. `runner.cli.main`, which tests
-call in their own process, never ends the process itself.
+own exit reports it), or the exit is a message rather than a code.
 """
 
 from __future__ import annotations
