@@ -13,7 +13,6 @@ import datetime as dt
 import fnmatch
 import hashlib
 import os
-import stat
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +37,9 @@ from azure.storage.blob import (
 )
 
 from runner import sas_times, secrets
+from runner.digests import file_md5
 from runner.errors import BwfError, ServiceUnreachable
+from runner.placement import Placement
 from runner.state import DownloadedFile, ObservedBlob, ObservedContainer, Upload
 from runner.targets import Target
 
@@ -282,10 +283,10 @@ class Storage:
                 for b in self.blobs(container)
                 if fnmatch.fnmatchcase(b.name, pattern) and wanted(b)
             ]
-        place = _Placement(to, container)
+        place = Placement(to, container)
         for b in blobs:
             path, regular = place.path(b.name)
-            yield b, path, bool(b.md5) and regular and _file_md5(path) == b.md5
+            yield b, path, bool(b.md5) and regular and file_md5(path) == b.md5
 
     def fetch(
         self, container: str, names: Iterable[str], dest: Callable[[str], Path]
@@ -358,53 +359,3 @@ class Storage:
                 self._delegation_key = self.client.get_user_delegation_key(start, until)
             self._delegation_key_expiry = until
         return self._delegation_key
-
-
-class _Placement:
-    """Where each blob of a download goes: `to`/name with links resolved (as
-    `Path.resolve` resolves them), refused when that is not inside `to`. A plain name
-    (no leading or trailing `/`, no `.`, `..` or empty part) is resolved through its
-    directory, resolved once for all the blobs in it, and its own `lstat`; any other,
-    or one whose file is a link, as a whole path."""
-
-    def __init__(self, to: Path, container: str) -> None:
-        self.to = to
-        self.container = container
-        self.root = os.path.realpath(to)
-        self.inside = self.root if self.root.endswith(os.sep) else self.root + os.sep
-        self.dirs: dict[str, str] = {"": self.root}
-
-    def path(self, name: str) -> tuple[str, bool]:
-        """(the path, whether a regular file is there now)."""
-        head, _, tail = name.rpartition("/")
-        plain = not name.startswith("/") and all(
-            part not in ("", ".", "..") for part in name.split("/")
-        )
-        path = ""
-        regular = False
-        if plain:
-            parent = self.dirs.get(head)
-            if parent is None:
-                parent = self.dirs[head] = os.path.realpath(os.path.join(self.root, head))
-            path = os.path.join(parent, tail)
-            try:
-                mode = os.lstat(path).st_mode
-            except OSError:
-                mode = 0
-            if stat.S_ISLNK(mode):
-                plain = False
-            regular = stat.S_ISREG(mode)
-        if not plain:
-            path = os.path.realpath(os.path.join(self.root, name))
-            regular = os.path.isfile(path)
-        if not path.startswith(self.inside):
-            raise BwfError(f"blob {name!r} in {self.container} would be written outside {self.to}")
-        return path, regular
-
-
-def _file_md5(path: Path | str) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return base64.b64encode(h.digest()).decode()

@@ -18,6 +18,7 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from runner import localstack, storage
 from runner.errors import BwfError
+from runner.placement import Placement
 from runner.state import ObservedBlob
 from tests.helpers import local_target
 
@@ -144,7 +145,7 @@ def test_a_page_with_encoded_names_and_missing_properties() -> None:
 
 
 def test_a_download_places_each_blob_as_a_resolved_path_would(tmp_path: Path) -> None:
-    """Where a download writes each blob (`_Placement`): the path `Path.resolve` gives,
+    """Where a download writes each blob (`runner.placement.Placement`): the path `Path.resolve` gives,
     refused outside the download directory, for plain names, names that climb, absolute
     names, and links inside the directory to inside and outside."""
     to = tmp_path / "out"
@@ -176,7 +177,7 @@ def test_a_download_places_each_blob_as_a_resolved_path_would(tmp_path: Path) ->
         "file-out",
         "file-in",
     ]
-    place = storage._Placement(to, "c")
+    place = Placement(to, "c")
     for name in names:
         resolved = (to.resolve() / name).resolve()
         if to.resolve() in resolved.parents:
